@@ -1,0 +1,1010 @@
+//! [`Engine`]: the store's front door. Apply, reads, checkpoints, recovery and
+//! compaction; snapshots live in `snapshot.rs`.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock, RwLockUpgradableReadGuard};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{EngineConfig, Limits, StoreParams};
+use crate::error::{Error, Result, ValidationError};
+use crate::index::{ConceptEntry, EdgeEntry, Index};
+use crate::knn::{self, TopK};
+use crate::record::{self, FileHeader, HEADER_LEN};
+use crate::session::{Seen, SessionTable};
+use crate::types::*;
+use crate::validate::validate_vector;
+
+pub(crate) const DATA_FILE: &str = "storage.dat";
+pub(crate) const COMPACT_FILE: &str = "storage.dat.compact";
+pub(crate) const INSTALL_FILE: &str = "storage.dat.install";
+const LOCK_FILE: &str = "LOCK";
+
+/// The mmap storage engine. Cheap to clone; clones share one store.
+///
+/// Reads run concurrently with each other and with compaction; `apply` excludes
+/// readers only while it updates the index.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: EngineConfig,
+    pub(crate) state: RwLock<State>,
+    /// Serialises everything that writes a checkpoint or swaps the data file.
+    pub(crate) checkpoint_lock: Mutex<()>,
+    poisoned: OnceLock<&'static str>,
+    compacting: AtomicBool,
+    compactions: Mutex<u64>,
+    compaction_done: Condvar,
+    checkpoints: AtomicU64,
+    _lock: File,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) data: Arc<crate::file::DataFile>,
+    pub(crate) params: StoreParams,
+    pub(crate) data_len: u64,
+    pub(crate) index: Index,
+    pub(crate) sessions: SessionTable,
+    pub(crate) last_version: u64,
+    pub(crate) last_time_ms: u64,
+    pub(crate) writes_applied: u64,
+    pub(crate) position: Vec<u8>,
+    pub(crate) durable: DurableState,
+    scratch: Vec<u8>,
+}
+
+/// What the last checkpoint made durable.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DurableState {
+    /// Data file bytes covered.
+    pub data_len: u64,
+    /// Version of the last write covered.
+    pub version: u64,
+    /// Applied position stored with it.
+    pub position: Vec<u8>,
+}
+
+/// Counters and sizes, for stats and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineStats {
+    /// Live concepts.
+    pub concepts: u64,
+    /// Live edges.
+    pub edges: u64,
+    /// Bytes of the data file in use (header and records).
+    pub data_bytes: u64,
+    /// Bytes of current records.
+    pub live_bytes: u64,
+    /// Bytes of overwritten or deleted records, reclaimed by compaction.
+    pub garbage_bytes: u64,
+    /// Allocated size of the data file.
+    pub file_bytes: u64,
+    /// Writes applied (not counting rejected, duplicate or empty ones) since the store was made.
+    pub writes_applied: u64,
+    /// Version of the last applied write.
+    pub applied_version: u64,
+    /// What the last checkpoint covers.
+    pub durable: DurableState,
+    /// Checkpoints taken by this process.
+    pub checkpoints: u64,
+    /// Compactions finished by this process.
+    pub compactions: u64,
+    /// Client sessions remembered.
+    pub sessions: u64,
+    /// The store's parameters.
+    pub params: StoreParams,
+    /// Whether a failed sync has poisoned the engine.
+    pub poisoned: bool,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Data bytes before.
+    pub bytes_before: u64,
+    /// Data bytes after.
+    pub bytes_after: u64,
+    /// Records copied.
+    pub records: u64,
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open lock file", &path, e))?;
+    // SAFETY: plain syscall on an owned, open descriptor.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Locked { path });
+    }
+    Ok(f)
+}
+
+fn new_file_id() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        // Only uniqueness among this store's files matters; time and pid suffice.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+    })
+}
+
+fn read_header(path: &Path) -> Result<Option<FileHeader>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read data file header", path, e)),
+    };
+    FileHeader::decode(&bytes)
+        .map(Some)
+        .map_err(|(offset, reason)| Error::corrupted(path, offset, reason))
+}
+
+/// Rebuilds the index from `[HEADER_LEN, len)` of `data`, checking every record.
+pub(crate) fn load_index(data: &crate::file::DataFile, len: u64) -> Result<Index> {
+    let mut index = Index::default();
+    replay_range(data, HEADER_LEN, len, &mut index, |_, _| Ok(()))?;
+    Ok(index)
+}
+
+/// Replays the records in `[from, to)` of `data` into `index`, calling `each` with the
+/// bytes and offset of every record.
+pub(crate) fn replay_range(
+    data: &crate::file::DataFile,
+    from: u64,
+    to: u64,
+    index: &mut Index,
+    mut each: impl FnMut(&[u8], u64) -> Result<()>,
+) -> Result<()> {
+    let mut at = from;
+    while at < to {
+        let bytes = data.bytes(at, to - at);
+        let rec = record::read(bytes).map_err(|r| Error::corrupted(data.path(), at, r))?;
+        index
+            .replay(&rec, at)
+            .map_err(|r| Error::corrupted(data.path(), at, r))?;
+        each(&bytes[..rec.len as usize], at)?;
+        at += u64::from(rec.len);
+    }
+    Ok(())
+}
+
+fn is_sync_failure(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::Io { op, .. } if op.contains("sync") => Some(op),
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// Opens the store in `dir`, creating it if the directory holds none.
+    ///
+    /// Recovery: read `checkpoint`, cut `storage.dat` back to the durable length it
+    /// names (anything after may be torn and is re-applied from the Raft log), check
+    /// every record's CRC32C and rebuild the index. A bad record inside the durable
+    /// region is [`Error::Corrupted`] with file and offset; nothing is skipped.
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create store directory", &dir, e))?;
+        let lock = lock_dir(&dir)?;
+        let state = match Checkpoint::load(&dir)? {
+            None => create(&dir, &config)?,
+            Some(ck) => recover(&dir, &config, ck)?,
+        };
+        tracing::info!(
+            dir = %dir.display(),
+            concepts = state.index.concepts.len(),
+            edges = state.index.edge_count,
+            data_bytes = state.data_len,
+            version = state.last_version,
+            "storage engine open"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir,
+                config,
+                state: RwLock::new(state),
+                checkpoint_lock: Mutex::new(()),
+                poisoned: OnceLock::new(),
+                compacting: AtomicBool::new(false),
+                compactions: Mutex::new(0),
+                compaction_done: Condvar::new(),
+                checkpoints: AtomicU64::new(0),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The directory holding the store.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The store's parameters (from its data file, not from the configuration).
+    pub fn params(&self) -> StoreParams {
+        self.inner.state.read().params
+    }
+
+    /// Input limits from the configuration, for validating requests at the edge.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.config.limits
+    }
+
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        match self.inner.poisoned.get() {
+            Some(op) => Err(Error::Poisoned { op }),
+            None => Ok(()),
+        }
+    }
+
+    /// Poisons the engine if `e` is a failed sync; passes `e` through.
+    pub(crate) fn note_failure(&self, e: Error) -> Error {
+        if let Some(op) = is_sync_failure(&e)
+            && self.inner.poisoned.set(op).is_ok()
+        {
+            tracing::error!(error = %e, "sync failed; storage engine poisoned, refusing further writes");
+        }
+        e
+    }
+
+    /// Applies a write atomically at `ctx.version` (which must exceed the last one).
+    ///
+    /// Returns `Ok` with [`WriteOutcome::Rejected`] when the write's content or
+    /// preconditions rule it out (nothing changes, the position still advances), and
+    /// `Err` only when the engine cannot apply anything (poisoned, disk full); then
+    /// nothing changed at all. Records are written through the mapping without fsync:
+    /// durability comes from the Raft log until the next checkpoint.
+    pub fn apply(&self, batch: &WriteBatch, ctx: ApplyContext<'_>) -> Result<ApplyOutcome> {
+        self.check_poisoned()?;
+        let cfg = &self.inner.config;
+        let mut guard = self.inner.state.write();
+        let st = &mut *guard;
+        if ctx.version <= st.last_version {
+            return Err(Error::OutOfOrder {
+                version: ctx.version,
+                last: st.last_version,
+            });
+        }
+        let now = ctx.time_ms.max(st.last_time_ms);
+        let params = st.params;
+        st.sessions.expire(now, &params);
+        let seen = batch
+            .session
+            .as_ref()
+            .map(|s| (s, st.sessions.check(&s.client_id, s.sequence)));
+        let (outcome, deduplicated) = match seen {
+            Some((_, Seen::Duplicate(o))) => (o.clone(), true),
+            Some((s, Seen::Stale { last })) => {
+                let r = Rejection::StaleSequence {
+                    client_id: s.client_id.clone(),
+                    sequence: s.sequence,
+                    last,
+                };
+                (WriteOutcome::Rejected(r), false)
+            }
+            _ => {
+                let outcome = st.execute(batch, ctx.version, cfg.grow_step_bytes)?;
+                if let Some(s) = &batch.session {
+                    st.sessions
+                        .record(&s.client_id, s.sequence, outcome.clone(), now, &params);
+                }
+                if matches!(outcome, WriteOutcome::Applied { .. }) && !batch.ops.is_empty() {
+                    st.writes_applied += 1;
+                }
+                (outcome, false)
+            }
+        };
+        st.last_version = ctx.version;
+        st.last_time_ms = now;
+        st.position.clear();
+        st.position.extend_from_slice(ctx.position);
+        let wants_compaction = self.wants_compaction(st);
+        drop(guard);
+        if wants_compaction {
+            self.spawn_compaction();
+        }
+        Ok(ApplyOutcome {
+            outcome,
+            deduplicated,
+        })
+    }
+
+    fn wants_compaction(&self, st: &State) -> bool {
+        let c = &self.inner.config.compaction;
+        let used = st.data_len - HEADER_LEN;
+        let garbage = used - st.index.live_bytes;
+        c.background
+            && garbage >= c.min_garbage_bytes
+            && garbage as f64 >= c.garbage_ratio * used as f64
+    }
+
+    fn spawn_compaction(&self) {
+        if self.inner.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sutra-compact".into())
+            .spawn(move || {
+                match engine.compact_now() {
+                    Ok(r) => tracing::info!(
+                        before = r.bytes_before,
+                        after = r.bytes_after,
+                        records = r.records,
+                        "compaction done"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "compaction failed"),
+                }
+                engine.inner.compacting.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start compaction thread");
+            self.inner.compacting.store(false, Ordering::Release);
+        }
+    }
+
+    /// Version and opaque position of the last applied write.
+    pub fn applied(&self) -> (u64, Vec<u8>) {
+        let st = self.inner.state.read();
+        (st.last_version, st.position.clone())
+    }
+
+    /// Reads a concept.
+    pub fn get(&self, id: &str) -> Result<Option<Concept>> {
+        let st = self.inner.state.read();
+        let Some(e) = st.index.concepts.get(id) else {
+            return Ok(None);
+        };
+        st.read_concept(e).map(Some)
+    }
+
+    /// Current version of a concept, if it exists.
+    pub fn version_of(&self, id: &str) -> Option<u64> {
+        self.inner.state.read().index.version_of(id)
+    }
+
+    /// Concepts in id order within `range`, after `page_token` (the last id of the
+    /// previous page), at most `limit`.
+    pub fn scan(
+        &self,
+        range: &ScanRange,
+        limit: usize,
+        page_token: Option<&str>,
+        keys_only: bool,
+    ) -> Result<ScanPage> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        if limit == 0 {
+            return Err(ValidationError::new("limit", "must be at least 1").into());
+        }
+        let st = self.inner.state.read();
+        let (start, end, prefix) = match range {
+            ScanRange::Prefix(p) => (p.as_str(), None, Some(p.as_str())),
+            ScanRange::Range { start, end } => (start.as_str(), end.as_deref(), None),
+        };
+        let lower = match page_token {
+            Some(after) if after >= start => Excluded(after),
+            _ => Included(start),
+        };
+        let upper = end.map_or(Unbounded, Excluded);
+        if let (Included(l) | Excluded(l), Excluded(u)) = (lower, upper)
+            && l >= u
+        {
+            return Ok(ScanPage::default());
+        }
+        let mut page = ScanPage::default();
+        let iter = st
+            .index
+            .concepts
+            .range::<str, _>((lower, upper))
+            .take_while(|(id, _)| prefix.is_none_or(|p| id.starts_with(p)));
+        for (id, e) in iter {
+            if page.concepts.len() == limit {
+                page.next_page_token = page.concepts.last().map(|c| c.id.clone());
+                break;
+            }
+            page.concepts.push(if keys_only {
+                Concept {
+                    id: id.to_string(),
+                    version: e.version,
+                    ..Concept::default()
+                }
+            } else {
+                st.read_concept(e)?
+            });
+        }
+        Ok(page)
+    }
+
+    /// Edges of `id`, optionally only `relation`, ordered by (direction, relation, id).
+    pub fn neighbors(
+        &self,
+        id: &str,
+        direction: Direction,
+        relation: Option<&str>,
+        limit: usize,
+        page_token: Option<&str>,
+    ) -> Result<NeighborPage> {
+        if limit == 0 {
+            return Err(ValidationError::new("limit", "must be at least 1").into());
+        }
+        let cursor = page_token.map(decode_neighbor_token).transpose()?;
+        let st = self.inner.state.read();
+        let (neighbors, more) = st
+            .index
+            .neighbors(id, direction, relation, cursor.as_ref(), limit);
+        let next_page_token = if more {
+            neighbors.last().map(encode_neighbor_token)
+        } else {
+            None
+        };
+        Ok(NeighborPage {
+            neighbors,
+            next_page_token,
+        })
+    }
+
+    /// Exact k-NN over every concept with an embedding, best first. Scores: cosine
+    /// similarity, dot product, or Euclidean distance (lower is closer).
+    pub fn search(&self, query: &[f32], k: usize, metric: Metric) -> Result<Vec<SearchHit>> {
+        let st = self.inner.state.read();
+        let dim = st.params.vector_dimension;
+        validate_vector(query, "vector", dim)?;
+        if k == 0 {
+            return Err(ValidationError::new("k", "must be at least 1").into());
+        }
+        let query_norm = knn::dot(query, query).sqrt();
+        if metric == Metric::Cosine && query_norm == 0.0 {
+            return Err(
+                ValidationError::new("vector", "cosine search needs a non-zero vector").into(),
+            );
+        }
+        let emb_len = u64::from(dim) * 4;
+        let mut top = TopK::new(k);
+        for (id, e) in st.index.concepts.iter().filter(|(_, e)| e.has_embedding()) {
+            let bytes = st
+                .data
+                .bytes(e.offset + record::EMBEDDING_OFFSET as u64, emb_len);
+            let key = knn::with_f32s(bytes, |v| {
+                knn::rank_key(metric, query, query_norm, v, e.norm)
+            });
+            top.offer(id, key);
+        }
+        Ok(top
+            .into_sorted()
+            .into_iter()
+            .map(|(id, key)| SearchHit {
+                id: id.to_string(),
+                score: if metric == Metric::L2 { -key } else { key },
+            })
+            .collect())
+    }
+
+    /// Sizes and counters.
+    pub fn stats(&self) -> EngineStats {
+        let st = self.inner.state.read();
+        EngineStats {
+            concepts: st.index.concepts.len() as u64,
+            edges: st.index.edge_count,
+            data_bytes: st.data_len,
+            live_bytes: st.index.live_bytes,
+            garbage_bytes: st.data_len - HEADER_LEN - st.index.live_bytes,
+            file_bytes: st.data.capacity(),
+            writes_applied: st.writes_applied,
+            applied_version: st.last_version,
+            durable: st.durable.clone(),
+            checkpoints: self.inner.checkpoints.load(Ordering::Relaxed),
+            compactions: *self.inner.compactions.lock(),
+            sessions: st.sessions.len() as u64,
+            params: st.params,
+            poisoned: self.inner.poisoned.get().is_some(),
+        }
+    }
+
+    /// Makes everything applied so far durable: msync the data file, then atomically
+    /// replace `checkpoint`. A failed sync poisons the engine (it is never retried).
+    pub fn checkpoint(&self) -> Result<DurableState> {
+        self.check_poisoned()?;
+        let _ck = self.inner.checkpoint_lock.lock();
+        let (data, ck) = {
+            let st = self.inner.state.read();
+            (st.data.clone(), st.checkpoint_record())
+        };
+        self.persist(&data, &ck)?;
+        let durable = DurableState {
+            data_len: ck.durable_len,
+            version: ck.last_version,
+            position: ck.position,
+        };
+        self.inner.state.write().durable = durable.clone();
+        Ok(durable)
+    }
+
+    /// Syncs `data` up to the checkpoint's durable length, then writes the checkpoint.
+    pub(crate) fn persist(&self, data: &crate::file::DataFile, ck: &Checkpoint) -> Result<()> {
+        let started = Instant::now();
+        data.sync(ck.durable_len)
+            .map_err(|e| self.note_failure(e))?;
+        checkpoint::write_atomically(&self.inner.dir, &ck.encode())
+            .map_err(|e| self.note_failure(e))?;
+        self.inner.checkpoints.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            version = ck.last_version,
+            durable_len = ck.durable_len,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "checkpoint written"
+        );
+        Ok(())
+    }
+
+    /// Rewrites the live records into a new data file and swaps it in. Readers never
+    /// wait on the copy; writers wait only for the final catch-up and the swap.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        while self.inner.compacting.swap(true, Ordering::AcqRel) {
+            self.wait_for_compactions(
+                *self.inner.compactions.lock() + 1,
+                Duration::from_secs(3600),
+            );
+        }
+        let r = self.compact_now();
+        self.inner.compacting.store(false, Ordering::Release);
+        r
+    }
+
+    /// Blocks until at least `n` compactions have finished in this process, or
+    /// `timeout` passes; returns the number finished.
+    pub fn wait_for_compactions(&self, n: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut done = self.inner.compactions.lock();
+        while *done < n {
+            if self
+                .inner
+                .compaction_done
+                .wait_until(&mut done, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        *done
+    }
+
+    fn compact_now(&self) -> Result<CompactionReport> {
+        self.check_poisoned()?;
+        let _ck = self.inner.checkpoint_lock.lock();
+        let cfg = &self.inner.config;
+        let (old, mut copied_to, params, (concepts, edges)) = {
+            let st = self.inner.state.read();
+            (
+                st.data.clone(),
+                st.data_len,
+                st.params,
+                st.index.live_records(),
+            )
+        };
+        let bytes_before = copied_to;
+        let live: u64 = concepts
+            .iter()
+            .chain(&edges)
+            .map(|&(_, l)| u64::from(l))
+            .sum();
+        let path = self.inner.dir.join(COMPACT_FILE);
+        let header = FileHeader {
+            params,
+            file_id: new_file_id(),
+        };
+        let mut new = crate::file::DataFile::create(
+            &path,
+            &header,
+            cfg.max_file_bytes,
+            HEADER_LEN + live + cfg.grow_step_bytes,
+        )?;
+        let mut index = Index::default();
+        let mut end = HEADER_LEN;
+        let mut records = 0u64;
+        // Concepts first, then edges: the new file must replay with every edge after its ends.
+        for &(offset, len) in concepts.iter().chain(&edges) {
+            let bytes = old.bytes(offset, u64::from(len));
+            let rec = record::read(bytes).map_err(|r| Error::corrupted(old.path(), offset, r))?;
+            // SAFETY: `new` is private to this function until it is swapped in.
+            unsafe { new.write_at(end, bytes) };
+            index
+                .replay(&rec, end)
+                .map_err(|r| Error::corrupted(old.path(), offset, r))?;
+            end += u64::from(len);
+            records += 1;
+        }
+        let mut copy_tail = |from: u64, to: u64, index: &mut Index, end: &mut u64| -> Result<()> {
+            replay_range(&old, from, to, index, |bytes, _| {
+                new.ensure_capacity(*end + bytes.len() as u64, cfg.grow_step_bytes)?;
+                // SAFETY: as above.
+                unsafe { new.write_at(*end, bytes) };
+                *end += bytes.len() as u64;
+                records += 1;
+                Ok(())
+            })
+        };
+        // Catch up with writes made meanwhile without blocking anyone, until little is left.
+        loop {
+            let now = self.inner.state.read().data_len;
+            if now - copied_to < (1 << 20) {
+                break;
+            }
+            copy_tail(copied_to, now, &mut index, &mut end)?;
+            copied_to = now;
+        }
+        // Final catch-up with writers held off (readers continue), then swap.
+        let st = self.inner.state.upgradable_read();
+        copy_tail(copied_to, st.data_len, &mut index, &mut end)?;
+        let mut ck = st.checkpoint_record();
+        ck.file_id = header.file_id;
+        ck.durable_len = end;
+        self.persist(&new, &ck)?;
+        let dst = self.inner.dir.join(DATA_FILE);
+        fs::rename(&path, &dst).map_err(|e| Error::io("rename compacted data file", &dst, e))?;
+        checkpoint::sync_dir(&self.inner.dir).map_err(|e| self.note_failure(e))?;
+        new.set_path(dst);
+        let mut st = RwLockUpgradableReadGuard::upgrade(st);
+        st.data = Arc::new(new);
+        st.index = index;
+        st.data_len = end;
+        st.durable = DurableState {
+            data_len: end,
+            version: ck.last_version,
+            position: ck.position,
+        };
+        drop(st);
+        *self.inner.compactions.lock() += 1;
+        self.inner.compaction_done.notify_all();
+        Ok(CompactionReport {
+            bytes_before,
+            bytes_after: end,
+            records,
+        })
+    }
+}
+
+fn encode_neighbor_token(n: &Neighbor) -> String {
+    let d = if n.direction == Direction::In {
+        'i'
+    } else {
+        'o'
+    };
+    format!("{d}\0{}\0{}", n.relation, n.id)
+}
+
+fn decode_neighbor_token(token: &str) -> Result<(Direction, String, String)> {
+    let bad = || {
+        Error::from(ValidationError::new(
+            "page_token",
+            "not a token returned by this call",
+        ))
+    };
+    let mut parts = token.splitn(3, '\0');
+    let d = match parts.next() {
+        Some("o") => Direction::Out,
+        Some("i") => Direction::In,
+        _ => return Err(bad()),
+    };
+    let rel = parts.next().ok_or_else(bad)?;
+    let id = parts.next().ok_or_else(bad)?;
+    Ok((d, rel.to_string(), id.to_string()))
+}
+
+fn create(dir: &Path, config: &EngineConfig) -> Result<State> {
+    let path = dir.join(DATA_FILE);
+    if let Ok(meta) = fs::metadata(&path)
+        && meta.len() > HEADER_LEN
+    {
+        return Err(Error::corrupted(
+            dir.join(checkpoint::CHECKPOINT_FILE),
+            0,
+            format!(
+                "checkpoint is missing but {} holds {} bytes",
+                path.display(),
+                meta.len()
+            ),
+        ));
+    }
+    let header = FileHeader {
+        params: config.params,
+        file_id: new_file_id(),
+    };
+    let data = crate::file::DataFile::create(
+        &path,
+        &header,
+        config.max_file_bytes,
+        config.grow_step_bytes,
+    )?;
+    data.sync(HEADER_LEN)?;
+    checkpoint::sync_dir(dir)?;
+    let state = State::new(Arc::new(data), config.params, Index::default(), None);
+    checkpoint::write_atomically(dir, &state.checkpoint_record().encode())?;
+    Ok(state)
+}
+
+fn recover(dir: &Path, config: &EngineConfig, ck: Checkpoint) -> Result<State> {
+    let path = dir.join(DATA_FILE);
+    let current = read_header(&path)?;
+    if current.is_none_or(|h| h.file_id != ck.file_id) {
+        // A crash between writing a checkpoint for a new data file and renaming that
+        // file into place: finish the rename.
+        let mut found = false;
+        for name in [COMPACT_FILE, INSTALL_FILE] {
+            let candidate = dir.join(name);
+            if read_header(&candidate)
+                .ok()
+                .flatten()
+                .is_some_and(|h| h.file_id == ck.file_id)
+            {
+                fs::rename(&candidate, &path)
+                    .map_err(|e| Error::io("rename data file into place", &path, e))?;
+                checkpoint::sync_dir(dir)?;
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            return Err(Error::corrupted(
+                &path,
+                16,
+                format!(
+                    "data file id does not match the checkpoint's ({:#x})",
+                    ck.file_id
+                ),
+            ));
+        }
+    }
+    for name in [COMPACT_FILE, INSTALL_FILE] {
+        let leftover = dir.join(name);
+        if leftover.exists() {
+            fs::remove_file(&leftover)
+                .map_err(|e| Error::io("remove unfinished data file", &leftover, e))?;
+        }
+    }
+    let data = crate::file::DataFile::open(&path, config.max_file_bytes)?;
+    let header = FileHeader::decode(data.bytes(0, HEADER_LEN.min(data.capacity())))
+        .map_err(|(offset, reason)| Error::corrupted(&path, offset, reason))?;
+    check_params(&path, &header.params, &config.params)?;
+    if data.capacity() < ck.durable_len {
+        return Err(Error::corrupted(
+            &path,
+            data.capacity(),
+            format!(
+                "file is {} bytes but the checkpoint says {} are durable",
+                data.capacity(),
+                ck.durable_len
+            ),
+        ));
+    }
+    data.truncate(ck.durable_len)?;
+    let index = load_index(&data, ck.durable_len)?;
+    Ok(State::new(Arc::new(data), header.params, index, Some(ck)))
+}
+
+pub(crate) fn check_params(path: &Path, stored: &StoreParams, wanted: &StoreParams) -> Result<()> {
+    if stored.vector_dimension != wanted.vector_dimension {
+        return Err(Error::Incompatible {
+            path: path.to_path_buf(),
+            reason: format!(
+                "store has vector dimension {}, configuration says {}",
+                stored.vector_dimension, wanted.vector_dimension
+            ),
+        });
+    }
+    if stored != wanted {
+        tracing::warn!(?stored, configured = ?wanted, "store keeps the session parameters it was created with");
+    }
+    Ok(())
+}
+
+impl State {
+    pub(crate) fn new(
+        data: Arc<crate::file::DataFile>,
+        params: StoreParams,
+        index: Index,
+        ck: Option<Checkpoint>,
+    ) -> Self {
+        let ck = ck.unwrap_or(Checkpoint {
+            file_id: 0,
+            durable_len: HEADER_LEN,
+            last_version: 0,
+            last_time_ms: 0,
+            writes_applied: 0,
+            position: Vec::new(),
+            sessions: SessionTable::default(),
+        });
+        Self {
+            data,
+            params,
+            data_len: ck.durable_len,
+            index,
+            sessions: ck.sessions,
+            last_version: ck.last_version,
+            last_time_ms: ck.last_time_ms,
+            writes_applied: ck.writes_applied,
+            durable: DurableState {
+                data_len: ck.durable_len,
+                version: ck.last_version,
+                position: ck.position.clone(),
+            },
+            position: ck.position,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(crate) fn checkpoint_record(&self) -> Checkpoint {
+        Checkpoint {
+            file_id: FileHeader::decode(self.data.bytes(0, HEADER_LEN))
+                .map(|h| h.file_id)
+                .unwrap_or_default(),
+            durable_len: self.data_len,
+            last_version: self.last_version,
+            last_time_ms: self.last_time_ms,
+            writes_applied: self.writes_applied,
+            position: self.position.clone(),
+            sessions: self.sessions.clone(),
+        }
+    }
+
+    fn read_concept(&self, e: &ConceptEntry) -> Result<Concept> {
+        let bytes = self.data.bytes(e.offset, u64::from(e.len));
+        let corrupt = |r: String| Error::corrupted(self.data.path(), e.offset, r);
+        let rec = record::read(bytes).map_err(corrupt)?;
+        rec.as_concept()
+            .and_then(|v| v.into_concept(rec.version))
+            .map_err(corrupt)
+    }
+
+    /// Checks preconditions, then writes records and updates the index. Either the
+    /// whole batch applies or nothing changes.
+    fn execute(
+        &mut self,
+        batch: &WriteBatch,
+        version: u64,
+        grow_step: u64,
+    ) -> Result<WriteOutcome> {
+        if let Err(v) = batch.validate(&Limits::hard(), self.params.vector_dimension, true) {
+            return Ok(WriteOutcome::Rejected(Rejection::Invalid(v)));
+        }
+        if let Err(r) = self.check_preconditions(batch, version) {
+            return Ok(WriteOutcome::Rejected(r));
+        }
+        self.scratch.clear();
+        let mut lens = Vec::with_capacity(batch.ops.len());
+        for op in &batch.ops {
+            let buf = &mut self.scratch;
+            lens.push(match op {
+                WriteOp::PutConcept { concept, .. } => record::put_concept(buf, concept, version),
+                WriteOp::DeleteConcept { id, .. } => record::delete_concept(buf, id, version),
+                WriteOp::PutEdge(e) => record::put_edge(buf, e, version),
+                WriteOp::DeleteEdge { from, to, relation } => {
+                    record::delete_edge(buf, from, to, relation, version)
+                }
+                WriteOp::CheckVersion { .. } => 0,
+            });
+        }
+        let start = self.data_len;
+        self.data
+            .ensure_capacity(start + self.scratch.len() as u64, grow_step)?;
+        // SAFETY: we hold the state lock exclusively and write past the published length.
+        unsafe { self.data.write_at(start, &self.scratch) };
+        let mut offset = start;
+        let mut results = Vec::with_capacity(batch.ops.len());
+        for (op, len) in batch.ops.iter().zip(lens) {
+            let ix = &mut self.index;
+            let existed = match op {
+                WriteOp::PutConcept { concept, .. } => {
+                    let norm = if concept.embedding.is_empty() {
+                        -1.0
+                    } else {
+                        concept.embedding.iter().map(|v| v * v).sum::<f32>().sqrt()
+                    };
+                    ix.put_concept(
+                        &concept.id,
+                        ConceptEntry {
+                            offset,
+                            version,
+                            len,
+                            norm,
+                        },
+                    )
+                }
+                WriteOp::DeleteConcept { id, .. } => ix.delete_concept(id),
+                WriteOp::PutEdge(e) => ix.put_edge(
+                    &e.from,
+                    &e.to,
+                    &e.relation,
+                    EdgeEntry {
+                        offset,
+                        len,
+                        weight: e.weight,
+                    },
+                ),
+                WriteOp::DeleteEdge { from, to, relation } => ix.delete_edge(from, to, relation),
+                WriteOp::CheckVersion { id, .. } => ix.concepts.contains_key(id.as_str()),
+            };
+            results.push(OpResult { existed });
+            offset += u64::from(len);
+        }
+        self.data_len = offset;
+        Ok(WriteOutcome::Applied { version, results })
+    }
+
+    fn check_preconditions(&self, batch: &WriteBatch, version: u64) -> Result<(), Rejection> {
+        // Versions as the batch has left them so far, over the index.
+        let mut overlay: HashMap<&str, Option<u64>> = HashMap::new();
+        let current = |overlay: &HashMap<&str, Option<u64>>, id: &str| match overlay.get(id) {
+            Some(v) => *v,
+            None => self.index.version_of(id),
+        };
+        for (i, op) in batch.ops.iter().enumerate() {
+            let op_index = u32::try_from(i).expect("batch size bounded by validation");
+            let check = |overlay: &HashMap<&str, Option<u64>>, id: &str, expected: Option<u64>| {
+                match expected {
+                    None => Ok(()),
+                    Some(expected) => {
+                        let actual = current(overlay, id).unwrap_or(0);
+                        if actual == expected {
+                            Ok(())
+                        } else {
+                            Err(Rejection::VersionMismatch {
+                                op_index,
+                                id: id.to_string(),
+                                expected,
+                                actual,
+                            })
+                        }
+                    }
+                }
+            };
+            match op {
+                WriteOp::PutConcept {
+                    concept,
+                    expected_version,
+                } => {
+                    check(&overlay, &concept.id, *expected_version)?;
+                    overlay.insert(&concept.id, Some(version));
+                }
+                WriteOp::DeleteConcept {
+                    id,
+                    expected_version,
+                } => {
+                    check(&overlay, id, *expected_version)?;
+                    overlay.insert(id, None);
+                }
+                WriteOp::PutEdge(e) => {
+                    for end in [&e.from, &e.to] {
+                        if current(&overlay, end).is_none() {
+                            return Err(Rejection::MissingConcept {
+                                op_index,
+                                id: end.clone(),
+                            });
+                        }
+                    }
+                }
+                WriteOp::DeleteEdge { .. } => {}
+                WriteOp::CheckVersion {
+                    id,
+                    expected_version,
+                } => check(&overlay, id, Some(*expected_version))?,
+            }
+        }
+        Ok(())
+    }
+}

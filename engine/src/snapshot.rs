@@ -1,0 +1,343 @@
+//! Snapshots: a consistent, immutable view of the store that can be streamed to another
+//! node in chunks while writes go on, and installed there atomically.
+//!
+//! The data file is append-only, so the prefix a checkpoint covers never changes: a
+//! snapshot is that checkpoint plus that prefix. The byte stream is
+//!
+//! ```text
+//! 0 magic "SUTRASNP" | 8 u32 format | 12 u32 zero | 16 u64 checkpoint_len | 24 u64 data_len
+//! 32 checkpoint bytes | data file bytes [0, data_len)
+//! ```
+//!
+//! and [`SnapshotMeta::crc32c`] covers all of it. The receiver writes the data part
+//! straight to disk (memory stays bounded by the chunk size), checks length and checksum,
+//! and only then swaps the new files in.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::codec::{Put, Reader};
+use crate::engine::{
+    DATA_FILE, DurableState, Engine, INSTALL_FILE, State, check_params, load_index,
+};
+use crate::error::{Error, Result};
+use crate::file::DataFile;
+use crate::record::{FileHeader, HEADER_LEN};
+
+const MAGIC: &[u8; 8] = b"SUTRASNP";
+const FORMAT_VERSION: u32 = 1;
+const PREAMBLE_LEN: usize = 32;
+
+/// Identity and integrity of a snapshot stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    /// Version of the last write the snapshot contains.
+    pub version: u64,
+    /// Opaque applied position stored with it.
+    pub position: Vec<u8>,
+    /// Length of the byte stream.
+    pub size: u64,
+    /// CRC32C of the byte stream.
+    pub crc32c: u32,
+}
+
+/// A readable snapshot. Holding it keeps its data file mapped, even across a
+/// compaction that replaces the file.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    data: Arc<DataFile>,
+    /// Preamble and checkpoint bytes.
+    head: Vec<u8>,
+    data_len: u64,
+    meta: SnapshotMeta,
+}
+
+impl Snapshot {
+    /// Length, checksum and position of the stream.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    /// Copies stream bytes starting at `offset` into `buf`; returns how many (0 at the end).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+        let head_len = self.head.len() as u64;
+        if offset >= self.meta.size {
+            return 0;
+        }
+        let n = (self.meta.size - offset).min(buf.len() as u64) as usize;
+        let mut done = 0;
+        if offset < head_len {
+            let take = ((head_len - offset) as usize).min(n);
+            buf[..take].copy_from_slice(&self.head[offset as usize..offset as usize + take]);
+            done = take;
+        }
+        if done < n {
+            let data_off = offset + done as u64 - head_len;
+            buf[done..n].copy_from_slice(self.data.bytes(data_off, (n - done) as u64));
+        }
+        n
+    }
+
+    /// Splits the stream into chunks of at most `chunk` bytes.
+    pub fn chunks(&self, chunk: usize) -> impl Iterator<Item = (u64, Vec<u8>)> + '_ {
+        assert!(chunk > 0, "chunk size must be positive");
+        let mut offset = 0u64;
+        std::iter::from_fn(move || {
+            let mut buf = vec![0; chunk];
+            let n = self.read_at(offset, &mut buf);
+            if n == 0 {
+                return None;
+            }
+            buf.truncate(n);
+            let at = offset;
+            offset += n as u64;
+            Some((at, buf))
+        })
+    }
+
+    fn new(data: Arc<DataFile>, ck: &Checkpoint) -> Self {
+        let ck_bytes = ck.encode();
+        let mut head = Vec::with_capacity(PREAMBLE_LEN + ck_bytes.len());
+        head.extend_from_slice(MAGIC);
+        head.put_u32(FORMAT_VERSION);
+        head.put_u32(0);
+        head.put_u64(ck_bytes.len() as u64);
+        head.put_u64(ck.durable_len);
+        head.extend_from_slice(&ck_bytes);
+        let mut crc = crc32c::crc32c(&head);
+        let mut at = 0;
+        while at < ck.durable_len {
+            let n = (ck.durable_len - at).min(1 << 20);
+            crc = crc32c::crc32c_append(crc, data.bytes(at, n));
+            at += n;
+        }
+        let meta = SnapshotMeta {
+            version: ck.last_version,
+            position: ck.position.clone(),
+            size: head.len() as u64 + ck.durable_len,
+            crc32c: crc,
+        };
+        Self {
+            data,
+            head,
+            data_len: ck.durable_len,
+            meta,
+        }
+    }
+
+    /// Bytes of data file content in the stream.
+    pub fn data_len(&self) -> u64 {
+        self.data_len
+    }
+}
+
+/// Receives a snapshot stream chunk by chunk into the store's directory.
+#[derive(Debug)]
+pub struct SnapshotInstaller {
+    path: PathBuf,
+    file: File,
+    head: Vec<u8>,
+    /// (checkpoint_len, data_len) once the preamble is in.
+    lengths: Option<(u64, u64)>,
+    received: u64,
+    crc: u32,
+}
+
+/// A fully received, checked snapshot, ready for [`Engine::install_snapshot`].
+#[derive(Debug)]
+pub struct StagedSnapshot {
+    path: PathBuf,
+    checkpoint: Checkpoint,
+    checkpoint_bytes: Vec<u8>,
+}
+
+impl StagedSnapshot {
+    /// Version of the last write the snapshot contains.
+    pub fn version(&self) -> u64 {
+        self.checkpoint.last_version
+    }
+    /// Opaque applied position stored with it.
+    pub fn position(&self) -> &[u8] {
+        &self.checkpoint.position
+    }
+}
+
+impl SnapshotInstaller {
+    fn bad(reason: impl Into<String>) -> Error {
+        Error::BadSnapshot {
+            reason: reason.into(),
+        }
+    }
+
+    /// Appends the chunk that starts at `offset`; chunks must arrive in order.
+    pub fn write(&mut self, offset: u64, mut chunk: &[u8]) -> Result<()> {
+        if offset != self.received {
+            return Err(Self::bad(format!(
+                "chunk at offset {offset}, expected {}",
+                self.received
+            )));
+        }
+        self.crc = crc32c::crc32c_append(self.crc, chunk);
+        self.received += chunk.len() as u64;
+        while !chunk.is_empty() {
+            let head_len = match self.lengths {
+                Some((ck_len, _)) => PREAMBLE_LEN as u64 + ck_len,
+                None => PREAMBLE_LEN as u64,
+            };
+            if (self.head.len() as u64) < head_len {
+                let take = ((head_len - self.head.len() as u64) as usize).min(chunk.len());
+                self.head.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if self.lengths.is_none() && self.head.len() == PREAMBLE_LEN {
+                    self.lengths = Some(parse_preamble(&self.head)?);
+                }
+                continue;
+            }
+            let (_, data_len) = self.lengths.expect("preamble parsed before data");
+            let written = self.received - chunk.len() as u64 - head_len;
+            if written + chunk.len() as u64 > data_len {
+                return Err(Self::bad("stream is longer than its preamble says"));
+            }
+            self.file
+                .write_all(chunk)
+                .map_err(|e| Error::io("write snapshot data", &self.path, e))?;
+            chunk = &[];
+        }
+        Ok(())
+    }
+
+    /// Checks the stream against `expected` size and checksum and makes the received
+    /// data durable.
+    pub fn finish(self, size: u64, crc32c: u32) -> Result<StagedSnapshot> {
+        let (ck_len, data_len) = self
+            .lengths
+            .ok_or_else(|| Self::bad("stream ended inside its preamble"))?;
+        let want = PREAMBLE_LEN as u64 + ck_len + data_len;
+        if self.received != size || size != want {
+            return Err(Self::bad(format!(
+                "received {} bytes, expected {size} (preamble says {want})",
+                self.received
+            )));
+        }
+        if self.crc != crc32c {
+            return Err(Self::bad(format!(
+                "checksum {:#010x}, expected {crc32c:#010x}",
+                self.crc
+            )));
+        }
+        let checkpoint_bytes = self.head[PREAMBLE_LEN..].to_vec();
+        let checkpoint = Checkpoint::decode(&checkpoint_bytes)
+            .map_err(|(off, r)| Self::bad(format!("checkpoint at offset {off}: {r}")))?;
+        if checkpoint.durable_len != data_len {
+            return Err(Self::bad(
+                "checkpoint and preamble disagree on the data length",
+            ));
+        }
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io("fsync snapshot data", &self.path, e))?;
+        Ok(StagedSnapshot {
+            path: self.path,
+            checkpoint,
+            checkpoint_bytes,
+        })
+    }
+}
+
+fn parse_preamble(b: &[u8]) -> Result<(u64, u64)> {
+    let mut r = Reader::new(b);
+    let bad = |e: String| SnapshotInstaller::bad(e);
+    if r.take(8).map_err(bad)? != MAGIC {
+        return Err(SnapshotInstaller::bad("bad magic: not a Sutra snapshot"));
+    }
+    let format = r.u32().map_err(bad)?;
+    if format != FORMAT_VERSION {
+        return Err(SnapshotInstaller::bad(format!(
+            "unknown snapshot format {format}"
+        )));
+    }
+    r.u32().map_err(bad)?;
+    let ck_len = r.u64().map_err(bad)?;
+    let data_len = r.u64().map_err(bad)?;
+    if ck_len > 1 << 30 || data_len < HEADER_LEN {
+        return Err(SnapshotInstaller::bad("implausible lengths in preamble"));
+    }
+    Ok((ck_len, data_len))
+}
+
+impl Engine {
+    /// Takes a checkpoint and returns a snapshot of exactly what it covers. Writes go
+    /// on while the snapshot is read.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        self.check_poisoned()?;
+        let _ck = self.inner.checkpoint_lock.lock();
+        let (data, ck) = {
+            let st = self.inner.state.read();
+            (st.data.clone(), st.checkpoint_record())
+        };
+        self.persist(&data, &ck)?;
+        self.inner.state.write().durable = DurableState {
+            data_len: ck.durable_len,
+            version: ck.last_version,
+            position: ck.position.clone(),
+        };
+        Ok(Snapshot::new(data, &ck))
+    }
+
+    /// Starts receiving a snapshot into this store's directory.
+    pub fn begin_install(&self) -> Result<SnapshotInstaller> {
+        let path = self.inner.dir.join(INSTALL_FILE);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| Error::io("create snapshot file", &path, e))?;
+        Ok(SnapshotInstaller {
+            path,
+            file,
+            head: Vec::new(),
+            lengths: None,
+            received: 0,
+            crc: 0,
+        })
+    }
+
+    /// Replaces the whole store with a received snapshot. The new data file is checked
+    /// record by record before anything is swapped; the swap itself is a checkpoint
+    /// rename followed by a data file rename, which recovery completes if interrupted.
+    pub fn install_snapshot(&self, staged: StagedSnapshot) -> Result<()> {
+        self.check_poisoned()?;
+        let _ck = self.inner.checkpoint_lock.lock();
+        let cfg = &self.inner.config;
+        let mut data = DataFile::open(&staged.path, cfg.max_file_bytes)?;
+        let header = FileHeader::decode(data.bytes(0, HEADER_LEN.min(data.capacity())))
+            .map_err(|(offset, reason)| Error::corrupted(&staged.path, offset, reason))?;
+        if header.file_id != staged.checkpoint.file_id {
+            return Err(SnapshotInstaller::bad(
+                "data file and checkpoint do not belong together",
+            ));
+        }
+        check_params(&staged.path, &header.params, &self.params())?;
+        let index = load_index(&data, staged.checkpoint.durable_len)?;
+        checkpoint::write_atomically(&self.inner.dir, &staged.checkpoint_bytes)
+            .map_err(|e| self.note_failure(e))?;
+        let dst = self.inner.dir.join(DATA_FILE);
+        fs::rename(&staged.path, &dst)
+            .map_err(|e| Error::io("rename snapshot data file", &dst, e))?;
+        checkpoint::sync_dir(&self.inner.dir).map_err(|e| self.note_failure(e))?;
+        data.set_path(dst);
+        let state = State::new(
+            Arc::new(data),
+            header.params,
+            index,
+            Some(staged.checkpoint),
+        );
+        *self.inner.state.write() = state;
+        tracing::info!(version = self.applied().0, "snapshot installed");
+        Ok(())
+    }
+}
