@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use crate::error::ValidationError;
 
 /// A concept: content, an optional embedding and a small attribute map.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Concept {
     /// UTF-8, 1..=256 bytes.
@@ -21,6 +22,7 @@ pub struct Concept {
 }
 
 /// A directed, labelled, weighted association between two concepts.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edge {
     /// Source concept id; must exist.
@@ -38,6 +40,7 @@ pub struct Edge {
 pub type ExpectedVersion = Option<u64>;
 
 /// One operation of a write.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     /// Create or replace a concept. Replacing keeps its edges.
@@ -77,6 +80,7 @@ pub enum WriteOp {
 
 /// Identifies a write for exactly-once application: a retry with the same
 /// `(client_id, sequence)` is answered from the session table instead of re-applied.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKey {
     /// Client identity, 1..=128 bytes.
@@ -86,6 +90,7 @@ pub struct SessionKey {
 }
 
 /// An atomic group of operations: all apply or none.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WriteBatch {
     /// Exactly-once identity; `None` for internal writes.
@@ -110,6 +115,7 @@ pub struct ApplyContext<'a> {
 }
 
 /// What happened to one operation of an applied write.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpResult {
     /// The concept or edge existed before this operation (for a check: the concept exists).
@@ -117,6 +123,7 @@ pub struct OpResult {
 }
 
 /// Why a write was not applied. Deterministic: every replica reaches the same rejection.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// The write breaks the store's format limits.
@@ -157,6 +164,7 @@ pub enum Rejection {
 }
 
 /// The result of a write.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome {
     /// Applied at `version`; one result per operation.
@@ -171,6 +179,7 @@ pub enum WriteOutcome {
 }
 
 /// [`WriteOutcome`] plus whether it came from the session table.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyOutcome {
     /// The write's outcome (for a duplicate: the original one).
