@@ -629,16 +629,26 @@ impl Engine {
             end += u64::from(len);
             records += 1;
         }
-        let mut copy_tail = |from: u64, to: u64, index: &mut Index, end: &mut u64| -> Result<()> {
-            replay_range(&old, from, to, index, |bytes, _| {
-                new.ensure_capacity(*end + bytes.len() as u64, cfg.grow_step_bytes)?;
-                // SAFETY: as above.
-                unsafe { new.write_at(*end, bytes) };
-                *end += bytes.len() as u64;
-                records += 1;
+        // Copies the records in [from, to) of the old file, indexing them at their new offsets.
+        let mut copy_tail =
+            |mut at: u64, to: u64, index: &mut Index, end: &mut u64| -> Result<()> {
+                while at < to {
+                    let bytes = old.bytes(at, to - at);
+                    let rec =
+                        record::read(bytes).map_err(|r| Error::corrupted(old.path(), at, r))?;
+                    let bytes = &bytes[..rec.len as usize];
+                    new.ensure_capacity(*end + u64::from(rec.len), cfg.grow_step_bytes)?;
+                    // SAFETY: as above.
+                    unsafe { new.write_at(*end, bytes) };
+                    index
+                        .replay(&rec, *end)
+                        .map_err(|r| Error::corrupted(old.path(), at, r))?;
+                    *end += u64::from(rec.len);
+                    at += u64::from(rec.len);
+                    records += 1;
+                }
                 Ok(())
-            })
-        };
+            };
         // Catch up with writes made meanwhile without blocking anyone, until little is left.
         loop {
             let now = self.inner.state.read().data_len;
