@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! 0 magic "SUTRACKP" | 8 u32 format | 12 u32 zero | 16 u64 file_id | 24 u64 durable_len
-//! 32 u64 last_version | 40 u64 last_time_ms | 48 u64 writes_applied | 56 u32 position_len
-//! 60 u32 zero | 64 position | session table | u32 crc32c of everything before it
+//! 32 u64 last_version | 40 u64 last_time_ms | 48 u64 writes_applied | 56 u64 concepts
+//! 64 u32 position_len | 68 u32 zero | 72 position | session table | u32 crc32c of all before
 //! ```
 //!
 //! Written as `checkpoint.tmp`, fsynced, renamed over `checkpoint`, then the directory
@@ -29,6 +29,8 @@ pub(crate) struct Checkpoint {
     pub last_version: u64,
     pub last_time_ms: u64,
     pub writes_applied: u64,
+    /// Live concepts at `durable_len`; sizes the index on recovery.
+    pub concepts: u64,
     pub position: Vec<u8>,
     pub sessions: SessionTable,
 }
@@ -44,6 +46,7 @@ impl Checkpoint {
         b.put_u64(self.last_version);
         b.put_u64(self.last_time_ms);
         b.put_u64(self.writes_applied);
+        b.put_u64(self.concepts);
         b.put_u32(u32::try_from(self.position.len()).expect("position is small"));
         b.put_u32(0);
         b.extend_from_slice(&self.position);
@@ -55,7 +58,7 @@ impl Checkpoint {
 
     /// Decodes checkpoint bytes; errors carry the offset of the bad field.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, (u64, String)> {
-        if bytes.len() < 68 {
+        if bytes.len() < 76 {
             return Err((
                 0,
                 format!("{} bytes, too short for a checkpoint", bytes.len()),
@@ -86,6 +89,7 @@ impl Checkpoint {
             let last_version = r.u64()?;
             let last_time_ms = r.u64()?;
             let writes_applied = r.u64()?;
+            let concepts = r.u64()?;
             let position_len = r.u32()? as usize;
             r.u32()?;
             let position = r.take(position_len)?.to_vec();
@@ -99,6 +103,7 @@ impl Checkpoint {
                 last_version,
                 last_time_ms,
                 writes_applied,
+                concepts,
                 position,
                 sessions,
             })

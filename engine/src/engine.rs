@@ -157,8 +157,12 @@ fn read_header(path: &Path) -> Result<Option<FileHeader>> {
 }
 
 /// Rebuilds the index from `[HEADER_LEN, len)` of `data`, checking every record.
-pub(crate) fn load_index(data: &crate::file::DataFile, len: u64) -> Result<Index> {
-    let mut index = Index::default();
+pub(crate) fn load_index(
+    data: &crate::file::DataFile,
+    len: u64,
+    concepts_hint: u64,
+) -> Result<Index> {
+    let mut index = Index::with_capacity(usize::try_from(concepts_hint).unwrap_or(0).min(1 << 28));
     replay_range(data, HEADER_LEN, len, &mut index, |_, _| Ok(()))?;
     Ok(index)
 }
@@ -209,7 +213,7 @@ impl Engine {
         };
         tracing::info!(
             dir = %dir.display(),
-            concepts = state.index.concepts.len(),
+            concepts = state.index.concept_count(),
             edges = state.index.edge_count,
             data_bytes = state.data_len,
             version = state.last_version,
@@ -368,7 +372,7 @@ impl Engine {
     /// Reads a concept.
     pub fn get(&self, id: &str) -> Result<Option<Concept>> {
         let st = self.inner.state.read();
-        let Some(e) = st.index.concepts.get(id) else {
+        let Some(e) = st.index.get(id) else {
             return Ok(None);
         };
         st.read_concept(e).map(Some)
@@ -410,8 +414,7 @@ impl Engine {
         let mut page = ScanPage::default();
         let iter = st
             .index
-            .concepts
-            .range::<str, _>((lower, upper))
+            .range((lower, upper))
             .take_while(|(id, _)| prefix.is_none_or(|p| id.starts_with(p)));
         for (id, e) in iter {
             if page.concepts.len() == limit {
@@ -476,13 +479,11 @@ impl Engine {
         }
         let emb_len = u64::from(dim) * 4;
         let mut top = TopK::new(k);
-        for (id, e) in st.index.concepts.iter().filter(|(_, e)| e.has_embedding()) {
+        for (id, offset, norm) in st.index.embedded() {
             let bytes = st
                 .data
-                .bytes(e.offset + record::EMBEDDING_OFFSET as u64, emb_len);
-            let key = knn::with_f32s(bytes, |v| {
-                knn::rank_key(metric, query, query_norm, v, e.norm)
-            });
+                .bytes(offset + record::EMBEDDING_OFFSET as u64, emb_len);
+            let key = knn::with_f32s(bytes, |v| knn::rank_key(metric, query, query_norm, v, norm));
             top.offer(id, key);
         }
         Ok(top
@@ -499,7 +500,7 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         let st = self.inner.state.read();
         EngineStats {
-            concepts: st.index.concepts.len() as u64,
+            concepts: st.index.concept_count() as u64,
             edges: st.index.edge_count,
             data_bytes: st.data_len,
             live_bytes: st.index.live_bytes,
@@ -803,7 +804,7 @@ fn recover(dir: &Path, config: &EngineConfig, ck: Checkpoint) -> Result<State> {
         ));
     }
     data.truncate(ck.durable_len)?;
-    let index = load_index(&data, ck.durable_len)?;
+    let index = load_index(&data, ck.durable_len, ck.concepts)?;
     Ok(State::new(Arc::new(data), header.params, index, Some(ck)))
 }
 
@@ -836,6 +837,7 @@ impl State {
             last_version: 0,
             last_time_ms: 0,
             writes_applied: 0,
+            concepts: 0,
             position: Vec::new(),
             sessions: SessionTable::default(),
         });
@@ -867,6 +869,7 @@ impl State {
             last_version: self.last_version,
             last_time_ms: self.last_time_ms,
             writes_applied: self.writes_applied,
+            concepts: self.index.concept_count() as u64,
             position: self.position.clone(),
             sessions: self.sessions.clone(),
         }
@@ -947,7 +950,7 @@ impl State {
                     },
                 ),
                 WriteOp::DeleteEdge { from, to, relation } => ix.delete_edge(from, to, relation),
-                WriteOp::CheckVersion { id, .. } => ix.concepts.contains_key(id.as_str()),
+                WriteOp::CheckVersion { id, .. } => ix.contains(id),
             };
             results.push(OpResult { existed });
             offset += u64::from(len);

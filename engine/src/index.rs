@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::record::{Kind, Record};
 use crate::types::{Direction, Neighbor};
@@ -38,7 +39,13 @@ pub(crate) type Extent = (u64, u32);
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
-    pub concepts: BTreeMap<Box<str>, ConceptEntry>,
+    /// Point lookups: one hash probe instead of a walk down a tree of string compares.
+    concepts: HashMap<Arc<str>, ConceptEntry>,
+    /// The same ids in order, for scans; the key allocation is shared with `concepts`.
+    order: BTreeSet<Arc<str>>,
+    /// Concepts that have an embedding, by record offset with their norm, so k-NN
+    /// reads the mapped file front to back instead of in hash order.
+    embedded: BTreeMap<u64, (f32, Arc<str>)>,
     /// from -> (relation, to) -> edge.
     out: HashMap<Box<str>, BTreeMap<EdgeKey, EdgeEntry>>,
     /// to -> (relation, from).
@@ -66,20 +73,66 @@ impl Index {
         self.concepts.get(id).map(|e| e.version)
     }
 
+    pub(crate) fn get(&self, id: &str) -> Option<&ConceptEntry> {
+        self.concepts.get(id)
+    }
+
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.concepts.contains_key(id)
+    }
+
+    pub(crate) fn concept_count(&self) -> usize {
+        self.concepts.len()
+    }
+
+    /// Concepts with ids within `bounds`, in id order.
+    pub(crate) fn range<'a>(
+        &'a self,
+        bounds: (Bound<&'a str>, Bound<&'a str>),
+    ) -> impl Iterator<Item = (&'a str, &'a ConceptEntry)> + 'a {
+        self.order
+            .range::<str, _>(bounds)
+            .map(|k| (&**k, &self.concepts[k]))
+    }
+
+    /// An empty index sized for `concepts` concepts.
+    pub(crate) fn with_capacity(concepts: usize) -> Self {
+        Self {
+            concepts: HashMap::with_capacity(concepts),
+            ..Self::default()
+        }
+    }
+
+    /// Concepts with an embedding, in data file order: (id, record offset, norm).
+    pub(crate) fn embedded(&self) -> impl Iterator<Item = (&str, u64, f32)> {
+        self.embedded
+            .iter()
+            .map(|(&offset, (norm, id))| (&**id, offset, *norm))
+    }
+
     /// Inserts or replaces a concept; returns whether it existed.
     pub(crate) fn put_concept(&mut self, id: &str, entry: ConceptEntry) -> bool {
         self.live_bytes += u64::from(entry.len);
-        match self.concepts.get_mut(id) {
-            Some(old) => {
+        let (key, existed) = match self.concepts.get_key_value(id) {
+            Some((key, old)) => {
                 self.live_bytes -= u64::from(old.len);
-                *old = entry;
-                true
+                if old.has_embedding() {
+                    self.embedded.remove(&old.offset);
+                }
+                (key.clone(), true)
             }
             None => {
-                self.concepts.insert(id.into(), entry);
-                false
+                let key: Arc<str> = id.into();
+                self.order.insert(key.clone());
+                (key, false)
             }
+        };
+        if entry.has_embedding() {
+            self.embedded
+                .insert(entry.offset, (entry.norm, key.clone()));
         }
+        self.concepts.insert(key, entry);
+        existed
     }
 
     /// Removes a concept and every edge touching it; returns whether it existed.
@@ -87,6 +140,10 @@ impl Index {
         let Some(old) = self.concepts.remove(id) else {
             return false;
         };
+        self.order.remove(id);
+        if old.has_embedding() {
+            self.embedded.remove(&old.offset);
+        }
         self.live_bytes -= u64::from(old.len);
         if let Some(outs) = self.out.remove(id) {
             for ((relation, to), e) in outs {

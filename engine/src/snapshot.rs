@@ -322,7 +322,11 @@ impl Engine {
             ));
         }
         check_params(&staged.path, &header.params, &self.params())?;
-        let index = load_index(&data, staged.checkpoint.durable_len)?;
+        let index = load_index(
+            &data,
+            staged.checkpoint.durable_len,
+            staged.checkpoint.concepts,
+        )?;
         checkpoint::write_atomically(&self.inner.dir, &staged.checkpoint_bytes)
             .map_err(|e| self.note_failure(e))?;
         let dst = self.inner.dir.join(DATA_FILE);

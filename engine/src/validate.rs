@@ -1,10 +1,24 @@
 //! Input validation. Every check names the field the way a client spelled it.
+//! Field paths are only formatted when a check fails, so valid input costs no
+//! allocations here (apply re-validates every write).
 
 use crate::config::Limits;
 use crate::error::ValidationError;
 use crate::types::{Concept, Edge, WriteBatch, WriteOp};
 
 type Check = Result<(), ValidationError>;
+
+impl ValidationError {
+    /// Prefixes the field path with `parent` (`id` under `concept` is `concept.id`).
+    pub fn under(mut self, parent: &str) -> Self {
+        self.field = if self.field.starts_with('[') {
+            format!("{parent}{}", self.field)
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        self
+    }
+}
 
 impl WriteBatch {
     /// Checks the batch against `limits` and the store's vector dimension. The node
@@ -34,46 +48,43 @@ impl WriteBatch {
             ));
         }
         for (i, op) in self.ops.iter().enumerate() {
-            validate_op(op, &format!("ops[{i}]"), limits, dimension)?;
+            validate_op(op, limits, dimension).map_err(|e| e.under(&format!("ops[{i}]")))?;
         }
         Ok(())
     }
 }
 
-fn validate_op(op: &WriteOp, at: &str, limits: &Limits, dimension: u32) -> Check {
+fn validate_op(op: &WriteOp, limits: &Limits, dimension: u32) -> Check {
     match op {
-        WriteOp::PutConcept { concept, .. } => validate_concept(
-            concept,
-            &format!("{at}.put_concept.concept"),
-            limits,
-            dimension,
-        ),
+        WriteOp::PutConcept { concept, .. } => {
+            concept_fields(concept, limits, dimension).map_err(|e| e.under("put_concept.concept"))
+        }
         WriteOp::DeleteConcept { id, .. } => {
-            check_text(&format!("{at}.delete_concept.id"), id, limits.max_id_bytes)
+            check_text("id", id, limits.max_id_bytes).map_err(|e| e.under("delete_concept"))
         }
-        WriteOp::PutEdge(edge) => validate_edge(edge, &format!("{at}.put_edge.edge"), limits),
-        WriteOp::DeleteEdge { from, to, relation } => {
-            let at = format!("{at}.delete_edge");
-            check_text(&format!("{at}.from"), from, limits.max_id_bytes)?;
-            check_text(&format!("{at}.to"), to, limits.max_id_bytes)?;
-            check_text(
-                &format!("{at}.relation"),
-                relation,
-                limits.max_relation_bytes,
-            )
-        }
+        WriteOp::PutEdge(edge) => edge_fields(edge, limits).map_err(|e| e.under("put_edge.edge")),
+        WriteOp::DeleteEdge { from, to, relation } => (|| {
+            check_text("from", from, limits.max_id_bytes)?;
+            check_text("to", to, limits.max_id_bytes)?;
+            check_text("relation", relation, limits.max_relation_bytes)
+        })()
+        .map_err(|e| e.under("delete_edge")),
         WriteOp::CheckVersion { id, .. } => {
-            check_text(&format!("{at}.check.id"), id, limits.max_id_bytes)
+            check_text("id", id, limits.max_id_bytes).map_err(|e| e.under("check"))
         }
     }
 }
 
 /// Checks one concept. `at` is the path of the concept field.
 pub fn validate_concept(concept: &Concept, at: &str, limits: &Limits, dimension: u32) -> Check {
-    check_text(&format!("{at}.id"), &concept.id, limits.max_id_bytes)?;
+    concept_fields(concept, limits, dimension).map_err(|e| e.under(at))
+}
+
+fn concept_fields(concept: &Concept, limits: &Limits, dimension: u32) -> Check {
+    check_text("id", &concept.id, limits.max_id_bytes)?;
     if concept.content.len() > limits.max_content_bytes {
         return Err(ValidationError::new(
-            format!("{at}.content"),
+            "content",
             format!(
                 "{} bytes, at most {} allowed",
                 concept.content.len(),
@@ -82,11 +93,11 @@ pub fn validate_concept(concept: &Concept, at: &str, limits: &Limits, dimension:
         ));
     }
     if !concept.embedding.is_empty() {
-        validate_vector(&concept.embedding, &format!("{at}.embedding"), dimension)?;
+        validate_vector(&concept.embedding, "embedding", dimension)?;
     }
     if concept.attributes.len() > limits.max_attributes {
         return Err(ValidationError::new(
-            format!("{at}.attributes"),
+            "attributes",
             format!(
                 "{} entries, at most {} allowed",
                 concept.attributes.len(),
@@ -95,14 +106,11 @@ pub fn validate_concept(concept: &Concept, at: &str, limits: &Limits, dimension:
         ));
     }
     for (key, value) in &concept.attributes {
-        check_text(
-            &format!("{at}.attributes[{key:?}].key"),
-            key,
-            limits.max_attribute_key_bytes,
-        )?;
+        let at = || format!("attributes[{key:?}]");
+        check_text("key", key, limits.max_attribute_key_bytes).map_err(|e| e.under(&at()))?;
         if value.len() > limits.max_attribute_value_bytes {
             return Err(ValidationError::new(
-                format!("{at}.attributes[{key:?}].value"),
+                format!("{}.value", at()),
                 format!(
                     "{} bytes, at most {} allowed",
                     value.len(),
@@ -114,24 +122,17 @@ pub fn validate_concept(concept: &Concept, at: &str, limits: &Limits, dimension:
     Ok(())
 }
 
-fn validate_edge(edge: &Edge, at: &str, limits: &Limits) -> Check {
-    check_text(&format!("{at}.from"), &edge.from, limits.max_id_bytes)?;
-    check_text(&format!("{at}.to"), &edge.to, limits.max_id_bytes)?;
-    check_text(
-        &format!("{at}.relation"),
-        &edge.relation,
-        limits.max_relation_bytes,
-    )?;
+fn edge_fields(edge: &Edge, limits: &Limits) -> Check {
+    check_text("from", &edge.from, limits.max_id_bytes)?;
+    check_text("to", &edge.to, limits.max_id_bytes)?;
+    check_text("relation", &edge.relation, limits.max_relation_bytes)?;
     if !edge.weight.is_finite() {
-        return Err(ValidationError::new(
-            format!("{at}.weight"),
-            "must be a finite number",
-        ));
+        return Err(ValidationError::new("weight", "must be a finite number"));
     }
     Ok(())
 }
 
-/// Checks that `vector` has `dimension` finite values.
+/// Checks that `vector` has `dimension` finite values; `at` names the field.
 pub fn validate_vector(vector: &[f32], at: &str, dimension: u32) -> Check {
     if vector.len() != dimension as usize {
         return Err(ValidationError::new(
@@ -151,7 +152,8 @@ pub fn validate_vector(vector: &[f32], at: &str, dimension: u32) -> Check {
     Ok(())
 }
 
-/// Checks a non-empty string of at most `max` bytes without NUL.
+/// Checks a non-empty string of at most `max` bytes. NUL is refused because page
+/// tokens use it as a separator.
 pub fn check_text(field: &str, value: &str, max: usize) -> Check {
     if value.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));

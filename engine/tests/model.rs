@@ -154,6 +154,19 @@ fn check(engine: &Engine, model: &Model) {
             "in-edges of {id}"
         );
     }
+    // k-NN sees exactly the live concepts that have an embedding.
+    let hits = engine
+        .search(&[1.0, 0.0, 0.0, 0.0], 100, Metric::Dot)
+        .unwrap();
+    let mut got: Vec<_> = hits.iter().map(|h| h.id.clone()).collect();
+    got.sort();
+    let want: Vec<_> = model
+        .concepts
+        .values()
+        .filter(|c| !c.embedding.is_empty())
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(got, want, "k-NN candidates");
     let stats = engine.stats();
     assert_eq!(stats.concepts as usize, model.concepts.len());
     assert_eq!(stats.edges as usize, model.edges.len());
