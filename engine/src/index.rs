@@ -40,7 +40,9 @@ pub(crate) type Extent = (u64, u32);
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
     /// Point lookups: one hash probe instead of a walk down a tree of string compares.
-    concepts: HashMap<Arc<str>, ConceptEntry>,
+    /// foldhash is randomly seeded per process, so ids chosen by clients cannot be
+    /// crafted to collide.
+    concepts: HashMap<Arc<str>, ConceptEntry, foldhash::fast::RandomState>,
     /// The same ids in order, for scans; the key allocation is shared with `concepts`.
     order: BTreeSet<Arc<str>>,
     /// Concepts that have an embedding, by record offset with their norm, so k-NN
@@ -98,7 +100,7 @@ impl Index {
     /// An empty index sized for `concepts` concepts.
     pub(crate) fn with_capacity(concepts: usize) -> Self {
         Self {
-            concepts: HashMap::with_capacity(concepts),
+            concepts: HashMap::with_capacity_and_hasher(concepts, Default::default()),
             ..Self::default()
         }
     }
