@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) checkpoint_lock: Mutex<()>,
     poisoned: OnceLock<&'static str>,
     compacting: AtomicBool,
+    /// A snapshot install is staging into `storage.dat.install`.
+    pub(crate) installing: AtomicBool,
     compactions: Mutex<u64>,
     compaction_done: Condvar,
     checkpoints: AtomicU64,
@@ -227,6 +229,7 @@ impl Engine {
                 checkpoint_lock: Mutex::new(()),
                 poisoned: OnceLock::new(),
                 compacting: AtomicBool::new(false),
+                installing: AtomicBool::new(false),
                 compactions: Mutex::new(0),
                 compaction_done: Condvar::new(),
                 checkpoints: AtomicU64::new(0),

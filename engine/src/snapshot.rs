@@ -17,11 +17,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::codec::{Put, Reader};
 use crate::engine::{
-    DATA_FILE, DurableState, Engine, INSTALL_FILE, State, check_params, load_index,
+    DATA_FILE, DurableState, Engine, INSTALL_FILE, Inner, State, check_params, load_index,
 };
 use crate::error::{Error, Result};
 use crate::file::DataFile;
@@ -101,11 +102,7 @@ impl Snapshot {
     fn new(data: Arc<DataFile>, ck: &Checkpoint) -> Self {
         let ck_bytes = ck.encode();
         let mut head = Vec::with_capacity(PREAMBLE_LEN + ck_bytes.len());
-        head.extend_from_slice(MAGIC);
-        head.put_u32(FORMAT_VERSION);
-        head.put_u32(0);
-        head.put_u64(ck_bytes.len() as u64);
-        head.put_u64(ck.durable_len);
+        head.extend_from_slice(&preamble(ck_bytes.len() as u64, ck.durable_len));
         head.extend_from_slice(&ck_bytes);
         let mut crc = crc32c::crc32c(&head);
         let mut at = 0;
@@ -137,6 +134,7 @@ impl Snapshot {
 /// Receives a snapshot stream chunk by chunk into the store's directory.
 #[derive(Debug)]
 pub struct SnapshotInstaller {
+    _guard: InstallGuard,
     path: PathBuf,
     file: File,
     head: Vec<u8>,
@@ -149,7 +147,10 @@ pub struct SnapshotInstaller {
 /// A fully received, checked snapshot, ready for [`Engine::install_snapshot`].
 #[derive(Debug)]
 pub struct StagedSnapshot {
+    _guard: InstallGuard,
     path: PathBuf,
+    size: u64,
+    crc32c: u32,
     checkpoint: Checkpoint,
     checkpoint_bytes: Vec<u8>,
 }
@@ -240,10 +241,44 @@ impl SnapshotInstaller {
             .sync_all()
             .map_err(|e| Error::io("fsync snapshot data", &self.path, e))?;
         Ok(StagedSnapshot {
+            _guard: self._guard,
             path: self.path,
+            size,
+            crc32c,
             checkpoint,
             checkpoint_bytes,
         })
+    }
+}
+
+fn preamble(checkpoint_len: u64, data_len: u64) -> Vec<u8> {
+    let mut b = Vec::with_capacity(PREAMBLE_LEN);
+    b.extend_from_slice(MAGIC);
+    b.put_u32(FORMAT_VERSION);
+    b.put_u32(0);
+    b.put_u64(checkpoint_len);
+    b.put_u64(data_len);
+    b
+}
+
+/// Marks an install in progress; cleared on drop.
+#[derive(Debug)]
+struct InstallGuard(Arc<Inner>);
+
+impl InstallGuard {
+    fn acquire(inner: &Arc<Inner>) -> Result<Self> {
+        if inner.installing.swap(true, Ordering::AcqRel) {
+            return Err(SnapshotInstaller::bad(
+                "another snapshot install is in progress",
+            ));
+        }
+        Ok(Self(inner.clone()))
+    }
+}
+
+impl Drop for InstallGuard {
+    fn drop(&mut self) {
+        self.0.installing.store(false, Ordering::Release);
     }
 }
 
@@ -287,8 +322,10 @@ impl Engine {
         Ok(Snapshot::new(data, &ck))
     }
 
-    /// Starts receiving a snapshot into this store's directory.
+    /// Starts receiving a snapshot into this store's directory. One install at a time:
+    /// a second one fails until the first installer (or its staged snapshot) is dropped.
     pub fn begin_install(&self) -> Result<SnapshotInstaller> {
+        let guard = InstallGuard::acquire(&self.inner)?;
         let path = self.inner.dir.join(INSTALL_FILE);
         let file = OpenOptions::new()
             .write(true)
@@ -297,6 +334,7 @@ impl Engine {
             .open(&path)
             .map_err(|e| Error::io("create snapshot file", &path, e))?;
         Ok(SnapshotInstaller {
+            _guard: guard,
             path,
             file,
             head: Vec::new(),
@@ -306,10 +344,11 @@ impl Engine {
         })
     }
 
-    /// Replaces the whole store with a received snapshot. The new data file is checked
-    /// record by record before anything is swapped; the swap itself is a checkpoint
-    /// rename followed by a data file rename, which recovery completes if interrupted.
-    pub fn install_snapshot(&self, staged: StagedSnapshot) -> Result<()> {
+    /// Replaces the whole store with a received snapshot and returns a readable handle
+    /// on exactly what was installed. The new data file is checked record by record
+    /// before anything is swapped; the swap itself is a checkpoint rename followed by a
+    /// data file rename, which recovery completes if interrupted.
+    pub fn install_snapshot(&self, staged: StagedSnapshot) -> Result<Snapshot> {
         self.check_poisoned()?;
         let _ck = self.inner.checkpoint_lock.lock();
         let cfg = &self.inner.config;
@@ -334,14 +373,26 @@ impl Engine {
             .map_err(|e| Error::io("rename snapshot data file", &dst, e))?;
         checkpoint::sync_dir(&self.inner.dir).map_err(|e| self.note_failure(e))?;
         data.set_path(dst);
-        let state = State::new(
-            Arc::new(data),
-            header.params,
-            index,
-            Some(staged.checkpoint),
+        let data = Arc::new(data);
+        let mut head = preamble(
+            staged.checkpoint_bytes.len() as u64,
+            staged.checkpoint.durable_len,
         );
+        head.extend_from_slice(&staged.checkpoint_bytes);
+        let installed = Snapshot {
+            data: data.clone(),
+            head,
+            data_len: staged.checkpoint.durable_len,
+            meta: SnapshotMeta {
+                version: staged.checkpoint.last_version,
+                position: staged.checkpoint.position.clone(),
+                size: staged.size,
+                crc32c: staged.crc32c,
+            },
+        };
+        let state = State::new(data, header.params, index, Some(staged.checkpoint));
         *self.inner.state.write() = state;
-        tracing::info!(version = self.applied().0, "snapshot installed");
-        Ok(())
+        tracing::info!(version = installed.meta.version, "snapshot installed");
+        Ok(installed)
     }
 }

@@ -82,7 +82,23 @@ fn round_trip_to_a_fresh_store_while_writes_continue() {
     apply(&dst, vec![put(concept("replaced", "by the snapshot"))]);
     let staged = transfer(&snap, &dst, 777).unwrap();
     assert_eq!(staged.version(), snap.meta().version);
-    dst.install_snapshot(staged).unwrap();
+    assert!(
+        matches!(dst.begin_install(), Err(Error::BadSnapshot { .. })),
+        "one install at a time"
+    );
+    let installed = dst.install_snapshot(staged).unwrap();
+    assert_eq!(
+        installed.meta(),
+        snap.meta(),
+        "the installed handle describes the same stream"
+    );
+    let resent: Vec<_> = installed.chunks(4096).collect();
+    let original: Vec<_> = snap.chunks(4096).collect();
+    assert!(
+        resent == original,
+        "the installed snapshot re-streams byte for byte"
+    );
+    assert!(dst.begin_install().is_ok(), "free again after install");
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
 
@@ -140,6 +156,7 @@ fn damaged_or_misordered_streams_are_refused_and_change_nothing() {
     assert!(matches!(inst.write(o, &b), Err(Error::BadSnapshot { .. })));
 
     // A truncated stream fails on finish.
+    drop(inst);
     let mut inst = dst.begin_install().unwrap();
     for (offset, bytes) in snap.chunks(1000).take(2) {
         inst.write(offset, &bytes).unwrap();

@@ -1,0 +1,343 @@
+//! Node configuration: one struct, from flags and `SUTRA_*` environment, or from a TOML
+//! file.
+//!
+//! Precedence (etcd's rule): when `--config FILE` is given, the file is the whole
+//! configuration and other flags and environment variables are ignored (a warning
+//! names them); otherwise flags override environment variables, which override the
+//! defaults. Every field's doc ends with its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One member of the initial cluster: `ID=RAFT_ADDR/API_ADDR`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemberSpec {
+    /// Node id (≥ 1).
+    pub id: u64,
+    /// host:port of its Raft (peer) endpoint.
+    pub raft_addr: String,
+    /// host:port of its client API endpoint.
+    pub api_addr: String,
+}
+
+impl FromStr for MemberSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?}: expected ID=RAFT_HOST:PORT/API_HOST:PORT");
+        let (id, addrs) = s.split_once('=').ok_or_else(bad)?;
+        let (raft_addr, api_addr) = addrs.split_once('/').ok_or_else(bad)?;
+        let id = id.trim().parse().map_err(|_| bad())?;
+        Ok(Self { id, raft_addr: raft_addr.trim().to_string(), api_addr: api_addr.trim().to_string() })
+    }
+}
+
+impl std::fmt::Display for MemberSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}/{}", self.id, self.raft_addr, self.api_addr)
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NodeConfig {
+    /// This node's id, unique in the cluster, ≥ 1. Default: 1.
+    #[arg(long, env = "SUTRA_NODE_ID", default_value_t = 1)]
+    pub node_id: u64,
+
+    /// Directory for all state: `raft/` (the Raft log, RocksDB) and `sm/` (the storage
+    /// engine). Created if missing. Default: `data`.
+    #[arg(long, env = "SUTRA_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Listen address of the client API (`sutra.storage`, `sutra.cluster`, health,
+    /// reflection). Default: `0.0.0.0:50051`, the original server's port.
+    #[arg(long, env = "SUTRA_API_LISTEN", default_value = "0.0.0.0:50051")]
+    pub api_listen: SocketAddr,
+
+    /// host:port other nodes and clients use to reach the client API. Default: the
+    /// listen address.
+    #[arg(long, env = "SUTRA_API_ADVERTISE")]
+    pub api_advertise: Option<String>,
+
+    /// Listen address of the Raft peer endpoint (mutual TLS, nodes only).
+    /// Default: `0.0.0.0:50052`.
+    #[arg(long, env = "SUTRA_RAFT_LISTEN", default_value = "0.0.0.0:50052")]
+    pub raft_listen: SocketAddr,
+
+    /// host:port other nodes use to reach the Raft endpoint. Default: the listen address.
+    #[arg(long, env = "SUTRA_RAFT_ADVERTISE")]
+    pub raft_advertise: Option<String>,
+
+    /// The initial voters, `ID=RAFT_ADDR/API_ADDR`, comma-separated. On first start the
+    /// lowest id among them initialises the cluster; a node that has state never
+    /// re-initialises, and a fresh node given the same list joins. Leave empty for a
+    /// node that will be added later as a learner. Default: none.
+    #[arg(long, env = "SUTRA_INITIAL_MEMBERS", value_delimiter = ',')]
+    pub initial_members: Vec<MemberSpec>,
+
+    /// PEM file of the cluster CA that signs every node and client certificate.
+    /// Required unless `insecure`. Default: none.
+    #[arg(long, env = "SUTRA_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// PEM certificate of this node (URI SAN `sutra://node/<id>`). Default: none.
+    #[arg(long, env = "SUTRA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of this node's certificate. Default: none.
+    #[arg(long, env = "SUTRA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve and dial in plaintext, with no authentication at all. For local
+    /// experiments only; the node warns loudly at start. Default: false.
+    #[arg(long, env = "SUTRA_INSECURE")]
+    pub insecure: bool,
+
+    /// Leader heartbeat interval in ms. Default: 100.
+    #[arg(long, env = "SUTRA_HEARTBEAT_MS", default_value_t = 100)]
+    pub heartbeat_ms: u64,
+
+    /// Lower bound of the randomised election timeout in ms. Default: 400.
+    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MIN_MS", default_value_t = 400)]
+    pub election_timeout_min_ms: u64,
+
+    /// Upper bound of the randomised election timeout in ms. Default: 800.
+    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MAX_MS", default_value_t = 800)]
+    pub election_timeout_max_ms: u64,
+
+    /// Take a snapshot (engine checkpoint) after this many applied entries; the log is
+    /// then purged behind it. Default: 20000.
+    #[arg(long, env = "SUTRA_SNAPSHOT_EVERY_ENTRIES", default_value_t = 20_000)]
+    pub snapshot_every_entries: u64,
+
+    /// Log entries kept behind the last snapshot for slow followers. Default: 5000.
+    #[arg(long, env = "SUTRA_LOG_KEEP_ENTRIES", default_value_t = 5_000)]
+    pub log_keep_entries: u64,
+
+    /// Length of every embedding; fixed when the store is created. Default: 768.
+    #[arg(long, env = "SUTRA_VECTOR_DIMENSION", default_value_t = 768)]
+    pub vector_dimension: u32,
+
+    /// Largest concept content in bytes. Default: 1048576.
+    #[arg(long, env = "SUTRA_MAX_CONTENT_BYTES", default_value_t = 1 << 20)]
+    pub max_content_bytes: usize,
+
+    /// Most operations in one batch. Default: 1000.
+    #[arg(long, env = "SUTRA_MAX_BATCH_OPS", default_value_t = 1000)]
+    pub max_batch_ops: usize,
+
+    /// Largest gRPC message accepted or sent, in bytes. Default: 67108864 (64 MiB).
+    #[arg(long, env = "SUTRA_MAX_MESSAGE_BYTES", default_value_t = 64 << 20)]
+    pub max_message_bytes: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            data_dir: PathBuf::from("data"),
+            api_listen: "0.0.0.0:50051".parse().expect("valid literal"),
+            api_advertise: None,
+            raft_listen: "0.0.0.0:50052".parse().expect("valid literal"),
+            raft_advertise: None,
+            initial_members: Vec::new(),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure: false,
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 800,
+            snapshot_every_entries: 20_000,
+            log_keep_entries: 5_000,
+            vector_dimension: 768,
+            max_content_bytes: 1 << 20,
+            max_batch_ops: 1000,
+            max_message_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A configuration that passed [`NodeConfig::validate`].
+#[derive(Debug, Clone)]
+pub struct ValidConfig(NodeConfig);
+
+impl std::ops::Deref for ValidConfig {
+    type Target = NodeConfig;
+    fn deref(&self) -> &NodeConfig {
+        &self.0
+    }
+}
+
+/// TLS material of a node.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Cluster CA.
+    pub ca: PathBuf,
+    /// This node's certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {field}: {reason}")]
+pub struct ConfigError {
+    /// The offending setting, as spelled in the file.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn err(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field, reason: reason.into() }
+}
+
+impl NodeConfig {
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err("config", format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| err("config", format!("{}: {e}", path.display())))
+    }
+
+    /// Checks values and the relations between them.
+    pub fn validate(self) -> Result<ValidConfig, ConfigError> {
+        if self.node_id == 0 {
+            return Err(err("node-id", "must be at least 1"));
+        }
+        if self.heartbeat_ms == 0 {
+            return Err(err("heartbeat-ms", "must be at least 1"));
+        }
+        if self.election_timeout_min_ms < 3 * self.heartbeat_ms {
+            return Err(err(
+                "election-timeout-min-ms",
+                format!(
+                    "{} ms is less than three heartbeats ({} ms): followers would call elections while the leader is fine",
+                    self.election_timeout_min_ms,
+                    3 * self.heartbeat_ms
+                ),
+            ));
+        }
+        if self.election_timeout_max_ms <= self.election_timeout_min_ms {
+            return Err(err("election-timeout-max-ms", "must be greater than election-timeout-min-ms"));
+        }
+        if self.vector_dimension == 0 || self.vector_dimension > 65_536 {
+            return Err(err("vector-dimension", "must be within 1..=65536"));
+        }
+        if self.max_batch_ops == 0 {
+            return Err(err("max-batch-ops", "must be at least 1"));
+        }
+        if self.max_message_bytes < self.max_content_bytes + (64 << 10) {
+            return Err(err("max-message-bytes", "must exceed max-content-bytes by at least 64 KiB"));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for m in &self.initial_members {
+            if m.id == 0 || !ids.insert(m.id) {
+                return Err(err("initial-members", format!("node id {} is zero or listed twice", m.id)));
+            }
+        }
+        if !self.initial_members.is_empty() && !ids.contains(&self.node_id) {
+            return Err(err("initial-members", format!("does not list this node ({})", self.node_id)));
+        }
+        if !self.insecure {
+            for (field, path) in [("tls-ca", &self.tls_ca), ("tls-cert", &self.tls_cert), ("tls-key", &self.tls_key)] {
+                match path {
+                    None => return Err(err(field, "required unless insecure = true")),
+                    Some(p) if !p.is_file() => return Err(err(field, format!("{} is not a readable file", p.display()))),
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(ValidConfig(self))
+    }
+}
+
+impl ValidConfig {
+    /// host:port of this node's client API as others reach it.
+    pub fn api_advertise(&self) -> String {
+        self.0.api_advertise.clone().unwrap_or_else(|| self.0.api_listen.to_string())
+    }
+
+    /// host:port of this node's Raft endpoint as others reach it.
+    pub fn raft_advertise(&self) -> String {
+        self.0.raft_advertise.clone().unwrap_or_else(|| self.0.raft_listen.to_string())
+    }
+
+    /// TLS files, `None` in insecure mode.
+    pub fn tls(&self) -> Option<TlsFiles> {
+        match (&self.0.tls_ca, &self.0.tls_cert, &self.0.tls_key, self.0.insecure) {
+            (Some(ca), Some(cert), Some(key), false) => {
+                Some(TlsFiles { ca: ca.clone(), cert: cert.clone(), key: key.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// Heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.0.heartbeat_ms)
+    }
+
+    /// The configuration as TOML, for the start-up log. Holds paths, never key material.
+    pub fn effective(&self) -> String {
+        toml::to_string(&self.0).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insecure() -> NodeConfig {
+        NodeConfig { insecure: true, ..NodeConfig::default() }
+    }
+
+    #[test]
+    fn defaults_validate_in_insecure_mode_only() {
+        assert!(insecure().validate().is_ok());
+        assert_eq!(NodeConfig::default().validate().unwrap_err().field, "tls-ca");
+    }
+
+    #[test]
+    fn relations_between_fields_are_checked() {
+        let c = NodeConfig { election_timeout_min_ms: 250, ..insecure() };
+        assert_eq!(c.validate().unwrap_err().field, "election-timeout-min-ms");
+        let c = NodeConfig { election_timeout_max_ms: 400, ..insecure() };
+        assert_eq!(c.validate().unwrap_err().field, "election-timeout-max-ms");
+        let members = vec!["2=a:1/a:2".parse().unwrap(), "3=b:1/b:2".parse().unwrap()];
+        let c = NodeConfig { initial_members: members, ..insecure() };
+        assert_eq!(c.validate().unwrap_err().field, "initial-members");
+        let members = vec!["1=a:1/a:2".parse().unwrap(), "1=b:1/b:2".parse().unwrap()];
+        let c = NodeConfig { initial_members: members, ..insecure() };
+        assert_eq!(c.validate().unwrap_err().field, "initial-members");
+    }
+
+    #[test]
+    fn member_spec_parses_and_prints() {
+        let m: MemberSpec = "7=node7:50052/node7:50051".parse().unwrap();
+        assert_eq!((m.id, m.raft_addr.as_str(), m.api_addr.as_str()), (7, "node7:50052", "node7:50051"));
+        assert_eq!(m.to_string(), "7=node7:50052/node7:50051");
+        assert!("7=node7".parse::<MemberSpec>().is_err());
+        assert!("x=a/b".parse::<MemberSpec>().is_err());
+    }
+
+    #[test]
+    fn file_round_trip_and_unknown_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "node-id = 3\ninsecure = true\n[[initial-members]]\nid = 3\nraft-addr = \"h:1\"\napi-addr = \"h:2\"\n").unwrap();
+        let c = NodeConfig::from_file(&path).unwrap();
+        assert_eq!((c.node_id, c.initial_members.len(), c.heartbeat_ms), (3, 1, 100));
+        std::fs::write(&path, "node-idd = 3\n").unwrap();
+        assert!(NodeConfig::from_file(&path).unwrap_err().reason.contains("node-idd"));
+    }
+}

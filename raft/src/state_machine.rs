@@ -1,0 +1,233 @@
+//! [`StateMachine`]: openraft's state machine over the storage engine.
+//!
+//! The engine is the state machine and its checkpoint is the state machine's durable
+//! state: every applied entry passes its log id and the membership in force to the engine
+//! as the opaque `position`, so after a restart `applied_state()` is exactly what the last
+//! checkpoint covered and openraft re-applies the committed entries after it from the log.
+//!
+//! ## Versions
+//!
+//! The engine requires strictly increasing write versions starting above 0, and openraft
+//! writes its first entry (the initial membership) at log index 0. So the engine version
+//! of the entry at log index `i` is **`i + 1`** ([`engine_version`]), for every entry kind.
+//! A concept's `version` as clients see it is therefore the log index that wrote it plus
+//! one; convert with [`engine_version`] and [`log_index_of_version`], nowhere else.
+//!
+//! ## Purging the log
+//!
+//! The log may only be purged up to what the engine has made durable, or a restart would
+//! find neither the data nor the entries to rebuild it. openraft purges only entries that a
+//! snapshot covers (`snapshot.last_log_id - max_in_snapshot_log_to_keep`), and building a
+//! snapshot checkpoints the engine, so that bound holds by construction. The node should
+//! configure:
+//!
+//! - `snapshot_policy = LogsSinceLast(n)`: how often to checkpoint-and-snapshot (each one
+//!   checksums the data prefix, so not too often: e.g. 10 000–50 000 entries);
+//! - `max_in_snapshot_log_to_keep`: the tail kept behind the snapshot so that a slow or
+//!   restarting follower catches up from the log rather than a full snapshot (e.g. equal
+//!   to `n`);
+//! - `replication_lag_threshold` above `n`, as openraft advises, and `purge_batch_size`
+//!   moderate (e.g. 256) so purges are few, large range deletes.
+//!
+//! Periodic or explicit engine checkpoints (`Flush`) only move the durable point forward,
+//! so they never break the bound either.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::type_config::TypeConfigExt;
+use openraft::{EntryPayload, OptionalSend};
+use parking_lot::Mutex;
+use sutra_engine::{ApplyContext, Engine, EngineConfig, WriteBatch};
+
+use crate::command::CommandResponse;
+use crate::error::{Error, Result};
+use crate::position::AppliedPosition;
+use crate::snapshot::{SnapshotData, stage_local};
+use crate::snapshot_builder::{CurrentSnapshot, Snapshot, SnapshotBuilder, meta_of};
+use crate::types::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig};
+
+/// Engine version of the entry at `log_index` (see the module docs).
+pub const fn engine_version(log_index: u64) -> u64 {
+    log_index + 1
+}
+
+/// Log index of the entry that wrote engine version `version`; `None` for version 0
+/// ("never written").
+pub const fn log_index_of_version(version: u64) -> Option<u64> {
+    version.checked_sub(1)
+}
+
+/// The Raft state machine: applies committed entries to the engine, builds and installs
+/// snapshots.
+#[derive(Debug)]
+pub struct StateMachine {
+    engine: Engine,
+    /// Membership as of the last applied entry; encoded into every position.
+    last_membership: StoredMembership,
+    current: CurrentSnapshot,
+}
+
+impl StateMachine {
+    /// Opens the engine in `dir` (recovering it to its last checkpoint) and the state
+    /// machine over it.
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Self> {
+        let engine = Engine::open(dir, config).map_err(Error::engine("open"))?;
+        Self::new(engine)
+    }
+
+    /// A state machine over an open engine.
+    pub fn new(engine: Engine) -> Result<Self> {
+        let pos = AppliedPosition::decode(&engine.applied().1)?;
+        tracing::info!(last_applied = ?pos.last_applied, "raft state machine open");
+        Ok(Self {
+            engine,
+            last_membership: pos.last_membership,
+            current: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// The engine, for reads. Clones share the store.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn applied_position(&self) -> Result<AppliedPosition> {
+        AppliedPosition::decode(&self.engine.applied().1)
+    }
+
+    /// Applies one entry. Engine failures are storage errors: openraft stops the node.
+    fn apply_entry(&mut self, entry: Entry) -> Result<CommandResponse> {
+        let log_id = entry.log_id();
+        let log_index = log_id.index;
+        let empty = WriteBatch::default();
+        // Blank and membership entries go through the engine as empty writes so that the
+        // applied position (and with it the membership) advances in the same checkpoint
+        // as the data.
+        let (batch, time_ms) = match &entry.payload {
+            EntryPayload::Normal(cmd) => (&cmd.batch, cmd.time_ms),
+            EntryPayload::Blank => (&empty, 0),
+            EntryPayload::Membership(m) => {
+                self.last_membership = StoredMembership::new(Some(log_id), m.clone());
+                (&empty, 0)
+            }
+        };
+        let position = AppliedPosition {
+            last_applied: Some(log_id),
+            last_membership: self.last_membership.clone(),
+        }
+        .encode()?;
+        let outcome = self
+            .engine
+            .apply(
+                batch,
+                ApplyContext {
+                    version: engine_version(log_index),
+                    position: &position,
+                    time_ms,
+                },
+            )
+            .map_err(Error::engine("apply"))?;
+        Ok(CommandResponse { log_index, outcome })
+    }
+
+    async fn install(&mut self, meta: &SnapshotMeta, data: SnapshotData) -> Result<()> {
+        let engine = self.engine.clone();
+        let want = meta.clone();
+        let installed = TypeConfig::spawn_blocking(move || -> Result<sutra_engine::Snapshot> {
+            let staged = match data {
+                SnapshotData::Local(snap) => stage_local(&engine, &snap)?,
+                SnapshotData::Received(staged) => staged,
+            };
+            let pos = AppliedPosition::decode(staged.position())?;
+            let want_version = want
+                .last_log_id
+                .as_ref()
+                .map_or(0, |l| engine_version(l.index));
+            if pos.last_applied != want.last_log_id
+                || pos.last_membership != want.last_membership
+                || staged.version() != want_version
+            {
+                return Err(Error::SnapshotMismatch {
+                    reason: format!(
+                        "data is at {:?} (version {}), metadata says {:?}",
+                        pos.last_applied,
+                        staged.version(),
+                        want.last_log_id
+                    ),
+                });
+            }
+            // The engine hands back a readable handle on what it installed, for
+            // get_current_snapshot.
+            engine
+                .install_snapshot(staged)
+                .map_err(Error::engine("install snapshot"))
+        })
+        .await
+        .map_err(|e| Error::Task {
+            op: "install snapshot",
+            reason: e.to_string(),
+        })??;
+        let installed_meta = meta_of(&installed)?;
+        assert_eq!(
+            &installed_meta, meta,
+            "engine state right after install differs from the installed snapshot"
+        );
+        self.last_membership = meta.last_membership.clone();
+        *self.current.lock() = Some((installed_meta, installed));
+        tracing::info!(last_log_id = ?meta.last_log_id, "snapshot installed");
+        Ok(())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
+        let pos = self.applied_position()?;
+        Ok((pos.last_applied, pos.last_membership))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn apply<S>(&mut self, mut entries: S) -> io::Result<()>
+    where
+        S: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
+    {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let response = self.apply_entry(entry)?;
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            engine: self.engine.clone(),
+            current: self.current.clone(),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(last_log_id = ?meta.last_log_id))]
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> io::Result<()> {
+        Ok(self.install(meta, snapshot).await?)
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
+        Ok(self.current.lock().as_ref().map(|(meta, snap)| Snapshot {
+            meta: meta.clone(),
+            snapshot: SnapshotData::Local(snap.clone()),
+        }))
+    }
+}
