@@ -33,7 +33,11 @@ impl FromStr for MemberSpec {
         let (id, addrs) = s.split_once('=').ok_or_else(bad)?;
         let (raft_addr, api_addr) = addrs.split_once('/').ok_or_else(bad)?;
         let id = id.trim().parse().map_err(|_| bad())?;
-        Ok(Self { id, raft_addr: raft_addr.trim().to_string(), api_addr: api_addr.trim().to_string() })
+        Ok(Self {
+            id,
+            raft_addr: raft_addr.trim().to_string(),
+            api_addr: api_addr.trim().to_string(),
+        })
     }
 }
 
@@ -198,7 +202,10 @@ pub struct ConfigError {
 }
 
 fn err(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { field, reason: reason.into() }
+    ConfigError {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl NodeConfig {
@@ -228,7 +235,10 @@ impl NodeConfig {
             ));
         }
         if self.election_timeout_max_ms <= self.election_timeout_min_ms {
-            return Err(err("election-timeout-max-ms", "must be greater than election-timeout-min-ms"));
+            return Err(err(
+                "election-timeout-max-ms",
+                "must be greater than election-timeout-min-ms",
+            ));
         }
         if self.vector_dimension == 0 || self.vector_dimension > 65_536 {
             return Err(err("vector-dimension", "must be within 1..=65536"));
@@ -237,22 +247,40 @@ impl NodeConfig {
             return Err(err("max-batch-ops", "must be at least 1"));
         }
         if self.max_message_bytes < self.max_content_bytes + (64 << 10) {
-            return Err(err("max-message-bytes", "must exceed max-content-bytes by at least 64 KiB"));
+            return Err(err(
+                "max-message-bytes",
+                "must exceed max-content-bytes by at least 64 KiB",
+            ));
         }
         let mut ids = std::collections::BTreeSet::new();
         for m in &self.initial_members {
             if m.id == 0 || !ids.insert(m.id) {
-                return Err(err("initial-members", format!("node id {} is zero or listed twice", m.id)));
+                return Err(err(
+                    "initial-members",
+                    format!("node id {} is zero or listed twice", m.id),
+                ));
             }
         }
         if !self.initial_members.is_empty() && !ids.contains(&self.node_id) {
-            return Err(err("initial-members", format!("does not list this node ({})", self.node_id)));
+            return Err(err(
+                "initial-members",
+                format!("does not list this node ({})", self.node_id),
+            ));
         }
         if !self.insecure {
-            for (field, path) in [("tls-ca", &self.tls_ca), ("tls-cert", &self.tls_cert), ("tls-key", &self.tls_key)] {
+            for (field, path) in [
+                ("tls-ca", &self.tls_ca),
+                ("tls-cert", &self.tls_cert),
+                ("tls-key", &self.tls_key),
+            ] {
                 match path {
                     None => return Err(err(field, "required unless insecure = true")),
-                    Some(p) if !p.is_file() => return Err(err(field, format!("{} is not a readable file", p.display()))),
+                    Some(p) if !p.is_file() => {
+                        return Err(err(
+                            field,
+                            format!("{} is not a readable file", p.display()),
+                        ));
+                    }
                     Some(_) => {}
                 }
             }
@@ -264,20 +292,33 @@ impl NodeConfig {
 impl ValidConfig {
     /// host:port of this node's client API as others reach it.
     pub fn api_advertise(&self) -> String {
-        self.0.api_advertise.clone().unwrap_or_else(|| self.0.api_listen.to_string())
+        self.0
+            .api_advertise
+            .clone()
+            .unwrap_or_else(|| self.0.api_listen.to_string())
     }
 
     /// host:port of this node's Raft endpoint as others reach it.
     pub fn raft_advertise(&self) -> String {
-        self.0.raft_advertise.clone().unwrap_or_else(|| self.0.raft_listen.to_string())
+        self.0
+            .raft_advertise
+            .clone()
+            .unwrap_or_else(|| self.0.raft_listen.to_string())
     }
 
     /// TLS files, `None` in insecure mode.
     pub fn tls(&self) -> Option<TlsFiles> {
-        match (&self.0.tls_ca, &self.0.tls_cert, &self.0.tls_key, self.0.insecure) {
-            (Some(ca), Some(cert), Some(key), false) => {
-                Some(TlsFiles { ca: ca.clone(), cert: cert.clone(), key: key.clone() })
-            }
+        match (
+            &self.0.tls_ca,
+            &self.0.tls_cert,
+            &self.0.tls_key,
+            self.0.insecure,
+        ) {
+            (Some(ca), Some(cert), Some(key), false) => Some(TlsFiles {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
             _ => None,
         }
     }
@@ -298,33 +339,54 @@ mod tests {
     use super::*;
 
     fn insecure() -> NodeConfig {
-        NodeConfig { insecure: true, ..NodeConfig::default() }
+        NodeConfig {
+            insecure: true,
+            ..NodeConfig::default()
+        }
     }
 
     #[test]
     fn defaults_validate_in_insecure_mode_only() {
         assert!(insecure().validate().is_ok());
-        assert_eq!(NodeConfig::default().validate().unwrap_err().field, "tls-ca");
+        assert_eq!(
+            NodeConfig::default().validate().unwrap_err().field,
+            "tls-ca"
+        );
     }
 
     #[test]
     fn relations_between_fields_are_checked() {
-        let c = NodeConfig { election_timeout_min_ms: 250, ..insecure() };
+        let c = NodeConfig {
+            election_timeout_min_ms: 250,
+            ..insecure()
+        };
         assert_eq!(c.validate().unwrap_err().field, "election-timeout-min-ms");
-        let c = NodeConfig { election_timeout_max_ms: 400, ..insecure() };
+        let c = NodeConfig {
+            election_timeout_max_ms: 400,
+            ..insecure()
+        };
         assert_eq!(c.validate().unwrap_err().field, "election-timeout-max-ms");
         let members = vec!["2=a:1/a:2".parse().unwrap(), "3=b:1/b:2".parse().unwrap()];
-        let c = NodeConfig { initial_members: members, ..insecure() };
+        let c = NodeConfig {
+            initial_members: members,
+            ..insecure()
+        };
         assert_eq!(c.validate().unwrap_err().field, "initial-members");
         let members = vec!["1=a:1/a:2".parse().unwrap(), "1=b:1/b:2".parse().unwrap()];
-        let c = NodeConfig { initial_members: members, ..insecure() };
+        let c = NodeConfig {
+            initial_members: members,
+            ..insecure()
+        };
         assert_eq!(c.validate().unwrap_err().field, "initial-members");
     }
 
     #[test]
     fn member_spec_parses_and_prints() {
         let m: MemberSpec = "7=node7:50052/node7:50051".parse().unwrap();
-        assert_eq!((m.id, m.raft_addr.as_str(), m.api_addr.as_str()), (7, "node7:50052", "node7:50051"));
+        assert_eq!(
+            (m.id, m.raft_addr.as_str(), m.api_addr.as_str()),
+            (7, "node7:50052", "node7:50051")
+        );
         assert_eq!(m.to_string(), "7=node7:50052/node7:50051");
         assert!("7=node7".parse::<MemberSpec>().is_err());
         assert!("x=a/b".parse::<MemberSpec>().is_err());
@@ -336,8 +398,16 @@ mod tests {
         let path = dir.path().join("node.toml");
         std::fs::write(&path, "node-id = 3\ninsecure = true\n[[initial-members]]\nid = 3\nraft-addr = \"h:1\"\napi-addr = \"h:2\"\n").unwrap();
         let c = NodeConfig::from_file(&path).unwrap();
-        assert_eq!((c.node_id, c.initial_members.len(), c.heartbeat_ms), (3, 1, 100));
+        assert_eq!(
+            (c.node_id, c.initial_members.len(), c.heartbeat_ms),
+            (3, 1, 100)
+        );
         std::fs::write(&path, "node-idd = 3\n").unwrap();
-        assert!(NodeConfig::from_file(&path).unwrap_err().reason.contains("node-idd"));
+        assert!(
+            NodeConfig::from_file(&path)
+                .unwrap_err()
+                .reason
+                .contains("node-idd")
+        );
     }
 }

@@ -1,11 +1,29 @@
-//! Sutra's Raft storage: the RocksDB log store, which is the node's write-ahead log, and
-//! the openraft state machine over the storage engine.
+//! Sutra's Raft layer: the RocksDB log store, which is the node's write-ahead log, the
+//! openraft state machine over the storage engine, and the gRPC peer network.
 //!
 //! It owns what openraft stores: log entries, the vote, the committed and purged log ids
 //! ([`LogStore`]), and how committed entries reach the engine, how snapshots are built
-//! from it and installed into it ([`StateMachine`]). It does not own the network (peer RPC
-//! and snapshot streaming live in `node`), the Raft configuration, or anything about
-//! clients; the engine knows nothing of Raft.
+//! from it and installed into it ([`StateMachine`]). It owns how peers talk: the client side
+//! ([`PeerNetwork`], openraft's network factory) and the server side ([`RaftGrpcService`],
+//! `sutra.raft.RaftService`), with the wire conversions in [`pb`]. It does not own TLS (the
+//! node hands in TLS-configured endpoints and a [`PeerAuth`] that checks peer certificates),
+//! the Raft configuration, or anything about clients; the engine knows nothing of Raft.
+//!
+//! ## Peer network
+//!
+//! ```text
+//!   node A (leader)                                   node B (follower)
+//!   openraft ─ new_client ─▶ PeerNetwork               RaftGrpcService ◀─ tonic Server (mTLS)
+//!                             │ cached Channel per peer   │ PeerAuth: identity + membership
+//!                             ▼                           ▼
+//!                           PeerClient ── AppendEntries ─▶ Raft::append_entries
+//!                                      ── Vote/PreVote ──▶ Raft::vote / pre_vote
+//!                                      ── TransferLeader ▶ Raft::handle_transfer_leader
+//!       SnapshotData::Local ─ full_snapshot:
+//!         read_at (blocking) → header + 1 MiB chunks ──▶ SnapshotReceiver (blocking, to disk)
+//!                                                        → finish(size, crc32c), position check
+//!                                                        → Raft::install_full_snapshot
+//! ```
 //!
 //! ## Write path
 //!
@@ -41,7 +59,10 @@
 mod command;
 mod error;
 mod log_store;
+mod network;
+pub mod pb;
 mod position;
+mod service;
 mod snapshot;
 mod snapshot_builder;
 mod state_machine;
@@ -50,7 +71,12 @@ mod types;
 pub use command::{Command, CommandResponse};
 pub use error::{Error, Result};
 pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
+pub use network::{EndpointFactory, NetworkConfig, PeerClient, PeerNetwork, plaintext_endpoints};
 pub use position::AppliedPosition;
+pub use service::{
+    AllowAll, PeerAuth, PeerIdentity, PeerMembership, RaftGrpcService, ServiceConfig,
+    ServiceStats, peer_membership,
+};
 pub use snapshot::{SnapshotData, SnapshotReceiver};
 pub use snapshot_builder::{Snapshot, SnapshotBuilder};
 pub use state_machine::{StateMachine, engine_version, log_index_of_version};

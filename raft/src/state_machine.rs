@@ -42,7 +42,7 @@ use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::type_config::TypeConfigExt;
 use openraft::{EntryPayload, OptionalSend};
 use parking_lot::Mutex;
-use sutra_engine::{ApplyContext, Engine, EngineConfig, WriteBatch};
+use sutra_engine::{ApplyContext, Engine, EngineConfig, StagedSnapshot, WriteBatch};
 
 use crate::command::CommandResponse;
 use crate::error::{Error, Result};
@@ -143,24 +143,7 @@ impl StateMachine {
                 SnapshotData::Local(snap) => stage_local(&engine, &snap)?,
                 SnapshotData::Received(staged) => staged,
             };
-            let pos = AppliedPosition::decode(staged.position())?;
-            let want_version = want
-                .last_log_id
-                .as_ref()
-                .map_or(0, |l| engine_version(l.index));
-            if pos.last_applied != want.last_log_id
-                || pos.last_membership != want.last_membership
-                || staged.version() != want_version
-            {
-                return Err(Error::SnapshotMismatch {
-                    reason: format!(
-                        "data is at {:?} (version {}), metadata says {:?}",
-                        pos.last_applied,
-                        staged.version(),
-                        want.last_log_id
-                    ),
-                });
-            }
+            check_staged(&staged, &want)?;
             // The engine hands back a readable handle on what it installed, for
             // get_current_snapshot.
             engine
@@ -182,6 +165,31 @@ impl StateMachine {
         tracing::info!(last_log_id = ?meta.last_log_id, "snapshot installed");
         Ok(())
     }
+}
+
+/// Checks that a staged snapshot's data is what `meta` describes: the last applied log id,
+/// the membership and the engine version. The network checks a received snapshot with this
+/// before handing it to openraft, so a bad one is refused instead of stopping the node.
+pub(crate) fn check_staged(staged: &StagedSnapshot, meta: &SnapshotMeta) -> Result<()> {
+    let pos = AppliedPosition::decode(staged.position())?;
+    let want_version = meta
+        .last_log_id
+        .as_ref()
+        .map_or(0, |l| engine_version(l.index));
+    if pos.last_applied != meta.last_log_id
+        || pos.last_membership != meta.last_membership
+        || staged.version() != want_version
+    {
+        return Err(Error::SnapshotMismatch {
+            reason: format!(
+                "data is at {:?} (version {}), metadata says {:?}",
+                pos.last_applied,
+                staged.version(),
+                meta.last_log_id
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {

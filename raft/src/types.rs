@@ -63,3 +63,6 @@ impl fmt::Display for NodeInfo {
         write!(f, "raft={} api={}", self.raft_addr, self.api_addr)
     }
 }
+
+/// A Raft node over Sutra's state machine.
+pub type Raft = openraft::Raft<TypeConfig, crate::state_machine::StateMachine>;

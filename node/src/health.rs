@@ -1,0 +1,54 @@
+//! Health as operators see it: `sutra.storage.StorageService/HealthCheck` and the
+//! standard `grpc.health.v1` service (SERVING only while the node knows a leader and is
+//! caught up).
+
+use openraft::ServerState;
+use sutra_proto::storage::HealthCheckResponse;
+
+use crate::node::Node;
+
+/// A follower further behind the commit index than this is reported unhealthy.
+const MAX_HEALTHY_LAG: u64 = 1000;
+
+/// This node's health right now.
+pub fn report(node: &Node) -> HealthCheckResponse {
+    let m = node.metrics();
+    let applied = m.last_applied.as_ref().map_or(0, |l| l.index);
+    let committed = m.cluster_committed.as_ref().map_or(0, |l| l.index);
+    let lag = committed.saturating_sub(applied);
+    let role = match m.state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        _ => "shutdown",
+    };
+    let reason = if let Err(e) = &m.running_state {
+        format!("raft stopped: {e}")
+    } else if node.engine.stats().poisoned {
+        "storage engine poisoned after a failed sync".to_string()
+    } else if m.current_leader.is_none() {
+        "no leader known".to_string()
+    } else if lag > MAX_HEALTHY_LAG {
+        format!("{lag} committed entries not yet applied")
+    } else {
+        String::new()
+    };
+    HealthCheckResponse {
+        healthy: reason.is_empty(),
+        status: if reason.is_empty() {
+            "SERVING"
+        } else {
+            "NOT_SERVING"
+        }
+        .to_string(),
+        reason,
+        node_id: node.id,
+        role: role.to_string(),
+        leader_id: m.current_leader.unwrap_or(0),
+        term: m.current_term,
+        applied_index: applied,
+        commit_index: committed,
+        lag_entries: lag,
+    }
+}

@@ -1,0 +1,18 @@
+//! `sutra-node`: one member of a Sutra cluster.
+//!
+//! It owns the wiring: configuration, TLS, the Raft instance over the RocksDB log store and
+//! the engine state machine, the peer endpoint, the client and operator gRPC services,
+//! health, and orderly shutdown. The storage engine (`sutra-engine`) and the Raft storage
+//! and network (`sutra-raft`) know nothing of the client API.
+
+pub mod auth;
+pub mod config;
+pub mod convert;
+pub mod health;
+pub mod node;
+pub mod service;
+pub mod status;
+
+pub use config::{ConfigError, MemberSpec, NodeConfig, ValidConfig};
+pub use node::Node;
+pub use status::ServiceError;

@@ -1,0 +1,322 @@
+//! [`Node`]: the handle every service shares: the Raft instance, the engine behind it,
+//! and the policies that sit between a request and them (leadership, consistency,
+//! limits).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::{ReadPolicy, ServerState};
+use sutra_engine::{Engine, Limits, WriteBatch, WriteOutcome};
+use sutra_proto::storage as pb;
+use sutra_raft::{
+    Command, CommandResponse, NodeInfo, StateMachine, TypeConfig, log_index_of_version,
+};
+
+use crate::config::ValidConfig;
+use crate::status::ServiceError;
+
+/// The Raft instance of a node.
+pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
+/// What openraft reports about a node.
+pub type Metrics = openraft::RaftMetrics<TypeConfig>;
+
+/// Longest a `SESSION` read waits for this node to catch up with the client's last write.
+const SESSION_WAIT: Duration = Duration::from_secs(5);
+
+/// Shared state of a running node.
+#[derive(Debug)]
+pub struct Node {
+    /// This node's id.
+    pub id: u64,
+    /// The Raft instance.
+    pub raft: Raft,
+    /// The storage engine (the state machine's data).
+    pub engine: Engine,
+    /// The validated configuration.
+    pub config: ValidConfig,
+    /// Where the Raft log lives, for its size.
+    pub log_dir: PathBuf,
+    started: Instant,
+    flushes: AtomicU64,
+    dropped: AtomicU64,
+    /// When (ms since the Unix epoch) a leader's AppendEntries last reached this node.
+    leader_contact_ms: AtomicU64,
+    limits: Limits,
+}
+
+/// Milliseconds since the Unix epoch: the log time a leader stamps into entries.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Node {
+    /// Wraps a started Raft instance.
+    pub fn new(raft: Raft, engine: Engine, config: ValidConfig, log_dir: PathBuf) -> Self {
+        let limits = Limits {
+            max_content_bytes: config.max_content_bytes,
+            max_batch_ops: config.max_batch_ops,
+            ..Limits::default()
+        };
+        Self {
+            id: config.node_id,
+            raft,
+            engine,
+            config,
+            log_dir,
+            started: Instant::now(),
+            flushes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            leader_contact_ms: AtomicU64::new(0),
+            limits,
+        }
+    }
+
+    /// A copy of the current Raft metrics.
+    pub fn metrics(&self) -> Metrics {
+        self.raft.metrics().borrow_watched().clone()
+    }
+
+    /// The leader as this node knows it: id and client API address.
+    pub fn leader(&self) -> (Option<u64>, Option<String>) {
+        let m = self.metrics();
+        let addr = m.current_leader.and_then(|id| {
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n: &NodeInfo| n.api_addr.clone())
+        });
+        (m.current_leader, addr)
+    }
+
+    /// The error for "ask the leader".
+    pub fn not_leader(&self) -> ServiceError {
+        let (leader_id, leader_addr) = self.leader();
+        ServiceError::NotLeader {
+            leader_id,
+            leader_addr,
+        }
+    }
+
+    /// Index of the last entry applied here (0 before any).
+    pub fn applied_index(&self) -> u64 {
+        self.metrics().last_applied.map_or(0, |l| l.index)
+    }
+
+    /// Uptime in seconds.
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Records that a leader's AppendEntries (a heartbeat or entries) just arrived.
+    pub fn note_leader_contact(&self) {
+        self.leader_contact_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Writes refused for back-pressure or quota.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// `Flush` calls served.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Validates a write, proposes it and waits until it is applied here.
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.id, ops = batch.ops.len()))]
+    pub async fn write(&self, batch: WriteBatch) -> Result<CommandResponse, ServiceError> {
+        batch.validate(&self.limits, self.engine.params().vector_dimension, false)?;
+        match self.raft.client_write(Command::new(batch, now_ms())).await {
+            Ok(resp) => {
+                if let WriteOutcome::Rejected(r) = &resp.data.outcome.outcome {
+                    return Err(r.clone().into());
+                }
+                Ok(resp.data)
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ServiceError::NotLeader {
+                    leader_id: f.leader_id,
+                    leader_addr: f.leader_node.map(|n| n.api_addr),
+                })
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
+                Err(ServiceError::Unavailable(format!(
+                    "leader changed before the write committed; its outcome is unknown: retry with the same \
+                 client_id and sequence (the leader is now {:?})",
+                    f.leader_id
+                )))
+            }
+            Err(RaftError::APIError(e)) => Err(ServiceError::Internal(e.to_string())),
+            Err(RaftError::Fatal(e)) => {
+                Err(ServiceError::Unavailable(format!("raft stopped: {e}")))
+            }
+        }
+    }
+
+    /// Establishes the consistency a read asks for; returns the metadata to answer with.
+    pub async fn read_barrier(
+        &self,
+        read: Option<pb::ReadOptions>,
+    ) -> Result<pb::ReadMeta, ServiceError> {
+        let read = read.unwrap_or_default();
+        let consistency = pb::Consistency::try_from(read.consistency).map_err(|_| {
+            ServiceError::invalid(
+                "read.consistency",
+                format!("unknown value {}", read.consistency),
+            )
+        })?;
+        match consistency {
+            pb::Consistency::Unspecified | pb::Consistency::Linearizable => {
+                self.leader_read(ReadPolicy::ReadIndex).await?;
+            }
+            pb::Consistency::Lease => self.leader_read(ReadPolicy::LeaseRead).await?,
+            pb::Consistency::Session => {
+                if let Some(index) = log_index_of_version(read.session_index) {
+                    self.raft
+                        .wait(Some(SESSION_WAIT))
+                        .applied_index_at_least(Some(index), "session read")
+                        .await
+                        .map_err(|_| {
+                            ServiceError::Deadline(format!(
+                                "this node did not apply up to session index {} within {SESSION_WAIT:?}",
+                                read.session_index
+                            ))
+                        })?;
+                }
+            }
+            pb::Consistency::Bounded => self.bounded_read(read.max_staleness_ms)?,
+            pb::Consistency::Stale => {}
+        }
+        Ok(self.read_meta(consistency))
+    }
+
+    async fn leader_read(&self, policy: ReadPolicy) -> Result<(), ServiceError> {
+        if !self.raft.is_leader() {
+            return Err(self.not_leader());
+        }
+        self.raft
+            .ensure_linearizable(policy)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                RaftError::APIError(LinearizableReadError::ForwardToLeader(f)) => {
+                    ServiceError::NotLeader {
+                        leader_id: f.leader_id,
+                        leader_addr: f.leader_node.map(|n| n.api_addr),
+                    }
+                }
+                RaftError::APIError(e) => {
+                    ServiceError::Unavailable(format!("cannot confirm leadership: {e}"))
+                }
+                RaftError::Fatal(e) => ServiceError::Unavailable(format!("raft stopped: {e}")),
+            })
+    }
+
+    /// A read no staler than `max_staleness_ms`: the leader is never stale; a follower
+    /// judges by the last time it heard from a leader.
+    fn bounded_read(&self, max_staleness_ms: u64) -> Result<(), ServiceError> {
+        if max_staleness_ms == 0 {
+            return Err(ServiceError::invalid(
+                "read.max_staleness_ms",
+                "BOUNDED reads need a bound above 0",
+            ));
+        }
+        let m = self.metrics();
+        if m.state == ServerState::Leader {
+            return Ok(());
+        }
+        let last = self.leader_contact_ms.load(Ordering::Relaxed);
+        let since = (last > 0).then(|| now_ms().saturating_sub(last));
+        match since {
+            Some(ms) if ms <= max_staleness_ms => Ok(()),
+            _ => Err(self.not_leader()),
+        }
+    }
+
+    /// Read metadata at this moment.
+    pub fn read_meta(&self, consistency: pb::Consistency) -> pb::ReadMeta {
+        let m = self.metrics();
+        pb::ReadMeta {
+            served_by: self.id,
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            consistency: consistency as i32,
+            leader_id: m.current_leader.unwrap_or(0),
+        }
+    }
+
+    /// The write response for an applied command.
+    pub fn write_response(&self, resp: &CommandResponse) -> pb::WriteResponse {
+        let version = match &resp.outcome.outcome {
+            WriteOutcome::Applied { version, .. } => *version,
+            WriteOutcome::Rejected(_) => 0,
+        };
+        pb::WriteResponse {
+            version,
+            deduplicated: resp.outcome.deduplicated,
+            served_by: self.id,
+            leader_id: self.metrics().current_leader.unwrap_or(0),
+        }
+    }
+
+    /// Bytes of the Raft log on disk.
+    pub fn log_size_bytes(&self) -> u64 {
+        dir_size(&self.log_dir)
+    }
+
+    /// Checkpoints the engine (through a Raft snapshot) and purges the log behind it.
+    pub async fn flush(&self) -> Result<pb::FlushResponse, ServiceError> {
+        let applied = self.applied_index();
+        let fatal = |e: openraft::errors::Fatal<TypeConfig>| {
+            ServiceError::Unavailable(format!("raft stopped: {e}"))
+        };
+        self.raft.trigger().snapshot().await.map_err(fatal)?;
+        let m = self
+            .raft
+            .wait(Some(Duration::from_secs(60)))
+            .metrics(
+                |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
+                "flush snapshot",
+            )
+            .await
+            .map_err(|e| ServiceError::Deadline(format!("snapshot did not finish: {e}")))?;
+        let snapshot_index = m.snapshot.map_or(0, |s| s.index);
+        self.raft
+            .trigger()
+            .purge_log(snapshot_index)
+            .await
+            .map_err(fatal)?;
+        self.raft
+            .wait(Some(Duration::from_secs(60)))
+            .metrics(
+                |m| m.purged.as_ref().is_some_and(|p| p.index >= snapshot_index),
+                "flush purge",
+            )
+            .await
+            .map_err(|e| ServiceError::Deadline(format!("log purge did not finish: {e}")))?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(pb::FlushResponse {
+            checkpoint_index: snapshot_index,
+            log_size_bytes: self.log_size_bytes(),
+            data_file_bytes: self.engine.stats().data_bytes,
+        })
+    }
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,318 @@
+//! `sutra.cluster.ClusterService`: what operators call. Status needs the read role;
+//! everything that changes the cluster needs admin.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::ChangeMembers;
+use openraft::errors::{ClientWriteError, RaftError};
+use sutra_certs::Role;
+use sutra_proto::cluster::cluster_service_server::ClusterService;
+use sutra_proto::cluster::*;
+use sutra_raft::{NodeInfo, TypeConfig};
+use tonic::{Request, Response, Status};
+
+use crate::auth::Authorizer;
+use crate::node::{Metrics, Node};
+use crate::status::ServiceError;
+
+/// How long a leader transfer may take before the call reports a timeout.
+const TRANSFER_WAIT: Duration = Duration::from_secs(10);
+
+/// The operator API of one node.
+#[derive(Debug, Clone)]
+pub struct ClusterApi {
+    node: Arc<Node>,
+    auth: Authorizer,
+}
+
+impl ClusterApi {
+    /// Serves `node` with `auth` deciding who may call.
+    pub fn new(node: Arc<Node>, auth: Authorizer) -> Self {
+        Self { node, auth }
+    }
+
+    fn require_leader(&self) -> Result<(), ServiceError> {
+        if self.node.raft.is_leader() {
+            Ok(())
+        } else {
+            Err(self.node.not_leader())
+        }
+    }
+}
+
+fn members(m: &Metrics) -> Vec<Member> {
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, n)| Member {
+            node_id: *id,
+            raft_addr: n.raft_addr.clone(),
+            api_addr: n.api_addr.clone(),
+            role: if voters.contains(id) {
+                MemberRole::Voter
+            } else {
+                MemberRole::Learner
+            } as i32,
+        })
+        .collect()
+}
+
+fn membership_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ServiceError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ServiceError::NotLeader {
+            leader_id: f.leader_id,
+            leader_addr: f.leader_node.map(|n| n.api_addr),
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ServiceError::FailedPrecondition(e.to_string())
+        }
+        RaftError::APIError(e) => ServiceError::Unavailable(e.to_string()),
+        RaftError::Fatal(e) => ServiceError::Unavailable(format!("raft stopped: {e}")),
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl ClusterService for ClusterApi {
+    async fn status(&self, req: Request<ClusterStatusRequest>) -> Reply<ClusterStatusResponse> {
+        self.auth.check(&req, Role::Read)?;
+        let m = self.node.metrics();
+        let last_log = m.last_log_index.unwrap_or(0);
+        let replication = match (&m.replication, &m.heartbeat) {
+            (Some(rep), heartbeat) => rep
+                .iter()
+                .filter(|(id, _)| **id != self.node.id)
+                .map(|(id, matched)| {
+                    let matched = matched.as_ref().map_or(0, |l| l.index);
+                    let last_ack_ms_ago = heartbeat
+                        .as_ref()
+                        .and_then(|h| h.get(id).cloned().flatten())
+                        .map_or(u64::MAX, |t| {
+                            openraft::async_runtime::Instant::elapsed(&*t).as_millis() as u64
+                        });
+                    FollowerProgress {
+                        node_id: *id,
+                        matched_index: matched,
+                        lag_entries: last_log.saturating_sub(matched),
+                        last_ack_ms_ago,
+                    }
+                })
+                .collect(),
+            (None, _) => Vec::new(),
+        };
+        Ok(Response::new(ClusterStatusResponse {
+            node_id: self.node.id,
+            leader_id: m.current_leader.unwrap_or(0),
+            term: m.current_term,
+            commit_index: m.cluster_committed.as_ref().map_or(0, |l| l.index),
+            applied_index: m.last_applied.as_ref().map_or(0, |l| l.index),
+            last_log_index: last_log,
+            snapshot_index: m.snapshot.as_ref().map_or(0, |l| l.index),
+            members: members(&m),
+            replication,
+        }))
+    }
+
+    async fn add_learner(&self, req: Request<AddLearnerRequest>) -> Reply<MembershipResponse> {
+        self.auth.check(&req, Role::Admin)?;
+        let r = req.into_inner();
+        if r.node_id == 0 {
+            return Err(ServiceError::invalid("node_id", "must be at least 1").into());
+        }
+        for (field, addr) in [("raft_addr", &r.raft_addr), ("api_addr", &r.api_addr)] {
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                return Err(ServiceError::invalid(field, "expected host:port").into());
+            }
+        }
+        self.require_leader()?;
+        let resp = self
+            .node
+            .raft
+            .add_learner(
+                r.node_id,
+                NodeInfo::new(r.raft_addr, r.api_addr),
+                r.wait_caught_up,
+            )
+            .await
+            .map_err(membership_error)?;
+        Ok(Response::new(MembershipResponse {
+            members: members(&self.node.metrics()),
+            log_index: resp.log_id.index,
+        }))
+    }
+
+    async fn change_membership(
+        &self,
+        req: Request<ChangeMembershipRequest>,
+    ) -> Reply<MembershipResponse> {
+        self.auth.check(&req, Role::Admin)?;
+        let r = req.into_inner();
+        let voters: BTreeSet<u64> = r.voters.into_iter().collect();
+        if voters.is_empty() {
+            return Err(
+                ServiceError::invalid("voters", "a cluster needs at least one voter").into(),
+            );
+        }
+        self.require_leader()?;
+        let known: BTreeSet<u64> = self
+            .node
+            .metrics()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some(id) = voters.iter().find(|id| !known.contains(id)) {
+            return Err(ServiceError::invalid(
+                "voters",
+                format!("node {id} is not a member; add it as a learner first"),
+            )
+            .into());
+        }
+        let resp = self
+            .node
+            .raft
+            .change_membership(
+                ChangeMembers::ReplaceAllVoters(voters),
+                r.retain_removed_as_learners,
+            )
+            .await
+            .map_err(membership_error)?;
+        Ok(Response::new(MembershipResponse {
+            members: members(&self.node.metrics()),
+            log_index: resp.log_id.index,
+        }))
+    }
+
+    async fn remove_node(&self, req: Request<RemoveNodeRequest>) -> Reply<MembershipResponse> {
+        self.auth.check(&req, Role::Admin)?;
+        let id = req.into_inner().node_id;
+        self.require_leader()?;
+        let m = self.node.metrics();
+        let membership = m.membership_config.membership();
+        let change = if membership.voter_ids().any(|v| v == id) {
+            if membership.voter_ids().count() == 1 {
+                return Err(ServiceError::FailedPrecondition(
+                    "cannot remove the last voter".into(),
+                )
+                .into());
+            }
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else if membership.get_node(&id).is_some() {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        } else {
+            return Err(
+                ServiceError::invalid("node_id", format!("node {id} is not a member")).into(),
+            );
+        };
+        let resp = self
+            .node
+            .raft
+            .change_membership(change, false)
+            .await
+            .map_err(membership_error)?;
+        Ok(Response::new(MembershipResponse {
+            members: members(&self.node.metrics()),
+            log_index: resp.log_id.index,
+        }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: Request<TransferLeaderRequest>,
+    ) -> Reply<TransferLeaderResponse> {
+        self.auth.check(&req, Role::Admin)?;
+        let target = req.into_inner().target_node_id;
+        self.require_leader()?;
+        let m = self.node.metrics();
+        let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();
+        let to = match target {
+            Some(t) if t == self.node.id => {
+                return Ok(Response::new(TransferLeaderResponse { new_leader_id: t }));
+            }
+            Some(t) if voters.contains(&t) => t,
+            Some(t) => {
+                return Err(ServiceError::invalid(
+                    "target_node_id",
+                    format!("node {t} is not a voter"),
+                )
+                .into());
+            }
+            None => {
+                // The most up-to-date other voter takes over with the least catching up.
+                let matched: BTreeMap<u64, u64> = m
+                    .replication
+                    .iter()
+                    .flatten()
+                    .map(|(id, l)| (*id, l.as_ref().map_or(0, |l| l.index)))
+                    .collect();
+                voters
+                    .iter()
+                    .filter(|v| **v != self.node.id)
+                    .max_by_key(|v| matched.get(v).copied().unwrap_or(0))
+                    .copied()
+                    .ok_or_else(|| {
+                        ServiceError::FailedPrecondition(
+                            "no other voter to hand leadership to".into(),
+                        )
+                    })?
+            }
+        };
+        self.node
+            .raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("raft stopped: {e}")))?;
+        let m = self
+            .node
+            .raft
+            .wait(Some(TRANSFER_WAIT))
+            .metrics(
+                |m| m.current_leader.is_some_and(|l| l != self.node.id),
+                "leader transfer",
+            )
+            .await
+            .map_err(|e| ServiceError::Deadline(format!("leadership did not move: {e}")))?;
+        Ok(Response::new(TransferLeaderResponse {
+            new_leader_id: m.current_leader.unwrap_or(0),
+        }))
+    }
+
+    async fn trigger_snapshot(
+        &self,
+        req: Request<TriggerSnapshotRequest>,
+    ) -> Reply<TriggerSnapshotResponse> {
+        self.auth.check(&req, Role::Admin)?;
+        let applied = self.node.applied_index();
+        self.node
+            .raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("raft stopped: {e}")))?;
+        let m = self
+            .node
+            .raft
+            .wait(Some(Duration::from_secs(60)))
+            .metrics(
+                |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
+                "snapshot",
+            )
+            .await
+            .map_err(|e| ServiceError::Deadline(format!("snapshot did not finish: {e}")))?;
+        let snap = m.snapshot.expect("waited for a snapshot");
+        Ok(Response::new(TriggerSnapshotResponse {
+            snapshot_index: snap.index,
+            snapshot_term: snap.leader_id.term,
+            size_bytes: self.node.engine.stats().durable.data_len,
+        }))
+    }
+}

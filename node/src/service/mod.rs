@@ -1,0 +1,4 @@
+//! The gRPC services a node serves.
+
+pub mod cluster;
+pub mod storage;

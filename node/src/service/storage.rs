@@ -1,0 +1,272 @@
+//! `sutra.storage.StorageService`: the client API. Each handler checks the caller's
+//! role, converts and validates the request, goes through the node's write path or read
+//! barrier, and maps errors in one place (`status.rs`).
+
+use std::sync::Arc;
+
+use sutra_certs::Role;
+use sutra_engine::{ScanRange, WriteOp, WriteOutcome};
+use sutra_proto::storage::storage_service_server::StorageService;
+use sutra_proto::storage::*;
+use tonic::{Request, Response, Status};
+
+use crate::auth::Authorizer;
+use crate::convert;
+use crate::node::Node;
+use crate::status::ServiceError;
+
+/// The client API of one node.
+#[derive(Debug, Clone)]
+pub struct StorageApi {
+    node: Arc<Node>,
+    auth: Authorizer,
+}
+
+impl StorageApi {
+    /// Serves `node` with `auth` deciding who may call.
+    pub fn new(node: Arc<Node>, auth: Authorizer) -> Self {
+        Self { node, auth }
+    }
+
+    async fn write_one(
+        &self,
+        header: Option<WriteHeader>,
+        op: WriteOp,
+    ) -> Result<(WriteResponse, bool), ServiceError> {
+        let resp = self.node.write(convert::single(header, op)?).await?;
+        let existed = match &resp.outcome.outcome {
+            WriteOutcome::Applied { results, .. } => results.first().is_some_and(|r| r.existed),
+            WriteOutcome::Rejected(_) => false,
+        };
+        Ok((self.node.write_response(&resp), existed))
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl StorageService for StorageApi {
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
+    async fn put_concept(&self, req: Request<PutConceptRequest>) -> Reply<WriteResponse> {
+        self.auth.check(&req, Role::Write)?;
+        let r = req.into_inner();
+        let op = convert::put_concept(r.concept, r.expected_version)?;
+        Ok(Response::new(self.write_one(r.header, op).await?.0))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
+    async fn get_concept(&self, req: Request<GetConceptRequest>) -> Reply<GetConceptResponse> {
+        self.auth.check(&req, Role::Read)?;
+        let r = req.into_inner();
+        sutra_engine::check_text("id", &r.id, 256).map_err(ServiceError::from)?;
+        let meta = self.node.read_barrier(r.read).await?;
+        let concept = self
+            .node
+            .engine
+            .get(&r.id)
+            .map_err(ServiceError::from)?
+            .map(convert::concept_out);
+        Ok(Response::new(GetConceptResponse {
+            concept,
+            meta: Some(meta),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
+    async fn delete_concept(
+        &self,
+        req: Request<DeleteConceptRequest>,
+    ) -> Reply<DeleteConceptResponse> {
+        self.auth.check(&req, Role::Write)?;
+        let r = req.into_inner();
+        let op = WriteOp::DeleteConcept {
+            id: r.id,
+            expected_version: r.expected_version,
+        };
+        let (write, existed) = self.write_one(r.header, op).await?;
+        Ok(Response::new(DeleteConceptResponse {
+            write: Some(write),
+            existed,
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
+    async fn put_edge(&self, req: Request<PutEdgeRequest>) -> Reply<WriteResponse> {
+        self.auth.check(&req, Role::Write)?;
+        let r = req.into_inner();
+        let op = convert::put_edge(r.edge)?;
+        Ok(Response::new(self.write_one(r.header, op).await?.0))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
+    async fn delete_edge(&self, req: Request<DeleteEdgeRequest>) -> Reply<DeleteEdgeResponse> {
+        self.auth.check(&req, Role::Write)?;
+        let r = req.into_inner();
+        let op = WriteOp::DeleteEdge {
+            from: r.from,
+            to: r.to,
+            relation: r.relation,
+        };
+        let (write, existed) = self.write_one(r.header, op).await?;
+        Ok(Response::new(DeleteEdgeResponse {
+            write: Some(write),
+            existed,
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id, ops = req.get_ref().ops.len()))]
+    async fn batch(&self, req: Request<BatchRequest>) -> Reply<BatchResponse> {
+        self.auth.check(&req, Role::Write)?;
+        let batch = convert::batch(req.into_inner())?;
+        let resp = self.node.write(batch).await?;
+        let results = match &resp.outcome.outcome {
+            WriteOutcome::Applied { results, .. } => results
+                .iter()
+                .map(|r| OpResult { existed: r.existed })
+                .collect(),
+            WriteOutcome::Rejected(_) => Vec::new(),
+        };
+        Ok(Response::new(BatchResponse {
+            write: Some(self.node.write_response(&resp)),
+            results,
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
+    async fn get_neighbors(&self, req: Request<NeighborsRequest>) -> Reply<NeighborsResponse> {
+        self.auth.check(&req, Role::Read)?;
+        let r = req.into_inner();
+        sutra_engine::check_text("id", &r.id, 256).map_err(ServiceError::from)?;
+        let direction = convert::direction(r.direction)?;
+        let limit = convert::limit(r.limit)?;
+        let meta = self.node.read_barrier(r.read).await?;
+        let token = (!r.page_token.is_empty()).then_some(r.page_token.as_str());
+        let page = self
+            .node
+            .engine
+            .neighbors(&r.id, direction, r.relation.as_deref(), limit, token)
+            .map_err(ServiceError::from)?;
+        let neighbors = page
+            .neighbors
+            .into_iter()
+            .map(|n| Neighbor {
+                id: n.id,
+                relation: n.relation,
+                weight: n.weight,
+                direction: convert::direction_out(n.direction),
+            })
+            .collect();
+        Ok(Response::new(NeighborsResponse {
+            neighbors,
+            next_page_token: page.next_page_token.unwrap_or_default(),
+            meta: Some(meta),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
+    async fn scan(&self, req: Request<ScanRequest>) -> Reply<ScanResponse> {
+        self.auth.check(&req, Role::Read)?;
+        let r = req.into_inner();
+        let limit = convert::limit(r.limit)?;
+        let range = match r.range {
+            None => ScanRange::Prefix(String::new()),
+            Some(scan_request::Range::Prefix(p)) => ScanRange::Prefix(p),
+            Some(scan_request::Range::IdRange(IdRange { start, end })) => ScanRange::Range {
+                start,
+                end: (!end.is_empty()).then_some(end),
+            },
+        };
+        let meta = self.node.read_barrier(r.read).await?;
+        let token = (!r.page_token.is_empty()).then_some(r.page_token.as_str());
+        let page = self
+            .node
+            .engine
+            .scan(&range, limit, token, r.keys_only)
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(ScanResponse {
+            concepts: page
+                .concepts
+                .into_iter()
+                .map(convert::concept_out)
+                .collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+            meta: Some(meta),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id, k = req.get_ref().k))]
+    async fn search(&self, req: Request<SearchRequest>) -> Reply<SearchResponse> {
+        self.auth.check(&req, Role::Read)?;
+        let r = req.into_inner();
+        let metric = convert::metric(r.metric)?;
+        if r.k == 0 || r.k > 1000 {
+            return Err(ServiceError::invalid("k", format!("{} is outside 1..=1000", r.k)).into());
+        }
+        let meta = self.node.read_barrier(r.read).await?;
+        let engine = self.node.engine.clone();
+        let (hits, concepts) = tokio::task::spawn_blocking(move || {
+            let hits = engine.search(&r.vector, r.k as usize, metric)?;
+            let concepts = if r.include_concepts {
+                hits.iter()
+                    .map(|h| engine.get(&h.id))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, sutra_engine::Error>((hits, concepts))
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("search task: {e}")))?
+        .map_err(ServiceError::from)?;
+        let mut concepts = concepts.into_iter();
+        let hits = hits
+            .into_iter()
+            .map(|h| SearchHit {
+                id: h.id,
+                score: h.score,
+                concept: concepts.next().flatten().map(convert::concept_out),
+            })
+            .collect();
+        Ok(Response::new(SearchResponse {
+            hits,
+            meta: Some(meta),
+        }))
+    }
+
+    async fn health_check(&self, req: Request<HealthCheckRequest>) -> Reply<HealthCheckResponse> {
+        self.auth.check(&req, Role::Read)?;
+        Ok(Response::new(crate::health::report(&self.node)))
+    }
+
+    async fn get_stats(&self, req: Request<GetStatsRequest>) -> Reply<GetStatsResponse> {
+        self.auth.check(&req, Role::Read)?;
+        let n = &self.node;
+        let m = n.metrics();
+        let s = n.engine.stats();
+        let applied = m.last_applied.as_ref().map_or(0, |l| l.index);
+        let committed = m.cluster_committed.as_ref().map_or(0, |l| l.index);
+        Ok(Response::new(GetStatsResponse {
+            concepts: s.concepts,
+            edges: s.edges,
+            written: s.writes_applied,
+            dropped: n.dropped(),
+            pending: committed.saturating_sub(applied),
+            reconciliations: s.checkpoints,
+            uptime_seconds: n.uptime_seconds(),
+            node_id: n.id,
+            log_size_bytes: n.log_size_bytes(),
+            data_file_bytes: s.data_bytes,
+            garbage_bytes: s.garbage_bytes,
+            last_checkpoint_index: sutra_raft::log_index_of_version(s.durable.version).unwrap_or(0),
+            applied_index: applied,
+            commit_index: committed,
+            term: m.current_term,
+            flushes: n.flushes(),
+        }))
+    }
+
+    async fn flush(&self, req: Request<FlushRequest>) -> Reply<FlushResponse> {
+        self.auth.check(&req, Role::Write)?;
+        Ok(Response::new(self.node.flush().await?))
+    }
+}

@@ -1,0 +1,186 @@
+//! [`PeerNetwork`]: openraft's network over gRPC (`sutra.raft.RaftService`).
+//!
+//! ```text
+//!  openraft RaftCore / replication tasks
+//!     │ new_client(target, node)            one PeerClient per replication stream,
+//!     ▼                                     heartbeat worker, vote or transfer broadcast
+//!  PeerNetwork ── channel cache: (node id, kind) → (raft_addr, tonic Channel)
+//!     │              created lazily through the caller's EndpointFactory (TLS lives there),
+//!     │              re-created only when the node's address changes
+//!     ▼
+//!  PeerClient (RaftNetworkV2)
+//!     append_entries / vote / pre_vote / transfer_leader : unary, deadline from RPCOption
+//!     full_snapshot : client stream  header(vote, meta, size, crc32c) → data chunks
+//!                     (read from the engine snapshot by a blocking task, ≤ 2 chunks queued)
+//! ```
+//!
+//! Errors reach openraft as it expects them: a peer that cannot be reached (connection
+//! refused, server gone, not authorized) is `Unreachable`, so openraft backs off; a deadline
+//! is `Timeout`; anything else is a `NetworkError`, retried at once.
+
+mod client;
+mod config;
+mod rpc_error;
+mod snapshot_sender;
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use openraft::RaftNetworkFactory;
+use parking_lot::Mutex;
+use sutra_proto::raft::raft_service_client::RaftServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+pub use client::PeerClient;
+pub use config::NetworkConfig;
+
+use crate::types::{NodeId, NodeInfo, TypeConfig};
+
+/// Builds the endpoint for a peer: `(node id, "host:port")` → a tonic [`Endpoint`].
+///
+/// This is where the node adds mutual TLS (`Endpoint::tls_config` with the cluster CA, its
+/// own certificate, and the domain name the peer's certificate must carry); the network sets
+/// the transport options on top. [`plaintext_endpoints`] is the insecure variant for tests
+/// and `--insecure`.
+pub type EndpointFactory = Arc<
+    dyn Fn(NodeId, &str) -> Result<Endpoint, Box<dyn StdError + Send + Sync>> + Send + Sync,
+>;
+
+/// An [`EndpointFactory`] for plaintext HTTP/2 (`http://host:port`).
+pub fn plaintext_endpoints() -> EndpointFactory {
+    Arc::new(|_, addr| Ok(Endpoint::from_shared(format!("http://{addr}"))?))
+}
+
+/// Which connection to a peer: snapshots get their own, so a long transfer cannot hold up
+/// replication and heartbeats in one HTTP/2 connection's flow-control window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ChannelKind {
+    Replication,
+    Snapshot,
+}
+
+/// openraft's network factory: hands out [`PeerClient`]s over cached, long-lived channels.
+///
+/// Cheap to clone; clones share the cache.
+#[derive(Clone)]
+pub struct PeerNetwork {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// This node's id, for error reports.
+    id: NodeId,
+    config: NetworkConfig,
+    endpoints: EndpointFactory,
+    channels: Mutex<HashMap<(NodeId, ChannelKind), Cached>>,
+}
+
+struct Cached {
+    addr: String,
+    channel: Channel,
+}
+
+impl fmt::Debug for PeerNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let channels = self.shared.channels.lock();
+        let mut peers: Vec<_> = channels
+            .iter()
+            .map(|((id, kind), c)| (*id, *kind, c.addr.clone()))
+            .collect();
+        peers.sort_by_key(|(id, kind, _)| (*id, *kind as u8));
+        f.debug_struct("PeerNetwork")
+            .field("id", &self.shared.id)
+            .field("config", &self.shared.config)
+            .field("channels", &peers)
+            .finish()
+    }
+}
+
+impl PeerNetwork {
+    /// The network of node `id`, dialing peers through `endpoints`.
+    ///
+    /// # Panics
+    ///
+    /// If `config` is invalid (see [`NetworkConfig::validate`]).
+    pub fn new(id: NodeId, config: NetworkConfig, endpoints: EndpointFactory) -> Self {
+        if let Err(e) = config.validate() {
+            panic!("invalid network config: {e}");
+        }
+        Self {
+            shared: Arc::new(Shared {
+                id,
+                config,
+                endpoints,
+                channels: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.shared.config
+    }
+
+    /// Drops the cached channels to `node` (e.g. after it left the membership); its
+    /// connections close once in-flight calls finish. A later client re-dials.
+    pub fn forget(&self, node: NodeId) {
+        self.shared.channels.lock().retain(|(id, _), _| *id != node);
+    }
+
+    /// Node ids with a cached channel.
+    pub fn cached_peers(&self) -> Vec<NodeId> {
+        let mut ids: Vec<_> = self.shared.channels.lock().keys().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The cached channel to `target` at `addr`, created (lazily: no connection yet) if there
+    /// is none or the address changed.
+    fn channel(&self, target: NodeId, addr: &str, kind: ChannelKind) -> Result<Channel, String> {
+        let mut channels = self.shared.channels.lock();
+        if let Some(c) = channels.get(&(target, kind))
+            && c.addr == addr
+        {
+            return Ok(c.channel.clone());
+        }
+        let endpoint = (self.shared.endpoints)(target, addr)
+            .map_err(|e| format!("no endpoint for node {target} at {addr:?}: {e}"))?;
+        let channel = self.shared.config.apply(endpoint).connect_lazy();
+        tracing::debug!(target_node = target, addr, ?kind, "peer channel created");
+        channels.insert(
+            (target, kind),
+            Cached {
+                addr: addr.to_string(),
+                channel: channel.clone(),
+            },
+        );
+        Ok(channel)
+    }
+
+    fn client(&self, target: NodeId, node: &NodeInfo, kind: ChannelKind) -> PeerClient {
+        let client = self
+            .channel(target, &node.raft_addr, kind)
+            .map(|channel| {
+                RaftServiceClient::new(channel)
+                    .max_decoding_message_size(self.shared.config.max_message_bytes)
+                    .max_encoding_message_size(self.shared.config.max_message_bytes)
+            })
+            .inspect_err(|e| tracing::warn!(target_node = target, error = %e, "peer unreachable"));
+        PeerClient::new(self.shared.clone(), target, client)
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
+        self.client(target, node, ChannelKind::Replication)
+    }
+
+    async fn new_snapshot_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
+        self.client(target, node, ChannelKind::Snapshot)
+    }
+}

@@ -1,0 +1,246 @@
+//! [`RaftGrpcService`]: the peer side of the network, serving `sutra.raft.RaftService`
+//! over the local `openraft::Raft`.
+//!
+//! ```text
+//!  peer ──gRPC──▶ authorize (PeerAuth: identity, membership)
+//!                  ├─ AppendEntries / Vote / PreVote / TransferLeader
+//!                  │     decode (INVALID_ARGUMENT if malformed), caller must be the
+//!                  │     request's leader/candidate, then Raft::append_entries / vote / …
+//!                  └─ InstallSnapshot stream
+//!                        header → (lower vote: answer at once) → SnapshotReceiver::begin
+//!                        data chunks, contiguous, per-chunk deadline → blocking writer
+//!                        (bounded channel) → finish(size, crc32c) → check position
+//!                        → Raft::install_full_snapshot(vote, snapshot)
+//! ```
+//!
+//! Failures become gRPC statuses in one place, `service/status.rs`.
+
+mod auth;
+mod snapshot_receiver;
+mod status;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sutra_engine::Engine;
+use sutra_proto::raft as pb;
+use sutra_proto::raft::raft_service_server::{RaftService, RaftServiceServer};
+use tonic::{Request, Response, Status, Streaming};
+
+pub use auth::{AllowAll, PeerAuth, PeerIdentity, PeerMembership, peer_membership};
+use status::ServiceError;
+
+use crate::pb::{FromProto, IntoProto};
+use crate::types::{NodeId, Raft, TypeConfig};
+
+/// Options of the peer service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// An InstallSnapshot stream fails with `DEADLINE_EXCEEDED` if the next chunk does not
+    /// arrive within this time. Default: 10 s (match `NetworkConfig::snapshot_chunk_timeout`).
+    pub snapshot_chunk_timeout: Duration,
+    /// Largest gRPC message accepted or sent, in bytes. Default: 64 MiB (match
+    /// `NetworkConfig::max_message_bytes`).
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            snapshot_chunk_timeout: Duration::from_secs(10),
+            max_message_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Counters of the peer service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Calls refused by [`PeerAuth`] or for impersonation.
+    pub rejected_calls: u64,
+    /// Snapshots received in full, verified and handed to openraft.
+    pub snapshots_received: u64,
+    /// Snapshot data bytes received (including transfers that failed).
+    pub snapshot_bytes_received: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    rejected_calls: AtomicU64,
+    snapshots_received: AtomicU64,
+    snapshot_bytes_received: AtomicU64,
+}
+
+/// Serves `sutra.raft.RaftService` for one node. Cheap to clone.
+#[derive(Clone)]
+pub struct RaftGrpcService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raft: Raft,
+    /// The engine the state machine runs on: snapshots are received into its directory.
+    engine: Engine,
+    auth: Arc<dyn PeerAuth>,
+    config: ServiceConfig,
+    counters: Counters,
+}
+
+impl fmt::Debug for RaftGrpcService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RaftGrpcService")
+            .field("id", self.inner.raft.node_id())
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl RaftGrpcService {
+    /// The service for `raft`, whose state machine runs on `engine`
+    /// (`StateMachine::engine().clone()`, taken before the state machine moved into
+    /// `Raft::new`). Every call is first passed to `auth`.
+    pub fn new(raft: Raft, engine: Engine, auth: Arc<dyn PeerAuth>, config: ServiceConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                raft,
+                engine,
+                auth,
+                config,
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The tonic service to mount (`Server::builder().add_service(...)`), with the message
+    /// size limits applied.
+    pub fn into_server(self) -> RaftServiceServer<Self> {
+        let max = self.inner.config.max_message_bytes;
+        RaftServiceServer::new(self)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    /// A copy of the counters.
+    pub fn stats(&self) -> ServiceStats {
+        let c = &self.inner.counters;
+        ServiceStats {
+            rejected_calls: c.rejected_calls.load(Ordering::Relaxed),
+            snapshots_received: c.snapshots_received.load(Ordering::Relaxed),
+            snapshot_bytes_received: c.snapshot_bytes_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs [`PeerAuth`] on the call's metadata and extensions; returns the caller and
+    /// the message.
+    fn authorize<T>(&self, request: Request<T>) -> Result<(Caller, T), Status> {
+        let (metadata, extensions, message) = request.into_parts();
+        let probe = Request::from_parts(metadata, extensions, ());
+        match self.inner.auth.authorize(&probe, &self.inner.raft) {
+            Ok(identity) => Ok((Caller(identity), message)),
+            Err(status) => {
+                self.inner.counters.rejected_calls.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(remote = ?probe.remote_addr(), code = ?status.code(), message = status.message(), "peer call refused");
+                Err(status)
+            }
+        }
+    }
+
+    /// Refuses a request in which an identified caller speaks for another node.
+    fn check_caller(&self, caller: Caller, claimed: NodeId) -> Result<(), ServiceError> {
+        match caller.0 {
+            PeerIdentity::Node(id) if id != claimed => {
+                self.inner.counters.rejected_calls.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(caller = id, claimed, "peer call refused: impersonation");
+                Err(ServiceError::Impersonation { caller: id, claimed })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The authorized caller of one call.
+#[derive(Debug, Clone, Copy)]
+struct Caller(PeerIdentity);
+
+#[tonic::async_trait]
+impl RaftService for RaftGrpcService {
+    #[tracing::instrument(level = "debug", skip_all, fields(entries = request.get_ref().entries.len()))]
+    async fn append_entries(
+        &self,
+        request: Request<pb::AppendEntriesRequest>,
+    ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let (caller, msg) = self.authorize(request)?;
+        let req = openraft::raft::AppendEntriesRequest::<TypeConfig>::from_proto(msg)
+            .map_err(ServiceError::from)?;
+        self.check_caller(caller, req.vote.leader_id.node_id)?;
+        let resp = self
+            .inner
+            .raft
+            .append_entries(req)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(resp.into_proto()))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let (caller, msg) = self.authorize(request)?;
+        let req = openraft::raft::VoteRequest::<TypeConfig>::from_proto(msg)
+            .map_err(ServiceError::from)?;
+        self.check_caller(caller, req.vote.leader_id.node_id)?;
+        let resp = self.inner.raft.vote(req).await.map_err(ServiceError::from)?;
+        Ok(Response::new(resp.into_proto()))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn pre_vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let (caller, msg) = self.authorize(request)?;
+        let req = openraft::raft::VoteRequest::<TypeConfig>::from_proto(msg)
+            .map_err(ServiceError::from)?;
+        self.check_caller(caller, req.vote.leader_id.node_id)?;
+        let resp = self
+            .inner
+            .raft
+            .pre_vote(req)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(resp.into_proto()))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<pb::SnapshotChunk>>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
+        let (caller, stream) = self.authorize(request)?;
+        let resp = self.receive_snapshot(caller, stream).await?;
+        Ok(Response::new(resp.into_proto()))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        let (caller, msg) = self.authorize(request)?;
+        let req = openraft::raft::TransferLeaderRequest::<TypeConfig>::from_proto(msg)
+            .map_err(ServiceError::from)?;
+        self.check_caller(caller, req.from_leader().leader_id.node_id)?;
+        let resp = self
+            .inner
+            .raft
+            .handle_transfer_leader(req)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(resp.into_proto()))
+    }
+}

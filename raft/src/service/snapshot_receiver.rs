@@ -1,0 +1,221 @@
+//! Receiving an InstallSnapshot stream into the engine, then installing it through openraft.
+//!
+//! The stream must be: one header, then data chunks whose offsets run contiguously from 0,
+//! each 1..=1 MiB, together exactly `total_size_bytes`. Chunks go to a blocking writer task
+//! through a channel of two, so memory stays at a few chunks; each chunk must arrive within
+//! the per-chunk deadline. Only a stream whose length, checksum and position all check out
+//! reaches `Raft::install_full_snapshot`; anything else fails the call and installs nothing.
+
+use std::sync::atomic::Ordering;
+
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::raft::SnapshotResponse;
+use sutra_proto::limits::MAX_SNAPSHOT_CHUNK_BYTES;
+use sutra_proto::raft as pb;
+use sutra_proto::raft::snapshot_chunk::Kind;
+use tonic::Streaming;
+
+use super::status::ServiceError;
+use super::{Caller, RaftGrpcService};
+use crate::pb::{ProtoError, required, snapshot_meta_from_proto};
+use crate::snapshot::{SnapshotData, SnapshotReceiver};
+use crate::snapshot_builder::Snapshot;
+use crate::state_machine::check_staged;
+use crate::types::{TypeConfig, Vote};
+
+/// Chunks queued between the network and the disk writer.
+const WRITE_QUEUE_CHUNKS: usize = 2;
+
+/// The parsed header of a stream.
+struct Header {
+    vote: Vote,
+    meta: crate::types::SnapshotMeta,
+    snapshot_id: String,
+    total: u64,
+    crc32c: u32,
+}
+
+impl RaftGrpcService {
+    pub(super) async fn receive_snapshot(
+        &self,
+        caller: Caller,
+        mut stream: Streaming<pb::SnapshotChunk>,
+    ) -> Result<SnapshotResponse<TypeConfig>, ServiceError> {
+        let header = match self.next_chunk(&mut stream).await? {
+            Some(Kind::Header(h)) => parse_header(h)?,
+            Some(Kind::Data(_)) => {
+                return Err(ServiceError::Protocol(
+                    "the first item must be the header".into(),
+                ));
+            }
+            None => return Err(ServiceError::Protocol("stream ended before the header".into())),
+        };
+        self.check_caller(caller, header.vote.leader_id.node_id)?;
+        let Header {
+            vote,
+            meta,
+            snapshot_id,
+            total,
+            crc32c,
+        } = header;
+        tracing::info!(snapshot_id, %vote, last_log_id = ?meta.last_log_id, total, "receiving snapshot");
+
+        // A stale leader's snapshot would be refused after the whole transfer; answer now.
+        let my_vote = self.inner.raft.metrics().borrow_watched().vote;
+        if my_vote > vote {
+            tracing::info!(snapshot_id, %my_vote, "snapshot from a lower vote: answered without data");
+            return Ok(SnapshotResponse::new(my_vote));
+        }
+
+        let engine = self.inner.engine.clone();
+        let receiver = tokio::task::spawn_blocking(move || SnapshotReceiver::begin(&engine))
+            .await
+            .map_err(task_failed("begin snapshot receive"))?
+            .map_err(ServiceError::SnapshotBusy)?;
+
+        // The writer owns the receiver; if this call is dropped, the channel closes, the
+        // writer returns and the receiver (with the engine's install slot) is released.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(WRITE_QUEUE_CHUNKS);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut receiver = receiver;
+            while let Some((offset, data)) = rx.blocking_recv() {
+                receiver.write(offset, &data)?;
+            }
+            Ok::<_, crate::Error>(receiver)
+        });
+
+        let mut received = 0u64;
+        while let Some(kind) = self.next_chunk(&mut stream).await? {
+            let data = match kind {
+                Kind::Data(d) => d,
+                Kind::Header(_) => {
+                    return Err(ServiceError::Protocol("a second header".into()));
+                }
+            };
+            check_chunk(&data, received, total)?;
+            let len = data.data.len() as u64;
+            self.inner
+                .counters
+                .snapshot_bytes_received
+                .fetch_add(len, Ordering::Relaxed);
+            if tx.send((data.offset, data.data)).await.is_err() {
+                // The writer stopped on an error; awaiting it below reports the error.
+                break;
+            }
+            received += len;
+        }
+        drop(tx);
+        let receiver = writer
+            .await
+            .map_err(task_failed("write snapshot"))?
+            .map_err(data_error)?;
+        if received != total {
+            return Err(ServiceError::BadSnapshot(format!(
+                "stream ended after {received} of {total} bytes"
+            )));
+        }
+
+        let check_meta = meta.clone();
+        let data = tokio::task::spawn_blocking(move || {
+            let data = receiver.finish(total, crc32c).map_err(data_error)?;
+            if let SnapshotData::Received(staged) = &data {
+                check_staged(staged, &check_meta).map_err(ServiceError::SnapshotMismatch)?;
+            }
+            Ok::<_, ServiceError>(data)
+        })
+        .await
+        .map_err(task_failed("finish snapshot receive"))??;
+
+        let resp = self
+            .inner
+            .raft
+            .install_full_snapshot(
+                vote,
+                Snapshot {
+                    meta,
+                    snapshot: data,
+                },
+            )
+            .await?;
+        self.inner
+            .counters
+            .snapshots_received
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(snapshot_id, vote = %resp.vote, "snapshot received and handed to raft");
+        Ok(resp)
+    }
+
+    /// The next item of the stream within the per-chunk deadline; `None` at its end.
+    async fn next_chunk(
+        &self,
+        stream: &mut Streaming<pb::SnapshotChunk>,
+    ) -> Result<Option<Kind>, ServiceError> {
+        let limit = self.inner.config.snapshot_chunk_timeout;
+        match tokio::time::timeout(limit, stream.message()).await {
+            Err(_elapsed) => Err(ServiceError::ChunkTimeout(limit)),
+            Ok(Err(status)) => Err(ServiceError::Stream(status)),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Ok(Some(pb::SnapshotChunk { kind: Some(kind) }))) => Ok(Some(kind)),
+            Ok(Ok(Some(pb::SnapshotChunk { kind: None }))) => {
+                Err(ServiceError::Protocol("an item with no kind".into()))
+            }
+        }
+    }
+}
+
+fn parse_header(h: pb::SnapshotHeader) -> Result<Header, ServiceError> {
+    let vote: Vote = required(h.vote, "header.vote")?;
+    let meta = h.meta.ok_or_else(|| ProtoError::missing("header.meta"))?;
+    let (meta, snapshot_id) = snapshot_meta_from_proto(meta).map_err(|e| e.within("header.meta"))?;
+    Ok(Header {
+        vote,
+        meta,
+        snapshot_id,
+        total: h.total_size_bytes,
+        crc32c: h.crc32c,
+    })
+}
+
+/// A data chunk must continue exactly where the previous one ended, carry 1..=1 MiB and
+/// stay within the announced total.
+fn check_chunk(data: &pb::SnapshotData, received: u64, total: u64) -> Result<(), ServiceError> {
+    let len = data.data.len();
+    if data.offset != received {
+        return Err(ServiceError::Protocol(format!(
+            "chunk at offset {}, expected {received}",
+            data.offset
+        )));
+    }
+    if !(1..=MAX_SNAPSHOT_CHUNK_BYTES).contains(&len) {
+        return Err(ServiceError::Protocol(format!(
+            "chunk of {len} bytes; expected 1..={MAX_SNAPSHOT_CHUNK_BYTES}"
+        )));
+    }
+    if received + len as u64 > total {
+        return Err(ServiceError::BadSnapshot(format!(
+            "stream is longer than the announced {total} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// The engine refusing the bytes (format, length, checksum) is data loss on the way;
+/// anything else (I/O) is a local storage failure.
+fn data_error(e: crate::Error) -> ServiceError {
+    match &e {
+        crate::Error::Engine {
+            source: sutra_engine::Error::BadSnapshot { .. },
+            ..
+        } => ServiceError::BadSnapshot(e.to_string()),
+        _ => ServiceError::Storage(e),
+    }
+}
+
+fn task_failed(op: &'static str) -> impl FnOnce(tokio::task::JoinError) -> ServiceError {
+    move |e| {
+        ServiceError::Storage(crate::Error::Task {
+            op,
+            reason: e.to_string(),
+        })
+    }
+}
