@@ -1,6 +1,12 @@
 # Two commands do everything: `make run` and `make test` (see README.md).
 .PHONY: run test bench deps fmt lint
 
+# A local three-node TLS cluster on loopback (data, ports and certificates kept in
+# .sutra/local between runs); Ctrl-C stops it.
+run: deps
+	cargo build --release -p sutra-node
+	$${CARGO_TARGET_DIR:-target}/release/sutra-node local run
+
 deps:
 	@scripts/deps.sh
 

@@ -6,13 +6,17 @@
 //! and network (`sutra-raft`) know nothing of the client API.
 
 pub mod auth;
+pub mod certs_cmd;
 pub mod config;
 pub mod convert;
 pub mod health;
+pub mod local;
 pub mod node;
+pub mod server;
 pub mod service;
 pub mod status;
 
 pub use config::{ConfigError, MemberSpec, NodeConfig, ValidConfig};
 pub use node::Node;
+pub use server::{RunError, run};
 pub use status::ServiceError;

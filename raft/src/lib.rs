@@ -74,8 +74,8 @@ pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
 pub use network::{EndpointFactory, NetworkConfig, PeerClient, PeerNetwork, plaintext_endpoints};
 pub use position::AppliedPosition;
 pub use service::{
-    AllowAll, PeerAuth, PeerIdentity, PeerMembership, RaftGrpcService, ServiceConfig,
-    ServiceStats, peer_membership,
+    AllowAll, LeaderContactHook, PeerAuth, PeerIdentity, PeerMembership, RaftGrpcService,
+    ServiceConfig, ServiceStats, peer_membership,
 };
 pub use snapshot::{SnapshotData, SnapshotReceiver};
 pub use snapshot_builder::{Snapshot, SnapshotBuilder};

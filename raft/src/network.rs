@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::RaftNetworkFactory;
 use parking_lot::Mutex;
@@ -44,9 +45,8 @@ use crate::types::{NodeId, NodeInfo, TypeConfig};
 /// own certificate, and the domain name the peer's certificate must carry); the network sets
 /// the transport options on top. [`plaintext_endpoints`] is the insecure variant for tests
 /// and `--insecure`.
-pub type EndpointFactory = Arc<
-    dyn Fn(NodeId, &str) -> Result<Endpoint, Box<dyn StdError + Send + Sync>> + Send + Sync,
->;
+pub type EndpointFactory =
+    Arc<dyn Fn(NodeId, &str) -> Result<Endpoint, Box<dyn StdError + Send + Sync>> + Send + Sync>;
 
 /// An [`EndpointFactory`] for plaintext HTTP/2 (`http://host:port`).
 pub fn plaintext_endpoints() -> EndpointFactory {
@@ -75,6 +75,8 @@ struct Shared {
     config: NetworkConfig,
     endpoints: EndpointFactory,
     channels: Mutex<HashMap<(NodeId, ChannelKind), Cached>>,
+    /// Channels created so far; one per peer and kind unless an address changed.
+    channels_created: AtomicU64,
 }
 
 struct Cached {
@@ -114,6 +116,7 @@ impl PeerNetwork {
                 config,
                 endpoints,
                 channels: Mutex::new(HashMap::new()),
+                channels_created: AtomicU64::new(0),
             }),
         }
     }
@@ -129,9 +132,21 @@ impl PeerNetwork {
         self.shared.channels.lock().retain(|(id, _), _| *id != node);
     }
 
+    /// Channels created so far (for metrics and tests): one per peer for replication and
+    /// one for snapshots once one was sent, plus one per address change.
+    pub fn channels_created(&self) -> u64 {
+        self.shared.channels_created.load(Ordering::Relaxed)
+    }
+
     /// Node ids with a cached channel.
     pub fn cached_peers(&self) -> Vec<NodeId> {
-        let mut ids: Vec<_> = self.shared.channels.lock().keys().map(|(id, _)| *id).collect();
+        let mut ids: Vec<_> = self
+            .shared
+            .channels
+            .lock()
+            .keys()
+            .map(|(id, _)| *id)
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -149,6 +164,7 @@ impl PeerNetwork {
         let endpoint = (self.shared.endpoints)(target, addr)
             .map_err(|e| format!("no endpoint for node {target} at {addr:?}: {e}"))?;
         let channel = self.shared.config.apply(endpoint).connect_lazy();
+        self.shared.channels_created.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(target_node = target, addr, ?kind, "peer channel created");
         channels.insert(
             (target, kind),

@@ -60,7 +60,8 @@ impl Default for ServiceConfig {
 pub struct ServiceStats {
     /// Calls refused by [`PeerAuth`] or for impersonation.
     pub rejected_calls: u64,
-    /// Snapshots received in full, verified and handed to openraft.
+    /// Snapshots received in full and verified (length, checksum, position), counted as they
+    /// are handed to openraft, which may still refuse one for a stale vote.
     pub snapshots_received: u64,
     /// Snapshot data bytes received (including transfers that failed).
     pub snapshot_bytes_received: u64,
@@ -73,10 +74,15 @@ struct Counters {
     snapshot_bytes_received: AtomicU64,
 }
 
+/// Called after this node accepted an AppendEntries (entries or a heartbeat) from the
+/// current leader.
+pub type LeaderContactHook = Arc<dyn Fn() + Send + Sync>;
+
 /// Serves `sutra.raft.RaftService` for one node. Cheap to clone.
 #[derive(Clone)]
 pub struct RaftGrpcService {
     inner: Arc<Inner>,
+    on_append_entries: Option<LeaderContactHook>,
 }
 
 struct Inner {
@@ -94,6 +100,7 @@ impl fmt::Debug for RaftGrpcService {
             .field("id", self.inner.raft.node_id())
             .field("config", &self.inner.config)
             .field("stats", &self.stats())
+            .field("on_append_entries", &self.on_append_entries.is_some())
             .finish()
     }
 }
@@ -111,7 +118,17 @@ impl RaftGrpcService {
                 config,
                 counters: Counters::default(),
             }),
+            on_append_entries: None,
         }
+    }
+
+    /// Calls `hook` whenever an AppendEntries from the current leader was handled (any
+    /// answer but "higher vote", which means the sender is a deposed leader): the node's
+    /// "last leader contact" for staleness-bounded reads. Runs on the request path: keep it
+    /// cheap.
+    pub fn on_append_entries(mut self, hook: LeaderContactHook) -> Self {
+        self.on_append_entries = Some(hook);
+        self
     }
 
     /// The tonic service to mount (`Server::builder().add_service(...)`), with the message
@@ -141,7 +158,10 @@ impl RaftGrpcService {
         match self.inner.auth.authorize(&probe, &self.inner.raft) {
             Ok(identity) => Ok((Caller(identity), message)),
             Err(status) => {
-                self.inner.counters.rejected_calls.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .counters
+                    .rejected_calls
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(remote = ?probe.remote_addr(), code = ?status.code(), message = status.message(), "peer call refused");
                 Err(status)
             }
@@ -152,9 +172,15 @@ impl RaftGrpcService {
     fn check_caller(&self, caller: Caller, claimed: NodeId) -> Result<(), ServiceError> {
         match caller.0 {
             PeerIdentity::Node(id) if id != claimed => {
-                self.inner.counters.rejected_calls.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .counters
+                    .rejected_calls
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(caller = id, claimed, "peer call refused: impersonation");
-                Err(ServiceError::Impersonation { caller: id, claimed })
+                Err(ServiceError::Impersonation {
+                    caller: id,
+                    claimed,
+                })
             }
             _ => Ok(()),
         }
@@ -182,6 +208,11 @@ impl RaftService for RaftGrpcService {
             .append_entries(req)
             .await
             .map_err(ServiceError::from)?;
+        if let Some(hook) = &self.on_append_entries
+            && !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_))
+        {
+            hook();
+        }
         Ok(Response::new(resp.into_proto()))
     }
 
@@ -194,7 +225,12 @@ impl RaftService for RaftGrpcService {
         let req = openraft::raft::VoteRequest::<TypeConfig>::from_proto(msg)
             .map_err(ServiceError::from)?;
         self.check_caller(caller, req.vote.leader_id.node_id)?;
-        let resp = self.inner.raft.vote(req).await.map_err(ServiceError::from)?;
+        let resp = self
+            .inner
+            .raft
+            .vote(req)
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(resp.into_proto()))
     }
 

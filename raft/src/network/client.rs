@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use openraft::{OptionalSend, RPCTypes};
 use openraft::error::{RPCError, ReplicationClosed, StreamingError};
 use openraft::network::{RPCOption, RaftNetworkV2};
 use openraft::raft::{
@@ -12,6 +11,7 @@ use openraft::raft::{
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::type_config::alias::SnapshotOf;
+use openraft::{OptionalSend, RPCTypes};
 use sutra_proto::raft::raft_service_client::RaftServiceClient;
 use tonic::transport::Channel;
 use tonic::{Response, Status};
@@ -93,13 +93,18 @@ impl PeerClient {
         pre_vote: bool,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
         let resp = self
-            .unary(RPCTypes::Vote, option, rpc.into_proto(), |mut c, r| async move {
-                if pre_vote {
-                    c.pre_vote(r).await
-                } else {
-                    c.vote(r).await
-                }
-            })
+            .unary(
+                RPCTypes::Vote,
+                option,
+                rpc.into_proto(),
+                |mut c, r| async move {
+                    if pre_vote {
+                        c.pre_vote(r).await
+                    } else {
+                        c.vote(r).await
+                    }
+                },
+            )
             .await?;
         VoteResponse::from_proto(resp).map_err(|e| rpc_error::malformed(&e))
     }
@@ -116,9 +121,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let req = rpc.try_into_proto().map_err(|e| rpc_error::malformed(&e))?;
         let resp = self
-            .unary(RPCTypes::AppendEntries, &option, req, |mut c, r| async move {
-                c.append_entries(r).await
-            })
+            .unary(
+                RPCTypes::AppendEntries,
+                &option,
+                req,
+                |mut c, r| async move { c.append_entries(r).await },
+            )
             .await?;
         AppendEntriesResponse::from_proto(resp).map_err(|e| rpc_error::malformed(&e))
     }
@@ -159,9 +167,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
         let resp = self
-            .unary(RPCTypes::TransferLeader, &option, req.into_proto(), |mut c, r| async move {
-                c.transfer_leader(r).await
-            })
+            .unary(
+                RPCTypes::TransferLeader,
+                &option,
+                req.into_proto(),
+                |mut c, r| async move { c.transfer_leader(r).await },
+            )
             .await?;
         TransferLeaderResponse::<TypeConfig>::from_proto(resp).map_err(|e| rpc_error::malformed(&e))
     }

@@ -30,9 +30,10 @@ pub(crate) fn from_status(
     timeout: Duration,
 ) -> RpcError {
     match status.code() {
-        Code::Unavailable | Code::PermissionDenied | Code::Unauthenticated | Code::Unimplemented => {
-            RPCError::Unreachable(Unreachable::new(&status))
-        }
+        Code::Unavailable
+        | Code::PermissionDenied
+        | Code::Unauthenticated
+        | Code::Unimplemented => RPCError::Unreachable(Unreachable::new(&status)),
         Code::DeadlineExceeded | Code::Cancelled => RPCError::Timeout(Timeout {
             action,
             id,
@@ -70,13 +71,22 @@ mod tests {
     #[test]
     fn status_codes_map_to_openraft_errors() {
         let map = |code| from_status(Status::new(code, "x"), RPCTypes::Vote, 1, 2, Duration::ZERO);
-        for code in [Code::Unavailable, Code::PermissionDenied, Code::Unauthenticated] {
+        for code in [
+            Code::Unavailable,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+        ] {
             assert!(matches!(map(code), RPCError::Unreachable(_)), "{code:?}");
         }
         for code in [Code::DeadlineExceeded, Code::Cancelled] {
             assert!(matches!(map(code), RPCError::Timeout(_)), "{code:?}");
         }
-        for code in [Code::InvalidArgument, Code::Internal, Code::Unknown, Code::DataLoss] {
+        for code in [
+            Code::InvalidArgument,
+            Code::Internal,
+            Code::Unknown,
+            Code::DataLoss,
+        ] {
             assert!(matches!(map(code), RPCError::Network(_)), "{code:?}");
         }
     }

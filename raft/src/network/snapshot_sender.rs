@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use openraft::{OptionalSend, RPCTypes};
 use openraft::error::{ReplicationClosed, StreamingError};
 use openraft::network::RPCOption;
 use openraft::raft::SnapshotResponse;
 use openraft::type_config::TypeConfigExt;
 use openraft::type_config::alias::SnapshotOf;
+use openraft::{OptionalSend, RPCTypes};
 use parking_lot::Mutex;
 use sutra_proto::raft as pb;
 use sutra_proto::raft::snapshot_chunk::Kind;
@@ -107,6 +107,8 @@ impl PeerClient {
             futures_util::stream::unfold(rx, move |mut rx| {
                 let progress = progress.clone();
                 async move {
+                    // tonic asks for the next item once it could pass the previous one on.
+                    progress.lock().last = Instant::now();
                     let next = rx.recv().await;
                     let mut p = progress.lock();
                     p.last = Instant::now();
@@ -146,7 +148,10 @@ impl PeerClient {
             }
             Err(status) => {
                 tracing::warn!(target_node = target, snapshot_id, code = ?status.code(), message = status.message(), "snapshot transfer failed");
-                Err(rpc_error::from_status(status, RPCTypes::InstallSnapshot, id, target, idle).into())
+                Err(
+                    rpc_error::from_status(status, RPCTypes::InstallSnapshot, id, target, idle)
+                        .into(),
+                )
             }
         }
     }

@@ -41,14 +41,11 @@ impl FromProto<pb::AppendEntriesResponse> for Response {
         Ok(match p.outcome {
             None => return Err(ProtoError::missing("outcome")),
             Some(Outcome::Success(Success {})) => Response::Success,
-            Some(Outcome::PartialSuccess(ps)) => Response::PartialSuccess(optional(
-                ps.matching,
-                "partial_success.matching",
-            )?),
-            Some(Outcome::Conflict(Conflict {})) => Response::Conflict,
-            Some(Outcome::HigherVote(v)) => {
-                Response::HigherVote(required(Some(v), "higher_vote")?)
+            Some(Outcome::PartialSuccess(ps)) => {
+                Response::PartialSuccess(optional(ps.matching, "partial_success.matching")?)
             }
+            Some(Outcome::Conflict(Conflict {})) => Response::Conflict,
+            Some(Outcome::HigherVote(v)) => Response::HigherVote(required(Some(v), "higher_vote")?),
         })
     }
 }
@@ -85,7 +82,12 @@ mod tests {
         };
         let back = Request::from_proto(req.clone().try_into_proto().unwrap()).unwrap();
         assert_eq!(
-            (back.vote, back.prev_log_id, back.entries, back.leader_commit),
+            (
+                back.vote,
+                back.prev_log_id,
+                back.entries,
+                back.leader_commit
+            ),
             (req.vote, req.prev_log_id, req.entries, req.leader_commit)
         );
 
@@ -96,7 +98,10 @@ mod tests {
             Response::Conflict,
             Response::HigherVote(Vote::new(3, 2)),
         ] {
-            assert_eq!(Response::from_proto(resp.clone().into_proto()).unwrap(), resp);
+            assert_eq!(
+                Response::from_proto(resp.clone().into_proto()).unwrap(),
+                resp
+            );
         }
     }
 

@@ -5,7 +5,9 @@ use openraft::EntryPayload;
 use sutra_proto::raft as pb;
 use sutra_proto::raft::entry::Payload;
 
-use super::{FromProto, IntoProto, ProtoError, TryIntoProto, decode_command, encode_command, required};
+use super::{
+    FromProto, IntoProto, ProtoError, TryIntoProto, decode_command, encode_command, required,
+};
 use crate::types::{Entry, Membership};
 
 impl FromProto<pb::Entry> for Entry {

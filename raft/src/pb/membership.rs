@@ -142,7 +142,9 @@ mod tests {
     #[test]
     fn malformed_memberships_are_refused_with_the_field() {
         let voter_without_node = pb::Membership {
-            configs: vec![pb::NodeIdSet { node_ids: vec![1, 2] }],
+            configs: vec![pb::NodeIdSet {
+                node_ids: vec![1, 2],
+            }],
             nodes: BTreeMap::from([(1, node(1).into_proto())]),
         };
         assert!(matches!(
@@ -151,7 +153,9 @@ mod tests {
         ));
 
         let duplicate = pb::Membership {
-            configs: vec![pb::NodeIdSet { node_ids: vec![1, 1] }],
+            configs: vec![pb::NodeIdSet {
+                node_ids: vec![1, 1],
+            }],
             nodes: BTreeMap::from([(1, node(1).into_proto())]),
         };
         assert!(matches!(

@@ -90,7 +90,10 @@ mod tests {
                 actual: None,
             }),
         ] {
-            assert_eq!(Response::from_proto(resp.clone().into_proto()).unwrap(), resp);
+            assert_eq!(
+                Response::from_proto(resp.clone().into_proto()).unwrap(),
+                resp
+            );
         }
         assert_eq!(
             Request::from_proto(pb::TransferLeaderRequest::default()).unwrap_err(),

@@ -48,7 +48,7 @@ mod tests {
 
     #[test]
     fn vote_round_trips_and_requires_leader_id() {
-        for vote in [Vote::default(), Vote::new(3, 2), Vote::new_committed(7, 1)] {
+        for vote in [Vote::new(0, 0), Vote::new(3, 2), Vote::new_committed(7, 1)] {
             let p: pb::Vote = vote.into_proto();
             assert_eq!(Vote::from_proto(p).unwrap(), vote);
         }

@@ -63,7 +63,10 @@ mod tests {
         assert_eq!(Request::from_proto(req.clone().into_proto()).unwrap(), req);
 
         let resp = Response::new(Vote::new(5, 3), None, true);
-        assert_eq!(Response::from_proto(resp.clone().into_proto()).unwrap(), resp);
+        assert_eq!(
+            Response::from_proto(resp.clone().into_proto()).unwrap(),
+            resp
+        );
 
         assert_eq!(
             Request::from_proto(pb::VoteRequest::default()).unwrap_err(),

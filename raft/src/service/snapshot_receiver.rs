@@ -48,7 +48,11 @@ impl RaftGrpcService {
                     "the first item must be the header".into(),
                 ));
             }
-            None => return Err(ServiceError::Protocol("stream ended before the header".into())),
+            None => {
+                return Err(ServiceError::Protocol(
+                    "stream ended before the header".into(),
+                ));
+            }
         };
         self.check_caller(caller, header.vote.leader_id.node_id)?;
         let Header {
@@ -126,6 +130,10 @@ impl RaftGrpcService {
         .await
         .map_err(task_failed("finish snapshot receive"))??;
 
+        self.inner
+            .counters
+            .snapshots_received
+            .fetch_add(1, Ordering::Relaxed);
         let resp = self
             .inner
             .raft
@@ -137,10 +145,6 @@ impl RaftGrpcService {
                 },
             )
             .await?;
-        self.inner
-            .counters
-            .snapshots_received
-            .fetch_add(1, Ordering::Relaxed);
         tracing::info!(snapshot_id, vote = %resp.vote, "snapshot received and handed to raft");
         Ok(resp)
     }
@@ -166,7 +170,8 @@ impl RaftGrpcService {
 fn parse_header(h: pb::SnapshotHeader) -> Result<Header, ServiceError> {
     let vote: Vote = required(h.vote, "header.vote")?;
     let meta = h.meta.ok_or_else(|| ProtoError::missing("header.meta"))?;
-    let (meta, snapshot_id) = snapshot_meta_from_proto(meta).map_err(|e| e.within("header.meta"))?;
+    let (meta, snapshot_id) =
+        snapshot_meta_from_proto(meta).map_err(|e| e.within("header.meta"))?;
     Ok(Header {
         vote,
         meta,

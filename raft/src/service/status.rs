@@ -92,15 +92,24 @@ mod tests {
             Code::InvalidArgument
         );
         assert_eq!(
-            code(ServiceError::Impersonation { caller: 1, claimed: 2 }),
+            code(ServiceError::Impersonation {
+                caller: 1,
+                claimed: 2
+            }),
             Code::PermissionDenied
         );
         assert_eq!(
             code(ServiceError::ChunkTimeout(Duration::from_secs(1))),
             Code::DeadlineExceeded
         );
-        assert_eq!(code(ServiceError::BadSnapshot("crc".into())), Code::DataLoss);
-        assert_eq!(code(ServiceError::RaftStopped(Fatal::Stopped)), Code::Unavailable);
+        assert_eq!(
+            code(ServiceError::BadSnapshot("crc".into())),
+            Code::DataLoss
+        );
+        assert_eq!(
+            code(ServiceError::RaftStopped(Fatal::Stopped)),
+            Code::Unavailable
+        );
         assert_eq!(
             code(ServiceError::Stream(Status::cancelled("gone"))),
             Code::Cancelled
