@@ -19,7 +19,11 @@ fn entry(index: u64) -> Entry {
     let batch = WriteBatch {
         session: None,
         ops: vec![WriteOp::PutConcept {
-            concept: Concept { id: format!("concept-{index:010}"), content: vec![7; 256], ..Concept::default() },
+            concept: Concept {
+                id: format!("concept-{index:010}"),
+                content: vec![7; 256],
+                ..Concept::default()
+            },
             expected_version: None,
         }],
     };
@@ -32,7 +36,12 @@ fn entry(index: u64) -> Entry {
 fn percentiles(mut v: Vec<Duration>) -> String {
     v.sort_unstable();
     let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
-    format!("p50 {:?}  p99 {:?}  max {:?}", p(0.5), p(0.99), v[v.len() - 1])
+    format!(
+        "p50 {:?}  p99 {:?}  max {:?}",
+        p(0.5),
+        p(0.99),
+        v[v.len() - 1]
+    )
 }
 
 fn fdatasync_rate(dir: &std::path::Path, seconds: u64) {
@@ -70,7 +79,9 @@ async fn proposers(log: &LogStore, tasks: u64, seconds: u64) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let t = Instant::now();
                 let (tx, rx) = TypeConfig::oneshot();
-                log.append(vec![entry(i)], IOFlushed::signal(tx)).await.expect("append");
+                log.append(vec![entry(i)], IOFlushed::signal(tx))
+                    .await
+                    .expect("append");
                 rx.await.expect("callback").expect("flushed");
                 lat.push(t.elapsed());
             }
@@ -95,12 +106,22 @@ async fn proposers(log: &LogStore, tasks: u64, seconds: u64) {
 }
 
 fn main() {
-    let seconds: u64 = std::env::var("SUTRA_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let base = std::env::var("SUTRA_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_string());
-    println!("command: cargo bench -p sutra-raft --bench log_store   (SUTRA_BENCH_SECONDS={seconds}, dir {base})");
+    let seconds: u64 = std::env::var("SUTRA_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let base = std::env::var("SUTRA_BENCH_DIR")
+        .unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_string());
+    println!(
+        "command: cargo bench -p sutra-raft --bench log_store   (SUTRA_BENCH_SECONDS={seconds}, dir {base})"
+    );
     let dir = tempfile::tempdir_in(&base).expect("temp dir");
     fdatasync_rate(dir.path(), seconds);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         for tasks in [1, 64] {
             let sub = tempfile::tempdir_in(dir.path()).expect("temp dir");
