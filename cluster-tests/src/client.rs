@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 use sutra_proto::cluster::cluster_service_client::ClusterServiceClient;
 use sutra_proto::storage::storage_service_client::StorageServiceClient;
 use sutra_proto::storage::{
-    Concept, Consistency, PutConceptRequest, ReadOptions, ScanRequest, WriteHeader,
-    WriteResponse, scan_request,
+    Concept, Consistency, PutConceptRequest, ReadOptions, ScanRequest, WriteHeader, WriteResponse,
+    scan_request,
 };
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
@@ -421,7 +421,9 @@ impl Writer {
                     last_status = Some(status);
                 }
                 Err(_) => {
-                    last = format!("attempt {attempt} to {addr}: no answer within {attempt_timeout:?}");
+                    last = format!(
+                        "attempt {attempt} to {addr}: no answer within {attempt_timeout:?}"
+                    );
                     ambiguous = true;
                     self.leader = None;
                 }

@@ -261,6 +261,20 @@ impl NodeProcess {
         }
     }
 
+    /// Sends SIGTERM and returns at once; see [`try_exit`](Self::try_exit) and
+    /// [`terminate`](Self::terminate).
+    pub fn send_terminate(&mut self) -> Result<()> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// The exit status if the process has exited (reaping it), else `None`.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.child.is_none() {
+            return self.last_exit;
+        }
+        self.poll_exit()
+    }
+
     /// Waits up to `timeout` for the process to exit on its own.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let start = Instant::now();

@@ -529,7 +529,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             KEY_COMMITTED,
             seal_envelope("committed log id", &committed)?,
         );
-        Ok(self.sync_write("save committed", batch).await?)
+        // Not synced: the committed id is a hint that lets a restart re-apply up to it
+        // sooner; losing the latest one is safe (openraft learns the commit index from the
+        // leader again). The next WAL sync by the group-commit thread makes it durable.
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.core
+            .db
+            .write_opt(batch, &wo)
+            .map_err(Error::log_store("save committed"))?;
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {

@@ -1,0 +1,691 @@
+//! [`Cluster`]: N `sutra-node` processes on loopback with TLS, each with its own data
+//! directory, ports chosen at run time, certificates from a dev CA in the test's temp
+//! directory, and the waits a test needs (leader elected, index applied) done by polling
+//! what the nodes report, within a deadline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sutra_certs::Role;
+use sutra_proto::cluster::{ClusterStatusRequest, ClusterStatusResponse};
+use sutra_proto::storage::{Concept, HealthCheckRequest, HealthCheckResponse, ReadOptions};
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+use crate::client::{self, ClientCerts, ClientRole, NodeClient, Writer};
+use crate::history::History;
+use crate::process::{self, NodeProcess};
+use crate::wait_until;
+
+/// How long one status or health poll may take (a paused node never answers).
+const POLL_RPC_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How a test cluster is started.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Number of initial voters, ids `1..=nodes`.
+    pub nodes: u64,
+    /// `--heartbeat-ms`.
+    pub heartbeat_ms: u64,
+    /// `--election-timeout-min-ms`.
+    pub election_timeout_min_ms: u64,
+    /// `--election-timeout-max-ms`.
+    pub election_timeout_max_ms: u64,
+    /// `--snapshot-every-entries`, if not the node's default.
+    pub snapshot_every_entries: Option<u64>,
+    /// `--log-keep-entries`, if not the node's default.
+    pub log_keep_entries: Option<u64>,
+    /// `--vector-dimension`: small, the tests store no embeddings.
+    pub vector_dimension: u32,
+    /// More flags for every node.
+    pub extra_args: Vec<String>,
+    /// How long the first leader election may take.
+    pub start_timeout: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            nodes: 3,
+            // Short timers make elections quick; the minimum is still six heartbeats so
+            // that a loaded two-core machine does not depose healthy leaders.
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_every_entries: None,
+            log_keep_entries: None,
+            vector_dimension: 8,
+            extra_args: Vec::new(),
+            start_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One node of the cluster: its addresses, data directory and process.
+#[derive(Debug)]
+pub struct NodeSlot {
+    /// Node id.
+    pub id: u64,
+    /// Client API address, `127.0.0.1:P`.
+    pub api_addr: String,
+    /// Raft peer address, `127.0.0.1:Q`.
+    pub raft_addr: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    process: Mutex<NodeProcess>,
+}
+
+impl NodeSlot {
+    /// The process, for signals and restarts.
+    pub fn process(&self) -> MutexGuard<'_, NodeProcess> {
+        self.process.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running test cluster. Dropping it kills every node; unless [`Cluster::finish`] was
+/// called (the test got to its end), the tail of every node's log is printed first.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: Option<TempDir>,
+    root: PathBuf,
+    certs: ClientCerts,
+    bin: PathBuf,
+    opts: ClusterOptions,
+    nodes: BTreeMap<u64, NodeSlot>,
+    channels: Mutex<HashMap<(String, ClientRole), Channel>>,
+    finished: bool,
+}
+
+/// Client certificates every test cluster has.
+const CLIENTS: [(&str, Role); 3] = [
+    ("admin", Role::Admin),
+    ("writer", Role::Write),
+    ("reader", Role::Read),
+];
+
+/// How often starting the whole cluster is tried when a chosen port was taken meanwhile.
+const START_ATTEMPTS: u32 = 3;
+
+impl Cluster {
+    /// Starts `opts.nodes` voters and waits until they agree on a leader.
+    pub async fn start(opts: ClusterOptions) -> Result<Self> {
+        let bin = process::node_binary()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sutra-cluster-test-")
+            .tempdir()
+            .context("creating the test directory")?;
+        let root = dir.path().to_owned();
+        let certs_dir = root.join("certs");
+        let ids: Vec<u64> = (1..=opts.nodes).collect();
+        sutra_certs::generate_dev_set(&certs_dir, &ids, &[], &CLIENTS, false)
+            .context("generating test certificates")?;
+        std::fs::create_dir_all(root.join("logs"))?;
+        tracing::info!(dir = %root.display(), bin = %bin.display(), nodes = opts.nodes, "starting a test cluster");
+        let mut cluster = Self {
+            dir: Some(dir),
+            root,
+            certs: ClientCerts::new(&certs_dir),
+            bin,
+            opts,
+            nodes: BTreeMap::new(),
+            channels: Mutex::new(HashMap::new()),
+            finished: false,
+        };
+        for attempt in 1..=START_ATTEMPTS {
+            cluster.launch_initial(&ids)?;
+            match cluster
+                .wait_for_leader(&ids, cluster.opts.start_timeout)
+                .await
+            {
+                Ok(leader) => {
+                    tracing::info!(leader, attempt, "cluster up");
+                    return Ok(cluster);
+                }
+                Err(e) if attempt < START_ATTEMPTS && cluster.lost_a_port() => {
+                    tracing::warn!(attempt, error = %format!("{e:#}"), "a port was taken meanwhile; starting again on new ports");
+                    cluster.discard_nodes()?;
+                }
+                Err(e) => return Err(e.context("starting the cluster")),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn launch_initial(&mut self, ids: &[u64]) -> Result<()> {
+        let ports = free_ports(2 * ids.len())?;
+        let addrs: BTreeMap<u64, (String, String)> = ids
+            .iter()
+            .zip(ports.chunks(2))
+            .map(|(&id, p)| {
+                (
+                    id,
+                    (format!("127.0.0.1:{}", p[0]), format!("127.0.0.1:{}", p[1])),
+                )
+            })
+            .collect();
+        let members = addrs
+            .iter()
+            .map(|(id, (api, raft))| format!("{id}={raft}/{api}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for (&id, (api, raft)) in &addrs {
+            self.spawn_node(id, api.clone(), raft.clone(), Some(&members))?;
+        }
+        Ok(())
+    }
+
+    fn spawn_node(
+        &mut self,
+        id: u64,
+        api_addr: String,
+        raft_addr: String,
+        initial_members: Option<&str>,
+    ) -> Result<()> {
+        let data_dir = self.root.join(format!("node-{id}"));
+        let node_cert = sutra_certs::CertPaths::node(self.certs_dir(), id);
+        let mut args: Vec<OsString> = vec!["run".into()];
+        let mut flag = |name: &str, value: OsString| {
+            args.push(format!("--{name}").into());
+            args.push(value);
+        };
+        flag("node-id", id.to_string().into());
+        flag("data-dir", data_dir.clone().into());
+        flag("api-listen", api_addr.clone().into());
+        flag("raft-listen", raft_addr.clone().into());
+        if let Some(m) = initial_members {
+            flag("initial-members", m.into());
+        }
+        flag("tls-ca", self.certs.ca().into());
+        flag("tls-cert", node_cert.cert.into());
+        flag("tls-key", node_cert.key.into());
+        let o = &self.opts;
+        flag("heartbeat-ms", o.heartbeat_ms.to_string().into());
+        flag(
+            "election-timeout-min-ms",
+            o.election_timeout_min_ms.to_string().into(),
+        );
+        flag(
+            "election-timeout-max-ms",
+            o.election_timeout_max_ms.to_string().into(),
+        );
+        flag("vector-dimension", o.vector_dimension.to_string().into());
+        if let Some(n) = o.snapshot_every_entries {
+            flag("snapshot-every-entries", n.to_string().into());
+        }
+        if let Some(n) = o.log_keep_entries {
+            flag("log-keep-entries", n.to_string().into());
+        }
+        args.extend(o.extra_args.iter().map(OsString::from));
+        let log = self.root.join("logs").join(format!("node-{id}.log"));
+        let process = NodeProcess::spawn(id, &self.bin, args, log)?;
+        self.nodes.insert(
+            id,
+            NodeSlot {
+                id,
+                api_addr,
+                raft_addr,
+                data_dir,
+                process: Mutex::new(process),
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether a node died because its port was taken between choosing and binding it.
+    fn lost_a_port(&self) -> bool {
+        self.nodes.values().any(|n| {
+            let mut p = n.process();
+            p.has_exited() && p.log_contains("Address already in use")
+        })
+    }
+
+    fn discard_nodes(&mut self) -> Result<()> {
+        for (_, node) in std::mem::take(&mut self.nodes) {
+            drop(node.process);
+            if node.data_dir.exists() {
+                std::fs::remove_dir_all(&node.data_dir)
+                    .with_context(|| format!("removing {}", node.data_dir.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts node `id` with a fresh certificate, fresh ports and no initial members, as
+    /// an operator does before `AddLearner`.
+    pub fn add_node(&mut self, id: u64) -> Result<()> {
+        if self.nodes.contains_key(&id) {
+            bail!("node {id} exists already");
+        }
+        sutra_certs::issue_node_cert(self.certs_dir(), id, &[], false)
+            .with_context(|| format!("issuing a certificate for node {id}"))?;
+        let ports = free_ports(2)?;
+        let (api, raft) = (
+            format!("127.0.0.1:{}", ports[0]),
+            format!("127.0.0.1:{}", ports[1]),
+        );
+        self.spawn_node(id, api, raft, None)
+    }
+
+    /// The test's temporary directory.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The dev certificate directory (CA, node and client certificates).
+    pub fn certs_dir(&self) -> &Path {
+        &self.certs.dir
+    }
+
+    /// The client certificates.
+    pub fn certs(&self) -> &ClientCerts {
+        &self.certs
+    }
+
+    /// Every node id, started or not.
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// Ids of the nodes whose process runs (paused ones included).
+    pub fn running_ids(&self) -> Vec<u64> {
+        self.nodes
+            .values()
+            .filter(|n| n.process().is_running())
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Node `id`.
+    pub fn node(&self, id: u64) -> Result<&NodeSlot> {
+        self.nodes
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("no node {id} in this cluster"))
+    }
+
+    /// Client API addresses of every node.
+    pub fn api_addrs(&self) -> Vec<String> {
+        self.nodes.values().map(|n| n.api_addr.clone()).collect()
+    }
+
+    /// Clients of node `id` presenting `role`'s certificate. Channels are cached per node
+    /// and role, and reconnect after a restart.
+    pub fn client(&self, id: u64, role: ClientRole) -> Result<NodeClient> {
+        let addr = self.node(id)?.api_addr.clone();
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (addr.clone(), role);
+        let channel = match channels.get(&key) {
+            Some(c) => c.clone(),
+            None => {
+                let c = client::channel(&addr, self.certs.tls(role)?)?;
+                channels.insert(key, c.clone());
+                c
+            }
+        };
+        Ok(NodeClient::new(&addr, channel))
+    }
+
+    /// A [`Writer`] (writer certificate) that knows every node and gives each write
+    /// `budget` to succeed.
+    pub fn writer(&self, name: &str, budget: Duration) -> Result<Writer> {
+        Ok(Writer::new(
+            name,
+            self.certs.tls(ClientRole::Writer)?,
+            self.api_addrs(),
+            budget,
+        ))
+    }
+
+    /// Puts `count` concepts `<prefix><writer>-<i>` through `parallel` concurrent writers
+    /// (so the leader's group commit batches their fsyncs), recording them in `history`.
+    /// Every write must be acknowledged; returns the highest version acknowledged.
+    pub async fn write_many(
+        &self,
+        history: &Arc<History>,
+        prefix: &str,
+        count: usize,
+        parallel: usize,
+    ) -> Result<u64> {
+        let parallel = parallel.max(1);
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..parallel {
+            let mut writer = self
+                .writer(&format!("{prefix}{w}"), Duration::from_secs(10))?
+                .with_history(history.clone());
+            let ids: Vec<String> = (w..count)
+                .step_by(parallel)
+                .map(|i| format!("{prefix}{w}-{i:05}"))
+                .collect();
+            tasks.spawn(async move {
+                let mut max = 0;
+                for id in ids {
+                    let content = format!("value of {id}");
+                    let r = writer.put(&id, content.as_bytes()).await.into_ok()?;
+                    max = max.max(r.version);
+                }
+                anyhow::Ok(max)
+            });
+        }
+        let mut max = 0;
+        while let Some(r) = tasks.join_next().await {
+            max = max.max(r.context("writer task")??);
+        }
+        Ok(max)
+    }
+
+    /// Node `id`'s `HealthCheck`, within a short deadline.
+    pub async fn health(&self, id: u64) -> Result<HealthCheckResponse> {
+        let mut c = self.client(id, ClientRole::Reader)?;
+        let r = tokio::time::timeout(
+            POLL_RPC_TIMEOUT,
+            c.storage.health_check(HealthCheckRequest {}),
+        )
+        .await
+        .with_context(|| format!("node {id}: HealthCheck timed out"))?
+        .with_context(|| format!("node {id}: HealthCheck"))?;
+        Ok(r.into_inner())
+    }
+
+    /// Node `id`'s `ClusterService/Status`, within a short deadline.
+    pub async fn status(&self, id: u64) -> Result<ClusterStatusResponse> {
+        let mut c = self.client(id, ClientRole::Reader)?;
+        let r = tokio::time::timeout(POLL_RPC_TIMEOUT, c.cluster.status(ClusterStatusRequest {}))
+            .await
+            .with_context(|| format!("node {id}: Status timed out"))?
+            .with_context(|| format!("node {id}: Status"))?;
+        Ok(r.into_inner())
+    }
+
+    /// Fails if one of `ids` has exited, with its exit status and log tail.
+    fn check_alive(&self, ids: &[u64]) -> Result<()> {
+        for &id in ids {
+            let node = self.node(id)?;
+            let mut p = node.process();
+            if p.has_exited() {
+                bail!(
+                    "node {id} exited ({:?}); its log ends:\n{}",
+                    p.last_exit(),
+                    p.log_tail(30)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every node of `ids` names the same leader, that leader is one of
+    /// `ids`, and it says it is the leader. Returns its id. Fails at once if one of them
+    /// exits.
+    pub async fn wait_for_leader(&self, ids: &[u64], timeout: Duration) -> Result<u64> {
+        let what = format!("nodes {ids:?} agreeing on a leader");
+        let leader = wait_until(&what, timeout, async || {
+            self.check_alive(ids).map_err(crate::fatal)?;
+            let mut leaders = BTreeMap::new();
+            for &id in ids {
+                let h = self.health(id).await?;
+                leaders.insert(id, (h.leader_id, h.role.clone(), h.term));
+            }
+            let named: Vec<u64> = leaders.values().map(|l| l.0).collect();
+            let first = named[0];
+            if first == 0 || named.iter().any(|&l| l != first) {
+                bail!("leaders as seen by each node: {leaders:?}");
+            }
+            match leaders.get(&first) {
+                Some((_, role, _)) if role == "leader" => Ok(first),
+                Some(_) => bail!("node {first} is named leader but does not say so: {leaders:?}"),
+                None => bail!("the leader {first} is not among {ids:?}: {leaders:?}"),
+            }
+        })
+        .await?;
+        Ok(leader)
+    }
+
+    /// The leader as the running nodes see it: the node that says it leads in the highest
+    /// term, named leader by most of the nodes that name one. Nodes that name no leader
+    /// (one not yet added, one cut off) and nodes that do not answer are left out.
+    pub async fn leader(&self, timeout: Duration) -> Result<u64> {
+        wait_until("a leader among the running nodes", timeout, async || {
+            let mut seen = BTreeMap::new();
+            for id in self.running_ids() {
+                if let Ok(h) = self.health(id).await {
+                    seen.insert(id, (h.leader_id, h.role, h.term));
+                }
+            }
+            let Some((&leader, &(_, _, term))) = seen
+                .iter()
+                .filter(|(_, (_, role, _))| role == "leader")
+                .max_by_key(|(_, (_, _, term))| *term)
+            else {
+                bail!("no node says it leads: {seen:?}");
+            };
+            let naming: Vec<u64> = seen.values().map(|s| s.0).filter(|&l| l != 0).collect();
+            let votes = naming.iter().filter(|&&l| l == leader).count();
+            if 2 * votes <= naming.len() {
+                bail!("node {leader} leads in term {term} but most nodes name another: {seen:?}");
+            }
+            Ok(leader)
+        })
+        .await
+    }
+
+    /// Waits until node `id` has applied at least log index `index`.
+    pub async fn wait_applied(&self, id: u64, index: u64, timeout: Duration) -> Result<u64> {
+        wait_until(
+            &format!("node {id} applying index {index}"),
+            timeout,
+            async || {
+                self.check_alive(&[id]).map_err(crate::fatal)?;
+                let h = self.health(id).await?;
+                if h.applied_index >= index {
+                    Ok(h.applied_index)
+                } else {
+                    bail!("applied {} of {index}", h.applied_index)
+                }
+            },
+        )
+        .await
+    }
+
+    /// Every concept under `prefix` as node `id` serves it with `read`, retried while the
+    /// node answers UNAVAILABLE or DEADLINE_EXCEEDED (catching up, no leader yet).
+    pub async fn read_all(
+        &self,
+        id: u64,
+        role: ClientRole,
+        prefix: &str,
+        read: Option<ReadOptions>,
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, Concept>> {
+        let c = self.client(id, role)?;
+        wait_until(
+            &format!("node {id} serving a scan of {prefix:?}"),
+            timeout,
+            async || {
+                self.check_alive(&[id]).map_err(crate::fatal)?;
+                let mut storage = c.storage.clone();
+                match client::scan_all(&mut storage, prefix, read).await {
+                    Ok(all) => Ok(all),
+                    Err(e) => {
+                        let retry = e.downcast_ref::<tonic::Status>().is_some_and(|s| {
+                            matches!(
+                                s.code(),
+                                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+                            )
+                        });
+                        if retry { Err(e) } else { Err(crate::fatal(e)) }
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// Calls the leader with `role`'s certificate: looks the leader up among the running
+    /// nodes, calls it, and starts again while the answer is UNAVAILABLE (the leader
+    /// changed, no quorum yet). Any other error ends the call.
+    pub async fn call_leader<T>(
+        &self,
+        role: ClientRole,
+        what: &str,
+        timeout: Duration,
+        mut call: impl AsyncFnMut(NodeClient) -> Result<T, tonic::Status>,
+    ) -> Result<T> {
+        wait_until(what, timeout, async || {
+            let leader = self.leader(POLL_RPC_TIMEOUT * 5).await?;
+            let c = self.client(leader, role)?;
+            match call(c).await {
+                Ok(v) => Ok(v),
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    Err(anyhow::Error::new(s).context(format!("leader {leader}")))
+                }
+                Err(s) => Err(crate::fatal(
+                    anyhow::Error::new(s).context(format!("leader {leader}")),
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Every concept under `prefix`, read LINEARIZABLE from the leader (looked up again if
+    /// leadership moves meanwhile).
+    pub async fn read_all_on_leader(
+        &self,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, Concept>> {
+        wait_until(
+            &format!("a linearizable scan of {prefix:?} on the leader"),
+            timeout,
+            async || {
+                let leader = self.leader(POLL_RPC_TIMEOUT * 5).await?;
+                let mut c = self.client(leader, ClientRole::Reader)?;
+                client::scan_all(&mut c.storage, prefix, client::linearizable())
+                    .await
+                    .with_context(|| format!("leader {leader}"))
+            },
+        )
+        .await
+    }
+
+    /// SIGKILL node `id` and reap it.
+    pub fn kill(&self, id: u64) -> Result<()> {
+        self.node(id)?.process().kill().map(|_| ())
+    }
+
+    /// Starts node `id` again with the same flags, data directory and ports.
+    pub fn restart(&self, id: u64) -> Result<()> {
+        self.node(id)?.process().restart()
+    }
+
+    /// SIGTERM node `id` (a graceful stop) and wait up to `timeout` for it to exit;
+    /// returns its exit status. A node still there after `timeout` is killed and the
+    /// call fails.
+    pub async fn terminate(&self, id: u64, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let node = self.node(id)?;
+        node.process().send_terminate()?;
+        let waited = wait_until(
+            &format!("node {id} exiting after SIGTERM"),
+            timeout,
+            async || {
+                node.process()
+                    .try_exit()
+                    .ok_or_else(|| anyhow::anyhow!("still running"))
+            },
+        )
+        .await;
+        match waited {
+            Ok(status) => {
+                tracing::info!(node = id, ?status, "node stopped (SIGTERM)");
+                Ok(status)
+            }
+            Err(e) => {
+                let _ = node.process().kill();
+                Err(e.context(format!("node {id} ignored SIGTERM; killed it")))
+            }
+        }
+    }
+
+    /// SIGSTOP node `id`.
+    pub fn pause(&self, id: u64) -> Result<()> {
+        self.node(id)?.process().pause()
+    }
+
+    /// SIGCONT node `id`.
+    pub fn resume(&self, id: u64) -> Result<()> {
+        self.node(id)?.process().resume()
+    }
+
+    /// Marks the test as having reached its end: the nodes are killed and the directory
+    /// removed without printing logs.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+
+    fn print_logs(&self) {
+        eprintln!(
+            "===== test cluster in {} did not finish; node logs follow",
+            self.root.display()
+        );
+        for node in self.nodes.values() {
+            let p = node.process();
+            eprintln!(
+                "----- node {} (api {}, raft {}), {} starts, log {} (last 80 lines):\n{}",
+                node.id,
+                node.api_addr,
+                node.raft_addr,
+                p.starts(),
+                p.log_path().display(),
+                p.log_tail(80)
+            );
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Kill every node first, so the logs are complete and nothing outlives the test.
+        for node in self.nodes.values() {
+            let mut p = node.process();
+            if p.is_running() {
+                let _ = p.kill();
+            }
+        }
+        if !self.finished {
+            self.print_logs();
+            if std::env::var_os("SUTRA_TEST_KEEP_DIR").is_some()
+                && let Some(dir) = self.dir.take()
+            {
+                eprintln!("===== keeping {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+/// `n` distinct free loopback ports: each is bound (all at once, so they differ), read
+/// and released. Another process may take one before the node binds it; [`Cluster::start`]
+/// then starts again.
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("binding 127.0.0.1:0 to pick a port")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_distinct_and_bindable() {
+        let ports = super::free_ports(8).unwrap();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), 8, "{ports:?}");
+        assert!(ports.iter().all(|&p| p != 0));
+        let _l = std::net::TcpListener::bind(("127.0.0.1", ports[0])).unwrap();
+    }
+}
