@@ -219,7 +219,10 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     // A client write becomes one log entry, and the peer network ships entries in
     // messages of at most `max_message_bytes` with up to 8 MiB of other entries batched
     // alongside: keep client messages below that.
-    let max = config.max_message_bytes.saturating_sub(8 << 20).max(2 << 20);
+    let max = config
+        .max_message_bytes
+        .saturating_sub(8 << 20)
+        .max(2 << 20);
     let storage = StorageServiceServer::new(StorageApi::new(node.clone(), auth.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
