@@ -148,11 +148,18 @@ fn new_file_id() -> u64 {
 }
 
 fn read_header(path: &Path) -> Result<Option<FileHeader>> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
+    use std::io::Read;
+    let mut f = match File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read data file header", path, e)),
+        Err(e) => return Err(Error::io("open data file", path, e)),
     };
+    // Only the header: the file itself may be many gigabytes.
+    let mut bytes = Vec::with_capacity(HEADER_LEN as usize);
+    f.by_ref()
+        .take(HEADER_LEN)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read data file header", path, e))?;
     FileHeader::decode(&bytes)
         .map(Some)
         .map_err(|(offset, reason)| Error::corrupted(path, offset, reason))
@@ -257,6 +264,12 @@ impl Engine {
         match self.inner.poisoned.get() {
             Some(op) => Err(Error::Poisoned { op }),
             None => Ok(()),
+        }
+    }
+
+    fn poison(&self, op: &'static str, e: &Error) {
+        if self.inner.poisoned.set(op).is_ok() {
+            tracing::error!(error = %e, "storage engine poisoned, refusing further writes");
         }
     }
 
@@ -670,7 +683,13 @@ impl Engine {
         ck.durable_len = end;
         self.persist(&new, &ck)?;
         let dst = self.inner.dir.join(DATA_FILE);
-        fs::rename(&path, &dst).map_err(|e| Error::io("rename compacted data file", &dst, e))?;
+        if let Err(e) = fs::rename(&path, &dst) {
+            // The checkpoint already names the new file; recovery completes the rename,
+            // but this process must not write on with the old one.
+            let e = Error::io("rename compacted data file", &dst, e);
+            self.poison("rename compacted data file", &e);
+            return Err(e);
+        }
         checkpoint::sync_dir(&self.inner.dir).map_err(|e| self.note_failure(e))?;
         new.set_path(dst);
         let mut st = RwLockUpgradableReadGuard::upgrade(st);
@@ -739,12 +758,9 @@ fn create(dir: &Path, config: &EngineConfig) -> Result<State> {
         params: config.params,
         file_id: new_file_id(),
     };
-    let data = crate::file::DataFile::create(
-        &path,
-        &header,
-        config.max_file_bytes,
-        config.grow_step_bytes,
-    )?;
+    // Only the header until the first checkpoint exists: a crash in between leaves a
+    // file that open recognises as an unfinished creation, not as data without a checkpoint.
+    let data = crate::file::DataFile::create(&path, &header, config.max_file_bytes, HEADER_LEN)?;
     data.sync(HEADER_LEN)?;
     checkpoint::sync_dir(dir)?;
     let state = State::new(Arc::new(data), config.params, Index::default(), None);
@@ -895,6 +911,28 @@ impl State {
         version: u64,
         grow_step: u64,
     ) -> Result<WriteOutcome> {
+        // Writes are validated against the proposer's store before they are ordered, so an
+        // embedding of another length here means this replica was made with another
+        // dimension. Rejecting it on this replica alone would make replicas diverge:
+        // refuse to apply anything instead.
+        let dim = self.params.vector_dimension as usize;
+        let foreign = batch.ops.iter().find_map(|op| match op {
+            WriteOp::PutConcept { concept, .. }
+                if !concept.embedding.is_empty() && concept.embedding.len() != dim =>
+            {
+                Some(concept.embedding.len())
+            }
+            _ => None,
+        });
+        if let Some(len) = foreign {
+            return Err(Error::Incompatible {
+                path: self.data.path().to_path_buf(),
+                reason: format!(
+                    "a replicated write carries a {len}-dimension embedding but this store has dimension {dim}: \
+                     this node was configured with another vector dimension than the cluster"
+                ),
+            });
+        }
         if let Err(v) = batch.validate(&Limits::hard(), self.params.vector_dimension, true) {
             return Ok(WriteOutcome::Rejected(Rejection::Invalid(v)));
         }

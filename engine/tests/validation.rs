@@ -139,17 +139,47 @@ fn apply_rejects_what_breaks_the_format_and_changes_nothing() {
     let e = open(dir.path());
     apply(&e, vec![put(concept("keep", "me"))]);
     let before = (all_concepts(&e), e.stats().data_bytes);
-    let bad = vec![
+    let big = Concept {
+        content: vec![0; (64 << 20) + 1],
+        ..concept("big", "")
+    };
+    let r = apply(&e, vec![put(concept("new", "x")), put(big)]);
+    let WriteOutcome::Rejected(Rejection::Invalid(v)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(v.field, "ops[1].put_concept.concept.content");
+    assert_eq!((all_concepts(&e), e.stats().data_bytes), before);
+}
+
+/// An embedding of another length can only reach apply from a replica configured with
+/// another dimension; rejecting it on this replica alone would make replicas diverge, so
+/// apply refuses to apply anything at all.
+#[test]
+fn apply_of_a_foreign_dimension_is_an_error_not_a_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    apply(&e, vec![put(concept("keep", "me"))]);
+    let before = (all_concepts(&e), e.stats().data_bytes, e.applied());
+    let bad = batch(vec![
         put(concept("new", "x")),
         put(Concept {
             embedding: vec![1.0; 7],
             ..concept("bad", "")
         }),
-    ];
-    let r = apply(&e, bad);
-    let WriteOutcome::Rejected(Rejection::Invalid(v)) = r else {
-        panic!("{r:?}")
-    };
-    assert_eq!(v.field, "ops[1].put_concept.concept.embedding");
-    assert_eq!((all_concepts(&e), e.stats().data_bytes), before);
+    ]);
+    let err = e
+        .apply(
+            &bad,
+            ApplyContext {
+                version: 2,
+                position: b"p",
+                time_ms: 0,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Incompatible { .. }), "{err}");
+    assert_eq!(
+        (all_concepts(&e), e.stats().data_bytes, e.applied()),
+        before
+    );
 }

@@ -103,6 +103,19 @@ async fn main() {
         }
     }
     let leader = leader.expect("a leader");
+    let term_of = |api: String| {
+        let (c, certs) = (&c, &certs);
+        async move {
+            let mut client = StorageServiceClient::new(channel(c, certs, &api).await);
+            client
+                .health_check(HealthCheckRequest {})
+                .await
+                .expect("health")
+                .into_inner()
+                .term
+        }
+    };
+    let term_before = term_of(leader.clone()).await;
     let content = vec![b'x'; 256];
     for &w in &writers {
         let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -148,5 +161,10 @@ async fn main() {
             lat.len()
         );
     }
+    let term_after = term_of(leader.clone()).await;
+    println!(
+        "term before {term_before}, after {term_after}: {} elections during the run",
+        term_after - term_before
+    );
     local(bin, dir.path(), "stop");
 }

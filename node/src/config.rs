@@ -137,7 +137,7 @@ pub struct NodeConfig {
     #[arg(long, env = "SUTRA_MAX_BATCH_OPS", default_value_t = 1000)]
     pub max_batch_ops: usize,
 
-    /// Largest peer gRPC message in bytes; client messages may use all but 8 MiB of it
+    /// Largest peer gRPC message in bytes; client messages may use all but 9 MiB of it
     /// (entries ride in peer messages with others). Default: 67108864 (64 MiB).
     #[arg(long, env = "SUTRA_MAX_MESSAGE_BYTES", default_value_t = 64 << 20)]
     pub max_message_bytes: usize,

@@ -174,7 +174,10 @@ impl Node {
             pb::Consistency::Unspecified | pb::Consistency::Linearizable => {
                 self.leader_read(ReadPolicy::ReadIndex).await?;
             }
-            pb::Consistency::Lease => self.leader_read(ReadPolicy::LeaseRead).await?,
+            // A leader lease is only safe with a configured clock-drift bound and a vote
+            // delay after restart; until those exist, LEASE reads are served on the leader
+            // with a ReadIndex round, which gives the same answer with a stronger guarantee.
+            pb::Consistency::Lease => self.leader_read(ReadPolicy::ReadIndex).await?,
             pb::Consistency::Session => {
                 if let Some(index) = log_index_of_version(read.session_index) {
                     self.raft
@@ -228,7 +231,18 @@ impl Node {
         }
         let m = self.metrics();
         if m.state == ServerState::Leader {
-            return Ok(());
+            // A leader cut off from the others keeps believing it leads: it is fresh only
+            // while a quorum acknowledged it within the bound.
+            let acked_ms_ago = m
+                .last_quorum_acked
+                .as_ref()
+                .map(|t| openraft::async_runtime::Instant::elapsed(&**t).as_millis() as u64);
+            return match acked_ms_ago {
+                Some(ms) if ms <= max_staleness_ms => Ok(()),
+                _ => Err(ServiceError::Unavailable(format!(
+                    "this leader has not heard from a quorum within {max_staleness_ms} ms"
+                ))),
+            };
         }
         let last = self.leader_contact_ms.load(Ordering::Relaxed);
         let since = (last > 0).then(|| now_ms().saturating_sub(last));

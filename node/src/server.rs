@@ -108,8 +108,14 @@ fn endpoints(c: &ValidConfig) -> Result<EndpointFactory, RunError> {
     }
 }
 
-/// Who may call the peer endpoint: with TLS, a node certificate naming a member (or any
-/// node while this one has no membership yet, which is how a new node is first reached).
+/// Who may call the peer endpoint: with TLS, any node certificate from the cluster CA.
+///
+/// The CA is the trust boundary. Each caller's identity is then checked against what it
+/// says in Raft terms: a node may only vote, append or send snapshots as itself (the peer
+/// service refuses impersonation). Membership is deliberately not consulted here: a node
+/// that missed a membership change would otherwise refuse the very leader that can tell
+/// it about the change, and could cost the cluster its quorum. Client certificates are
+/// refused: the peer API is for nodes.
 fn peer_auth(c: &ValidConfig) -> Arc<dyn sutra_raft::PeerAuth> {
     if c.tls().is_none() {
         return Arc::new(sutra_raft::AllowAll);
@@ -123,12 +129,13 @@ fn peer_auth(c: &ValidConfig) -> Arc<dyn sutra_raft::PeerAuth> {
                     id.uri()
                 )));
             };
-            match peer_membership(raft, node) {
-                PeerMembership::NotMember => Err(Status::permission_denied(format!(
-                    "node {node} is not a member of this cluster"
-                ))),
-                _ => Ok(PeerIdentity::Node(node)),
+            if peer_membership(raft, node) == PeerMembership::NotMember {
+                tracing::debug!(
+                    node,
+                    "peer call from a node outside this node's membership (it may be stale)"
+                );
             }
+            Ok(PeerIdentity::Node(node))
         },
     )
 }
@@ -218,7 +225,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
         .map_err(|e| RunError::Raft(format!("reflection: {e}")))?;
     // A client write becomes one log entry, and the peer network ships entries in
     // messages of at most `max_message_bytes` with up to 8 MiB of other entries batched
-    // alongside: keep client messages below that.
+    // alongside, plus framing: keep client messages 9 MiB below that.
     let max = config
         .max_message_bytes
         .saturating_sub(8 << 20)
@@ -259,7 +266,13 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
         stop_rx.clone(),
     ));
 
-    wait_for_signal().await;
+    let fatal = tokio::select! {
+        _ = wait_for_signal() => None,
+        reason = wait_for_fatal(&node) => Some(reason),
+    };
+    if let Some(reason) = &fatal {
+        tracing::error!(%reason, "stopping: storage failed; restart the node to recover from disk");
+    }
     tracing::info!("shutting down");
     hand_over_leadership(&node).await;
     let _ = stop_tx.send(true);
@@ -275,6 +288,11 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
         }
     }
     health_task.abort();
+    if let Some(reason) = fatal {
+        // Nothing more is written after a storage failure: the last good checkpoint and
+        // the log are what a restart recovers from.
+        return Err(RunError::Raft(reason));
+    }
     match engine.checkpoint() {
         Ok(d) => tracing::info!(version = d.version, "final checkpoint written"),
         Err(e) => {
@@ -283,6 +301,24 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves when Raft has stopped on a storage error or the engine is poisoned: the node
+/// must not keep serving then (a failed fsync is never retried; a restart recovers).
+async fn wait_for_fatal(node: &Node) -> String {
+    let mut metrics = node.raft.metrics();
+    loop {
+        if let Err(e) = &node.metrics().running_state {
+            return format!("raft stopped: {e}");
+        }
+        if node.engine.stats().poisoned {
+            return "storage engine poisoned after a failed sync".to_string();
+        }
+        tokio::select! {
+            r = metrics.changed() => if r.is_err() { return "raft stopped".to_string() },
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
 }
 
 /// On first start, the lowest id of the initial members initialises the cluster. A node

@@ -208,8 +208,10 @@ impl RaftService for RaftGrpcService {
             .append_entries(req)
             .await
             .map_err(ServiceError::from)?;
+        // Only a matching append means this node's log agrees with the leader's up to the
+        // leader's entries: a conflict or a higher vote says nothing about freshness.
         if let Some(hook) = &self.on_append_entries
-            && !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_))
+            && matches!(resp, openraft::raft::AppendEntriesResponse::Success)
         {
             hook();
         }

@@ -55,7 +55,17 @@ impl SnapshotBuilder {
             crc32c = snap.meta().crc32c,
             "snapshot built"
         );
-        *self.current.lock() = Some((meta.clone(), snap.clone()));
+        {
+            // A snapshot installed while this one was being built may be newer: keep the
+            // newest, or followers could be sent a snapshot older than the purged log.
+            let mut current = self.current.lock();
+            if current
+                .as_ref()
+                .is_none_or(|(m, _)| m.last_log_id <= meta.last_log_id)
+            {
+                *current = Some((meta.clone(), snap.clone()));
+            }
+        }
         Ok(Snapshot {
             meta,
             snapshot: SnapshotData::Local(snap),
