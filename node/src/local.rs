@@ -160,7 +160,7 @@ fn prepare(dir: &Path, base_port: Option<u16>) -> anyhow::Result<ClusterFile> {
     Ok(c)
 }
 
-fn spawn(c: &ClusterFile, n: &LocalNode) -> anyhow::Result<Child> {
+fn spawn(c: &ClusterFile, n: &LocalNode, foreground: bool) -> anyhow::Result<Child> {
     let certs = c.ca.parent().context("CA path has no directory")?;
     let node_certs = sutra_certs::CertPaths::node(certs, n.id);
     let members: Vec<String> = c
@@ -170,7 +170,18 @@ fn spawn(c: &ClusterFile, n: &LocalNode) -> anyhow::Result<Child> {
         .collect();
     let log = File::options().create(true).append(true).open(&n.log)?;
     let exe = std::env::current_exe().context("locating sutra-node")?;
-    let child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if foreground {
+        // SAFETY: prctl is async-signal-safe; it only marks the child to get SIGTERM if
+        // the runner dies without stopping it (e.g. killed, or its output pipe closed).
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+    }
+    let child = cmd
         .arg("run")
         .args(["--node-id", &n.id.to_string()])
         .arg("--data-dir")
@@ -274,7 +285,7 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
             let mut children: Vec<Child> = c
                 .nodes
                 .iter()
-                .map(|n| spawn(&c, n))
+                .map(|n| spawn(&c, n, true))
                 .collect::<anyhow::Result<_>>()?;
             let ready = rt.block_on(wait_healthy(&c));
             if let Err(e) = ready {
@@ -308,7 +319,7 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
                 bail!("already running; `sutra-node local status` shows it");
             }
             for i in 0..c.nodes.len() {
-                let child = spawn(&c, &c.nodes[i])?;
+                let child = spawn(&c, &c.nodes[i], false)?;
                 c.nodes[i].pid = Some(child.id());
             }
             save(&fs::canonicalize(&args.dir)?, &c)?;
