@@ -64,7 +64,9 @@ pub(crate) struct State {
     pub(crate) writes_applied: u64,
     pub(crate) position: Vec<u8>,
     pub(crate) durable: DurableState,
+    /// Encode buffers reused by every apply.
     scratch: Vec<u8>,
+    lens: Vec<u32>,
 }
 
 /// What the last checkpoint made durable.
@@ -876,6 +878,7 @@ impl State {
             },
             position: ck.position,
             scratch: Vec::new(),
+            lens: Vec::new(),
         }
     }
 
@@ -940,10 +943,10 @@ impl State {
             return Ok(WriteOutcome::Rejected(r));
         }
         self.scratch.clear();
-        let mut lens = Vec::with_capacity(batch.ops.len());
+        self.lens.clear();
         for op in &batch.ops {
             let buf = &mut self.scratch;
-            lens.push(match op {
+            self.lens.push(match op {
                 WriteOp::PutConcept { concept, .. } => record::put_concept(buf, concept, version),
                 WriteOp::DeleteConcept { id, .. } => record::delete_concept(buf, id, version),
                 WriteOp::PutEdge(e) => record::put_edge(buf, e, version),
@@ -960,7 +963,7 @@ impl State {
         unsafe { self.data.write_at(start, &self.scratch) };
         let mut offset = start;
         let mut results = Vec::with_capacity(batch.ops.len());
-        for (op, len) in batch.ops.iter().zip(lens) {
+        for (op, &len) in batch.ops.iter().zip(&self.lens) {
             let ix = &mut self.index;
             let existed = match op {
                 WriteOp::PutConcept { concept, .. } => {
@@ -1033,14 +1036,18 @@ impl State {
                     expected_version,
                 } => {
                     check(&overlay, &concept.id, *expected_version)?;
-                    overlay.insert(&concept.id, Some(version));
+                    if i + 1 < batch.ops.len() {
+                        overlay.insert(&concept.id, Some(version));
+                    }
                 }
                 WriteOp::DeleteConcept {
                     id,
                     expected_version,
                 } => {
                     check(&overlay, id, *expected_version)?;
-                    overlay.insert(id, None);
+                    if i + 1 < batch.ops.len() {
+                        overlay.insert(id, None);
+                    }
                 }
                 WriteOp::PutEdge(e) => {
                     for end in [&e.from, &e.to] {
