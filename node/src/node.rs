@@ -12,7 +12,7 @@ use openraft::{ReadPolicy, ServerState};
 use sutra_engine::{Engine, Limits, WriteBatch, WriteOutcome};
 use sutra_proto::storage as pb;
 use sutra_raft::{
-    Command, CommandResponse, NodeInfo, StateMachine, TypeConfig, log_index_of_version,
+    Command, CommandResponse, NodeInfo, PeerNetwork, StateMachine, TypeConfig, log_index_of_version,
 };
 
 use crate::config::ValidConfig;
@@ -39,6 +39,8 @@ pub struct Node {
     pub config: ValidConfig,
     /// Where the Raft log lives, for its size.
     pub log_dir: PathBuf,
+    /// The peer network, for the calls a follower makes to its leader.
+    network: PeerNetwork,
     started: Instant,
     flushes: AtomicU64,
     dropped: AtomicU64,
@@ -56,7 +58,13 @@ pub fn now_ms() -> u64 {
 
 impl Node {
     /// Wraps a started Raft instance.
-    pub fn new(raft: Raft, engine: Engine, config: ValidConfig, log_dir: PathBuf) -> Self {
+    pub fn new(
+        raft: Raft,
+        engine: Engine,
+        config: ValidConfig,
+        log_dir: PathBuf,
+        network: PeerNetwork,
+    ) -> Self {
         let limits = Limits {
             max_content_bytes: config.max_content_bytes,
             max_batch_ops: config.max_batch_ops,
@@ -68,6 +76,7 @@ impl Node {
             engine,
             config,
             log_dir,
+            network,
             started: Instant::now(),
             flushes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -131,7 +140,15 @@ impl Node {
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.id, ops = batch.ops.len()))]
     pub async fn write(&self, batch: WriteBatch) -> Result<CommandResponse, ServiceError> {
         batch.validate(&self.limits, self.engine.params().vector_dimension, false)?;
-        match self.raft.client_write(Command::new(batch, now_ms())).await {
+        let cmd = Command::new(batch, now_ms());
+        if !self.raft.is_leader() {
+            let resp = self.forward_write(&cmd).await?;
+            if let WriteOutcome::Rejected(r) = &resp.outcome.outcome {
+                return Err(r.clone().into());
+            }
+            return Ok(resp);
+        }
+        match self.raft.client_write(cmd).await {
             Ok(resp) => {
                 if let WriteOutcome::Rejected(r) = &resp.data.outcome.outcome {
                     return Err(r.clone().into());
@@ -158,6 +175,99 @@ impl Node {
         }
     }
 
+    /// The leader's id and node record, if this node knows one other than itself.
+    fn remote_leader(&self) -> Result<(u64, NodeInfo), ServiceError> {
+        let m = self.metrics();
+        match m.current_leader {
+            Some(id) if id != self.id => match m.membership_config.membership().get_node(&id) {
+                Some(node) => Ok((id, node.clone())),
+                None => Err(self.not_leader()),
+            },
+            _ => Err(self.not_leader()),
+        }
+    }
+
+    /// A peer-service client of the leader, over the cached peer channel.
+    fn leader_client(
+        &self,
+    ) -> Result<
+        (
+            u64,
+            sutra_proto::raft::raft_service_client::RaftServiceClient<tonic::transport::Channel>,
+        ),
+        ServiceError,
+    > {
+        let (id, node) = self.remote_leader()?;
+        let client = self
+            .network
+            .leader_client(id, &node)
+            .map_err(|e| ServiceError::Unavailable(format!("cannot reach leader {id}: {e}")))?;
+        Ok((id, client))
+    }
+
+    /// The error for a failed call to the leader: its hint if it named another leader,
+    /// otherwise unavailable.
+    fn leader_call_failed(&self, leader: u64, status: tonic::Status) -> ServiceError {
+        let md = status.metadata();
+        let hinted = md
+            .get(sutra_proto::LEADER_ID_METADATA_KEY)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match (status.code(), hinted) {
+            (tonic::Code::Unavailable, Some(id)) => ServiceError::NotLeader {
+                leader_id: Some(id),
+                leader_addr: md
+                    .get(sutra_proto::LEADER_ADDR_METADATA_KEY)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            },
+            (tonic::Code::InvalidArgument, _) => ServiceError::Internal(format!(
+                "leader {leader} refused a relayed request: {}",
+                status.message()
+            )),
+            _ => ServiceError::Unavailable(format!("leader {leader}: {}", status.message())),
+        }
+    }
+
+    /// Relays a write to the leader over the peer channel (a client may write through
+    /// any node). Safe to retry: the write carries its exactly-once identity.
+    async fn forward_write(&self, cmd: &Command) -> Result<CommandResponse, ServiceError> {
+        let (leader, mut client) = self.leader_client()?;
+        let command = sutra_raft::pb::encode_command(cmd)
+            .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
+        let resp = client
+            .forward_write(sutra_proto::raft::ForwardWriteRequest { command })
+            .await
+            .map_err(|s| self.leader_call_failed(leader, s))?;
+        sutra_raft::pb::decode_response(&resp.into_inner().response).map_err(|e| {
+            ServiceError::Internal(format!(
+                "leader {leader} answered an undecodable response: {e}"
+            ))
+        })
+    }
+
+    /// A follower's LINEARIZABLE read: the leader confirms its leadership with a quorum
+    /// and names a read index; this node waits until it has applied it.
+    async fn follower_linearizable_read(&self) -> Result<(), ServiceError> {
+        let (leader, mut client) = self.leader_client()?;
+        let read_index = client
+            .read_index(sutra_proto::raft::ReadIndexRequest {})
+            .await
+            .map_err(|s| self.leader_call_failed(leader, s))?
+            .into_inner()
+            .read_index;
+        self.raft
+            .wait(Some(SESSION_WAIT))
+            .applied_index_at_least(Some(read_index), "read index")
+            .await
+            .map_err(|_| {
+                ServiceError::Deadline(format!(
+                    "this node did not apply up to the leader's read index {read_index} within {SESSION_WAIT:?}"
+                ))
+            })?;
+        Ok(())
+    }
+
     /// Establishes the consistency a read asks for; returns the metadata to answer with.
     pub async fn read_barrier(
         &self,
@@ -172,7 +282,11 @@ impl Node {
         })?;
         match consistency {
             pb::Consistency::Unspecified | pb::Consistency::Linearizable => {
-                self.leader_read(ReadPolicy::ReadIndex).await?;
+                if self.raft.is_leader() {
+                    self.leader_read(ReadPolicy::ReadIndex).await?;
+                } else {
+                    self.follower_linearizable_read().await?;
+                }
             }
             // A leader lease is only safe with a configured clock-drift bound and a vote
             // delay after restart; until those exist, LEASE reads are served on the leader

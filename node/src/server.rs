@@ -179,7 +179,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config(&config)?),
-        network,
+        network.clone(),
         log,
         sm,
     )
@@ -190,6 +190,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
         engine.clone(),
         config.clone(),
         log_dir,
+        network,
     ));
 
     // Peer endpoint.

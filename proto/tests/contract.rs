@@ -181,6 +181,13 @@ fn raft_service_methods() {
             "TransferLeaderRequest",
             "TransferLeaderResponse",
         ),
+        unary(
+            p,
+            "ForwardWrite",
+            "ForwardWriteRequest",
+            "ForwardWriteResponse",
+        ),
+        unary(p, "ReadIndex", "ReadIndexRequest", "ReadIndexResponse"),
     ];
     assert_eq!(got, expected);
     assert_eq!(

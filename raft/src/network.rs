@@ -176,6 +176,21 @@ impl PeerNetwork {
         Ok(channel)
     }
 
+    /// A client of `target`'s peer service over the cached replication channel, for the
+    /// calls a follower makes to its leader (`ForwardWrite`, `ReadIndex`).
+    pub fn leader_client(
+        &self,
+        target: NodeId,
+        node: &NodeInfo,
+    ) -> Result<RaftServiceClient<Channel>, String> {
+        self.channel(target, &node.raft_addr, ChannelKind::Replication)
+            .map(|channel| {
+                RaftServiceClient::new(channel)
+                    .max_decoding_message_size(self.shared.config.max_message_bytes)
+                    .max_encoding_message_size(self.shared.config.max_message_bytes)
+            })
+    }
+
     fn client(&self, target: NodeId, node: &NodeInfo, kind: ChannelKind) -> PeerClient {
         let client = self
             .channel(target, &node.raft_addr, kind)

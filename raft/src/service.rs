@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use sutra_engine::Engine;
 use sutra_proto::raft as pb;
 use sutra_proto::raft::raft_service_server::{RaftService, RaftServiceServer};
@@ -281,4 +282,71 @@ impl RaftService for RaftGrpcService {
             .map_err(ServiceError::from)?;
         Ok(Response::new(resp.into_proto()))
     }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn forward_write(
+        &self,
+        request: Request<pb::ForwardWriteRequest>,
+    ) -> Result<Response<pb::ForwardWriteResponse>, Status> {
+        let (_caller, msg) = self.authorize(request)?;
+        let cmd = crate::pb::decode_command(&msg.command).map_err(ServiceError::from)?;
+        match self.inner.raft.client_write(cmd).await {
+            Ok(resp) => {
+                let response =
+                    crate::pb::encode_response(&resp.data).map_err(ServiceError::from)?;
+                Ok(Response::new(pb::ForwardWriteResponse { response }))
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
+                Err(Status::unavailable(format!(
+                    "leader changed before the write committed; its outcome is unknown: retry with \
+                     the same client id and sequence (the leader is now {:?})",
+                    f.leader_id
+                )))
+            }
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn read_index(
+        &self,
+        request: Request<pb::ReadIndexRequest>,
+    ) -> Result<Response<pb::ReadIndexResponse>, Status> {
+        let (_caller, _msg) = self.authorize(request)?;
+        match self
+            .inner
+            .raft
+            .get_read_linearizer(openraft::ReadPolicy::ReadIndex)
+            .await
+        {
+            Ok(linearizer) => Ok(Response::new(pb::ReadIndexResponse {
+                read_index: linearizer.read_log_id().index(),
+            })),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
+            }
+            Err(e) => Err(Status::unavailable(format!(
+                "cannot confirm leadership: {e}"
+            ))),
+        }
+    }
+}
+
+/// UNAVAILABLE carrying the client API's leader hint metadata.
+fn not_leader(leader_id: Option<NodeId>, leader_addr: Option<String>) -> Status {
+    let mut status = Status::unavailable(match leader_id {
+        Some(id) => format!("not the leader; leader is node {id}"),
+        None => "not the leader; no leader known".to_string(),
+    });
+    let md = status.metadata_mut();
+    if let Some(id) = leader_id {
+        md.insert(sutra_proto::LEADER_ID_METADATA_KEY, id.into());
+    }
+    if let Some(addr) = leader_addr.and_then(|a| tonic::metadata::MetadataValue::try_from(a).ok()) {
+        md.insert(sutra_proto::LEADER_ADDR_METADATA_KEY, addr);
+    }
+    status
 }

@@ -558,6 +558,18 @@ impl pb::raft_service_server::RaftService for StuckPeer {
     ) -> Result<tonic::Response<pb::TransferLeaderResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("stuck peer"))
     }
+    async fn forward_write(
+        &self,
+        _: tonic::Request<pb::ForwardWriteRequest>,
+    ) -> Result<tonic::Response<pb::ForwardWriteResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stuck peer"))
+    }
+    async fn read_index(
+        &self,
+        _: tonic::Request<pb::ReadIndexRequest>,
+    ) -> Result<tonic::Response<pb::ReadIndexResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stuck peer"))
+    }
 }
 
 /// The snapshot sender gives up on a receiver that stops taking chunks (per-chunk

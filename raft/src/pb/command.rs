@@ -1,7 +1,7 @@
 //! The one codec for application commands on the wire: `Entry.normal` carries a
 //! [`Command`] as postcard bytes, the same encoding the log store keeps on disk.
 
-use crate::command::Command;
+use crate::command::{Command, CommandResponse};
 
 use super::ProtoError;
 
@@ -24,4 +24,26 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, ProtoError> {
         ));
     }
     Ok(cmd)
+}
+
+/// Encodes a command's response for `ForwardWriteResponse.response`.
+pub fn encode_response(resp: &CommandResponse) -> Result<Vec<u8>, ProtoError> {
+    postcard::to_allocvec(resp).map_err(|e| ProtoError::Encode {
+        what: "command response",
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes `ForwardWriteResponse.response`; trailing bytes are an error.
+pub fn decode_response(bytes: &[u8]) -> Result<CommandResponse, ProtoError> {
+    let (resp, rest) = postcard::take_from_bytes::<CommandResponse>(bytes).map_err(|e| {
+        ProtoError::invalid("response", format!("undecodable command response: {e}"))
+    })?;
+    if !rest.is_empty() {
+        return Err(ProtoError::invalid(
+            "response",
+            format!("{} trailing bytes after the command response", rest.len()),
+        ));
+    }
+    Ok(resp)
 }

@@ -19,7 +19,7 @@ mod transfer_leader;
 mod vote;
 mod vote_request;
 
-pub use command::{decode_command, encode_command};
+pub use command::{decode_command, decode_response, encode_command, encode_response};
 pub use snapshot_meta::{snapshot_meta_from_proto, snapshot_meta_to_proto};
 
 /// A wire message that does not make a valid openraft value.
