@@ -208,20 +208,14 @@ impl Node {
     /// The error for a failed call to the leader: its hint if it named another leader,
     /// otherwise unavailable.
     fn leader_call_failed(&self, leader: u64, status: tonic::Status) -> ServiceError {
-        let md = status.metadata();
-        let hinted = md
-            .get(sutra_proto::LEADER_ID_METADATA_KEY)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        match (status.code(), hinted) {
-            (tonic::Code::Unavailable, Some(id)) => ServiceError::NotLeader {
+        if let Some((id, addr)) = sutra_client::leader_hint(&status) {
+            return ServiceError::NotLeader {
                 leader_id: Some(id),
-                leader_addr: md
-                    .get(sutra_proto::LEADER_ADDR_METADATA_KEY)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-            },
-            (tonic::Code::InvalidArgument, _) => ServiceError::Internal(format!(
+                leader_addr: addr,
+            };
+        }
+        match status.code() {
+            tonic::Code::InvalidArgument => ServiceError::Internal(format!(
                 "leader {leader} refused a relayed request: {}",
                 status.message()
             )),
