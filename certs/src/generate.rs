@@ -25,7 +25,6 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, Result};
@@ -510,19 +509,7 @@ fn spki_key_matches(cert_der: &[u8], key: &KeyPair) -> bool {
 }
 
 fn read_bundle(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Pem {
-            path: path.to_owned(),
-            reason: format!("unreadable PEM certificate: {e}"),
-        })?;
-    if certs.is_empty() {
-        return Err(Error::Pem {
-            path: path.to_owned(),
-            reason: "no CERTIFICATE block".to_owned(),
-        });
-    }
-    Ok(certs)
+    crate::tls::parse_certs(path, pem)
 }
 
 fn distinguished_name(common_name: &str) -> DistinguishedName {

@@ -104,7 +104,8 @@ fn read_cert_pem(path: &Path) -> Result<Vec<u8>> {
     Ok(pem)
 }
 
-fn parse_certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+/// Every certificate of a PEM text, refusing one with none.
+pub(crate) fn parse_certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Pem {
