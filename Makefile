@@ -13,8 +13,11 @@ deps:
 test:
 	@scripts/test.sh
 
+# Benchmarks print throughput and latency percentiles (docs/benchmarks.md).
 bench: deps
 	cargo bench -p sutra-engine --bench engine
+	cargo bench -p sutra-raft --bench log_store
+	cargo bench -p sutra-node --bench replicated_writes
 
 fmt:
 	cargo fmt --all
