@@ -2,7 +2,13 @@
 //! certificate whose role — read, write or admin — the nodes check) and the leader hint a
 //! node returns when it cannot serve a request itself.
 //!
+//! [`Client`] writes and reads whichever node leads, retrying safely through failovers.
+//!
 //! It depends only on the wire contract (`sutra-proto`).
+
+mod client;
+
+pub use client::{Client, ClientConfig, ClientError};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
