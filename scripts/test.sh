@@ -9,8 +9,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
-echo "== build sutra-node (the cluster tests start it as real processes)"
-cargo build -p sutra-node
+echo "== build sutra-node and sutra (the cluster tests run them as real processes)"
+cargo build -p sutra-node -p sutra-client --bins
 echo "== tests"
 # --all-features turns on the engine's failpoints, whose tests live in their own binary.
 if cargo nextest --version >/dev/null 2>&1; then

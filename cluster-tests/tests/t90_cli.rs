@@ -1,0 +1,92 @@
+//! t90: the `sutra` command line against a real cluster.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, process::node_binary, within};
+
+/// `sutra` sits next to `sutra-node` in the target directory (the test script builds both).
+fn cli_binary() -> anyhow::Result<PathBuf> {
+    let node = node_binary()?;
+    let cli = node.with_file_name("sutra");
+    anyhow::ensure!(
+        cli.is_file(),
+        "{} missing: run `cargo build -p sutra-client --bins` first",
+        cli.display()
+    );
+    Ok(cli)
+}
+
+/// `sutra put` then `sutra get --output json` round-trip a concept through whichever node
+/// leads; `sutra health --output json` lists every node with one leader; `sutra cluster`
+/// names the leader; a user's mistake (an empty id, a missing concept) is one line on
+/// stderr with exit code 1, no backtrace.
+///
+/// Why: operators script the CLI; its output and exit codes are an interface.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t90_cli() -> anyhow::Result<()> {
+    init_tracing();
+    within("t90", Duration::from_secs(50), run()).await
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = cli_binary()?;
+    let cluster = Cluster::start(ClusterOptions::default()).await?;
+    let leader = cluster.leader(Duration::from_secs(15)).await?;
+    let certs = cluster.certs_dir();
+    let admin = sutra_certs::CertPaths::client(certs, "admin");
+    let sutra = |args: &[&str]| {
+        let out = Command::new(&cli)
+            .arg("--endpoints")
+            .arg(cluster.api_addrs().join(","))
+            .arg("--ca")
+            .arg(sutra_certs::CertPaths::ca(certs).cert)
+            .arg("--cert")
+            .arg(&admin.cert)
+            .arg("--key")
+            .arg(&admin.key)
+            .args(args)
+            .output()
+            .expect("running sutra");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    tracing::info!("--- put and get");
+    let (code, out, err) = sutra(&["put", "t90/a", "--content", "hello"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = sutra(&["--output", "json", "get", "t90/a"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let got: serde_json::Value = serde_json::from_str(out.trim())?;
+    assert_eq!(got["content"], "hello");
+
+    tracing::info!("--- health and cluster");
+    let (code, out, err) = sutra(&["--output", "json", "health"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let health: serde_json::Value = serde_json::from_str(out.trim())?;
+    let nodes = health.as_array().expect("an array");
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(
+        nodes.iter().filter(|n| n["role"] == "leader").count(),
+        1,
+        "{health}"
+    );
+    let (code, out, err) = sutra(&["cluster"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with(&format!("leader {leader}")), "{out}");
+
+    tracing::info!("--- mistakes are one line and exit 1");
+    for args in [&["put", ""][..], &["get", "t90/missing"][..]] {
+        let (code, out, err) = sutra(args);
+        assert_eq!(code, Some(1), "{args:?}: {out}{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+
+    cluster.finish();
+    Ok(())
+}
