@@ -20,7 +20,8 @@ fn cli_binary() -> anyhow::Result<PathBuf> {
 
 /// `sutra put` then `sutra get --output json` round-trip a concept through whichever node
 /// leads; `sutra health --output json` lists every node with one leader; `sutra cluster`
-/// names the leader; a user's mistake (an empty id, a missing concept) is one line on
+/// names the leader and `sutra cluster transfer-leader N` moves leadership to N; a user's
+/// mistake (removing a node that is not a member, an empty id, a missing concept) is one line on
 /// stderr with exit code 1, no backtrace.
 ///
 /// Why: operators script the CLI; its output and exit codes are an interface.
@@ -79,7 +80,26 @@ async fn run() -> anyhow::Result<()> {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.starts_with(&format!("leader {leader}")), "{out}");
 
+    tracing::info!("--- cluster transfer-leader moves leadership");
+    let target = *cluster
+        .ids()
+        .iter()
+        .find(|&&id| id != leader)
+        .expect("a follower");
+    let (code, out, err) = sutra(&["cluster", "transfer-leader", &target.to_string()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        out.trim(),
+        format!("leader is now node {target}"),
+        "{out}{err}"
+    );
+    let new = cluster.leader(Duration::from_secs(10)).await?;
+    assert_eq!(new, target);
+
     tracing::info!("--- mistakes are one line and exit 1");
+    let (code, _, err) = sutra(&["cluster", "remove", "99"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a member"), "{err}");
     for args in [&["put", ""][..], &["get", "t90/missing"][..]] {
         let (code, out, err) = sutra(args);
         assert_eq!(code, Some(1), "{args:?}: {out}{err}");

@@ -88,8 +88,43 @@ enum Command {
     Stats,
     /// Checkpoint and purge the log on every node.
     Flush,
-    /// Cluster membership and replication, as the leader sees it.
-    Cluster,
+    /// Cluster membership and replication, as the leader sees it; with a subcommand,
+    /// change it (admin certificate).
+    Cluster {
+        #[command(subcommand)]
+        action: Option<ClusterAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// Add a node as a learner and wait until it caught up.
+    AddLearner {
+        /// Node id.
+        node_id: u64,
+        /// Its Raft endpoint, host:port.
+        #[arg(long)]
+        raft_addr: String,
+        /// Its client API endpoint, host:port.
+        #[arg(long)]
+        api_addr: String,
+    },
+    /// Make these nodes the voters (learners become voters; voters not listed are removed).
+    Promote {
+        /// The full set of voters, comma-separated.
+        #[arg(value_delimiter = ',', required = true)]
+        voters: Vec<u64>,
+    },
+    /// Remove a voter or learner.
+    Remove {
+        /// Node id.
+        node_id: u64,
+    },
+    /// Hand leadership to a node (default: the most up-to-date voter).
+    TransferLeader {
+        /// Target node id.
+        node_id: Option<u64>,
+    },
 }
 
 struct Setup {
@@ -245,7 +280,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print(cli.output, rows.join("\n"), serde_json::Value::Array(json));
         }
-        Command::Cluster => {
+        Command::Cluster {
+            action: Some(action),
+        } => {
+            use sutra_proto::cluster::{
+                AddLearnerRequest, ChangeMembershipRequest, RemoveNodeRequest,
+                TransferLeaderRequest,
+            };
+            // Membership calls go to the leader: ask each node until one accepts.
+            let mut last = None;
+            for ep in &s.endpoints {
+                let mut c = connector.cluster(ep).await?;
+                let result = match &action {
+                    ClusterAction::AddLearner {
+                        node_id,
+                        raft_addr,
+                        api_addr,
+                    } => c
+                        .add_learner(AddLearnerRequest {
+                            node_id: *node_id,
+                            raft_addr: raft_addr.clone(),
+                            api_addr: api_addr.clone(),
+                            wait_caught_up: true,
+                        })
+                        .await
+                        .map(|r| {
+                            format!(
+                                "members: {}",
+                                r.into_inner()
+                                    .members
+                                    .iter()
+                                    .map(|m| m.node_id.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            )
+                        }),
+                    ClusterAction::Promote { voters } => c
+                        .change_membership(ChangeMembershipRequest {
+                            voters: voters.clone(),
+                            retain_removed_as_learners: false,
+                        })
+                        .await
+                        .map(|r| {
+                            format!(
+                                "members: {}",
+                                r.into_inner()
+                                    .members
+                                    .iter()
+                                    .map(|m| m.node_id.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            )
+                        }),
+                    ClusterAction::Remove { node_id } => c
+                        .remove_node(RemoveNodeRequest { node_id: *node_id })
+                        .await
+                        .map(|r| {
+                            format!(
+                                "members: {}",
+                                r.into_inner()
+                                    .members
+                                    .iter()
+                                    .map(|m| m.node_id.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            )
+                        }),
+                    ClusterAction::TransferLeader { node_id } => c
+                        .transfer_leader(TransferLeaderRequest {
+                            target_node_id: *node_id,
+                        })
+                        .await
+                        .map(|r| format!("leader is now node {}", r.into_inner().new_leader_id)),
+                };
+                match result {
+                    Ok(msg) => {
+                        print(cli.output, msg.clone(), serde_json::json!({"result": msg}));
+                        return Ok(());
+                    }
+                    Err(status) if status.code() == tonic::Code::Unavailable => last = Some(status),
+                    Err(status) => anyhow::bail!("{}: {}", status.code(), status.message()),
+                }
+            }
+            let status = last.context("no endpoint answered")?;
+            anyhow::bail!("{}: {}", status.code(), status.message());
+        }
+        Command::Cluster { action: None } => {
             let mut last = None;
             for ep in &s.endpoints {
                 let st = connector
