@@ -141,20 +141,21 @@ impl Node {
     pub async fn write(&self, batch: WriteBatch) -> Result<CommandResponse, ServiceError> {
         batch.validate(&self.limits, self.engine.params().vector_dimension, false)?;
         let cmd = Command::new(batch, now_ms());
-        if !self.raft.is_leader() {
-            let resp = self.forward_write(&cmd).await?;
-            if let WriteOutcome::Rejected(r) = &resp.outcome.outcome {
-                return Err(r.clone().into());
-            }
-            return Ok(resp);
+        let resp = if self.raft.is_leader() {
+            self.propose(cmd).await?
+        } else {
+            self.forward_write(&cmd).await?
+        };
+        if let WriteOutcome::Rejected(r) = &resp.outcome.outcome {
+            return Err(r.clone().into());
         }
+        Ok(resp)
+    }
+
+    /// Proposes a command on this node (the leader) and waits until it is applied.
+    async fn propose(&self, cmd: Command) -> Result<CommandResponse, ServiceError> {
         match self.raft.client_write(cmd).await {
-            Ok(resp) => {
-                if let WriteOutcome::Rejected(r) = &resp.data.outcome.outcome {
-                    return Err(r.clone().into());
-                }
-                Ok(resp.data)
-            }
+            Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(ServiceError::NotLeader {
                     leader_id: f.leader_id,
@@ -173,6 +174,18 @@ impl Node {
                 Err(ServiceError::Unavailable(format!("raft stopped: {e}")))
             }
         }
+    }
+
+    /// On the leader: the other voter whose log matches furthest, which takes over with
+    /// the least catching up. `None` on a follower or without another voter.
+    pub fn most_up_to_date_voter(&self) -> Option<u64> {
+        let m = self.metrics();
+        let matched = m.replication.as_ref()?;
+        m.membership_config
+            .membership()
+            .voter_ids()
+            .filter(|v| *v != self.id)
+            .max_by_key(|v| matched.get(v).cloned().flatten().map_or(0, |l| l.index))
     }
 
     /// The leader's id and node record, if this node knows one other than itself.

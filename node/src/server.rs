@@ -393,20 +393,7 @@ async fn hand_over_leadership(node: &Node) {
     if !node.raft.is_leader() {
         return;
     }
-    let m = node.metrics();
-    let target = m
-        .replication
-        .iter()
-        .flatten()
-        .filter(|(id, _)| {
-            **id != node.id
-                && m.membership_config
-                    .membership()
-                    .voter_ids()
-                    .any(|v| v == **id)
-        })
-        .max_by_key(|(_, l)| l.as_ref().map_or(0, |l| l.index))
-        .map(|(id, _)| *id);
+    let target = node.most_up_to_date_voter();
     let Some(to) = target else { return };
     if node.raft.trigger().transfer_leader(to).await.is_err() {
         return;

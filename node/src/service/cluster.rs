@@ -1,7 +1,7 @@
 //! `sutra.cluster.ClusterService`: what operators call. Status needs the read role;
 //! everything that changes the cluster needs admin.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -245,25 +245,9 @@ impl ClusterService for ClusterApi {
                 )
                 .into());
             }
-            None => {
-                // The most up-to-date other voter takes over with the least catching up.
-                let matched: BTreeMap<u64, u64> = m
-                    .replication
-                    .iter()
-                    .flatten()
-                    .map(|(id, l)| (*id, l.as_ref().map_or(0, |l| l.index)))
-                    .collect();
-                voters
-                    .iter()
-                    .filter(|v| **v != self.node.id)
-                    .max_by_key(|v| matched.get(v).copied().unwrap_or(0))
-                    .copied()
-                    .ok_or_else(|| {
-                        ServiceError::FailedPrecondition(
-                            "no other voter to hand leadership to".into(),
-                        )
-                    })?
-            }
+            None => self.node.most_up_to_date_voter().ok_or_else(|| {
+                ServiceError::FailedPrecondition("no other voter to hand leadership to".into())
+            })?,
         };
         self.node
             .raft
