@@ -405,17 +405,9 @@ pub fn issue_node_cert(
     extra_hosts: &[&str],
     force: bool,
 ) -> Result<CertPaths> {
-    let paths = CertPaths::node(dir, node_id);
-    refuse_overwrite(&paths, force)?;
-    let issued = Ca::load(dir)?.issue_node(node_id, extra_hosts)?;
-    write_pair(
-        &paths,
-        &issued.cert_pem,
-        issued.key_pem(),
-        force,
-        &mut Vec::new(),
-    )?;
-    Ok(paths)
+    issue_one(dir, CertPaths::node(dir, node_id), force, |ca| {
+        ca.issue_node(node_id, extra_hosts)
+    })
 }
 
 /// Issues one client certificate from the CA in `dir` (a new client, a role change,
@@ -423,9 +415,21 @@ pub fn issue_node_cert(
 #[tracing::instrument(level = "info", skip_all, fields(dir = %dir.display(), name = name, role = %role, force = force))]
 pub fn issue_client_cert(dir: &Path, name: &str, role: Role, force: bool) -> Result<CertPaths> {
     validate_client_name(name)?;
-    let paths = CertPaths::client(dir, name);
+    issue_one(dir, CertPaths::client(dir, name), force, |ca| {
+        ca.issue_client(name, role)
+    })
+}
+
+/// Issues one certificate from the CA in `dir` into `paths`, refusing to overwrite
+/// unless `force`.
+fn issue_one(
+    dir: &Path,
+    paths: CertPaths,
+    force: bool,
+    issue: impl FnOnce(&Ca) -> Result<Issued>,
+) -> Result<CertPaths> {
     refuse_overwrite(&paths, force)?;
-    let issued = Ca::load(dir)?.issue_client(name, role)?;
+    let issued = issue(&Ca::load(dir)?)?;
     write_pair(
         &paths,
         &issued.cert_pem,

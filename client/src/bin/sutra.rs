@@ -174,6 +174,17 @@ fn setup(cli: &Cli) -> anyhow::Result<Setup> {
     })
 }
 
+/// `members: 1,2,3` for a membership change's answer.
+fn members_line(r: tonic::Response<sutra_proto::cluster::MembershipResponse>) -> String {
+    let ids: Vec<String> = r
+        .into_inner()
+        .members
+        .iter()
+        .map(|m| m.node_id.to_string())
+        .collect();
+    format!("members: {}", ids.join(","))
+}
+
 fn consistency(l: Level) -> Consistency {
     match l {
         Level::Linearizable => Consistency::Linearizable,
@@ -304,48 +315,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             wait_caught_up: true,
                         })
                         .await
-                        .map(|r| {
-                            format!(
-                                "members: {}",
-                                r.into_inner()
-                                    .members
-                                    .iter()
-                                    .map(|m| m.node_id.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            )
-                        }),
+                        .map(members_line),
                     ClusterAction::Promote { voters } => c
                         .change_membership(ChangeMembershipRequest {
                             voters: voters.clone(),
                             retain_removed_as_learners: false,
                         })
                         .await
-                        .map(|r| {
-                            format!(
-                                "members: {}",
-                                r.into_inner()
-                                    .members
-                                    .iter()
-                                    .map(|m| m.node_id.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            )
-                        }),
+                        .map(members_line),
                     ClusterAction::Remove { node_id } => c
                         .remove_node(RemoveNodeRequest { node_id: *node_id })
                         .await
-                        .map(|r| {
-                            format!(
-                                "members: {}",
-                                r.into_inner()
-                                    .members
-                                    .iter()
-                                    .map(|m| m.node_id.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            )
-                        }),
+                        .map(members_line),
                     ClusterAction::TransferLeader { node_id } => c
                         .transfer_leader(TransferLeaderRequest {
                             target_node_id: *node_id,
