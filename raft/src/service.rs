@@ -192,6 +192,28 @@ impl RaftGrpcService {
 #[derive(Debug, Clone, Copy)]
 struct Caller(PeerIdentity);
 
+impl RaftGrpcService {
+    /// Vote and PreVote: the same checks, then the matching openraft call.
+    async fn handle_vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+        pre_vote: bool,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let (caller, msg) = self.authorize(request)?;
+        let req = openraft::raft::VoteRequest::<TypeConfig>::from_proto(msg)
+            .map_err(ServiceError::from)?;
+        self.check_caller(caller, req.vote.leader_id.node_id)?;
+        let raft = &self.inner.raft;
+        let resp = if pre_vote {
+            raft.pre_vote(req).await
+        } else {
+            raft.vote(req).await
+        }
+        .map_err(ServiceError::from)?;
+        Ok(Response::new(resp.into_proto()))
+    }
+}
+
 #[tonic::async_trait]
 impl RaftService for RaftGrpcService {
     #[tracing::instrument(level = "debug", skip_all, fields(entries = request.get_ref().entries.len()))]
@@ -224,17 +246,7 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
-        let (caller, msg) = self.authorize(request)?;
-        let req = openraft::raft::VoteRequest::<TypeConfig>::from_proto(msg)
-            .map_err(ServiceError::from)?;
-        self.check_caller(caller, req.vote.leader_id.node_id)?;
-        let resp = self
-            .inner
-            .raft
-            .vote(req)
-            .await
-            .map_err(ServiceError::from)?;
-        Ok(Response::new(resp.into_proto()))
+        self.handle_vote(request, false).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -242,17 +254,7 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
-        let (caller, msg) = self.authorize(request)?;
-        let req = openraft::raft::VoteRequest::<TypeConfig>::from_proto(msg)
-            .map_err(ServiceError::from)?;
-        self.check_caller(caller, req.vote.leader_id.node_id)?;
-        let resp = self
-            .inner
-            .raft
-            .pre_vote(req)
-            .await
-            .map_err(ServiceError::from)?;
-        Ok(Response::new(resp.into_proto()))
+        self.handle_vote(request, true).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
