@@ -55,6 +55,8 @@ pub(crate) struct Inner {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) data: Arc<crate::file::DataFile>,
+    /// Identity of `data`, written into checkpoints.
+    pub(crate) file_id: u64,
     pub(crate) params: StoreParams,
     pub(crate) data_len: u64,
     pub(crate) index: Index,
@@ -696,6 +698,7 @@ impl Engine {
         new.set_path(dst);
         let mut st = RwLockUpgradableReadGuard::upgrade(st);
         st.data = Arc::new(new);
+        st.file_id = header.file_id;
         st.index = index;
         st.data_len = end;
         st.durable = DurableState {
@@ -765,7 +768,7 @@ fn create(dir: &Path, config: &EngineConfig) -> Result<State> {
     let data = crate::file::DataFile::create(&path, &header, config.max_file_bytes, HEADER_LEN)?;
     data.sync(HEADER_LEN)?;
     checkpoint::sync_dir(dir)?;
-    let state = State::new(Arc::new(data), config.params, Index::default(), None);
+    let state = State::new(Arc::new(data), header, Index::default(), None);
     checkpoint::write_atomically(dir, &state.checkpoint_record().encode())?;
     Ok(state)
 }
@@ -826,7 +829,7 @@ fn recover(dir: &Path, config: &EngineConfig, ck: Checkpoint) -> Result<State> {
     }
     data.truncate(ck.durable_len)?;
     let index = load_index(&data, ck.durable_len, ck.concepts)?;
-    Ok(State::new(Arc::new(data), header.params, index, Some(ck)))
+    Ok(State::new(Arc::new(data), header, index, Some(ck)))
 }
 
 pub(crate) fn check_params(path: &Path, stored: &StoreParams, wanted: &StoreParams) -> Result<()> {
@@ -848,7 +851,7 @@ pub(crate) fn check_params(path: &Path, stored: &StoreParams, wanted: &StorePara
 impl State {
     pub(crate) fn new(
         data: Arc<crate::file::DataFile>,
-        params: StoreParams,
+        header: FileHeader,
         index: Index,
         ck: Option<Checkpoint>,
     ) -> Self {
@@ -864,7 +867,8 @@ impl State {
         });
         Self {
             data,
-            params,
+            file_id: header.file_id,
+            params: header.params,
             data_len: ck.durable_len,
             index,
             sessions: ck.sessions,
@@ -884,9 +888,7 @@ impl State {
 
     pub(crate) fn checkpoint_record(&self) -> Checkpoint {
         Checkpoint {
-            file_id: FileHeader::decode(self.data.bytes(0, HEADER_LEN))
-                .map(|h| h.file_id)
-                .unwrap_or_default(),
+            file_id: self.file_id,
             durable_len: self.data_len,
             last_version: self.last_version,
             last_time_ms: self.last_time_ms,

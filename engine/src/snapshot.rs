@@ -390,7 +390,7 @@ impl Engine {
                 crc32c: staged.crc32c,
             },
         };
-        let state = State::new(data, header.params, index, Some(staged.checkpoint));
+        let state = State::new(data, header, index, Some(staged.checkpoint));
         *self.inner.state.write() = state;
         tracing::info!(version = installed.meta.version, "snapshot installed");
         Ok(installed)
