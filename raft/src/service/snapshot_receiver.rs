@@ -89,30 +89,36 @@ impl RaftGrpcService {
         });
 
         let mut received = 0u64;
-        while let Some(kind) = self.next_chunk(&mut stream).await? {
-            let data = match kind {
-                Kind::Data(d) => d,
-                Kind::Header(_) => {
-                    return Err(ServiceError::Protocol("a second header".into()));
+        let streamed: Result<(), ServiceError> = async {
+            while let Some(kind) = self.next_chunk(&mut stream).await? {
+                let data = match kind {
+                    Kind::Data(d) => d,
+                    Kind::Header(_) => {
+                        return Err(ServiceError::Protocol("a second header".into()));
+                    }
+                };
+                check_chunk(&data, received, total)?;
+                let len = data.data.len() as u64;
+                self.inner
+                    .counters
+                    .snapshot_bytes_received
+                    .fetch_add(len, Ordering::Relaxed);
+                if tx.send((data.offset, data.data)).await.is_err() {
+                    // The writer stopped on an error; awaiting it below reports the error.
+                    break;
                 }
-            };
-            check_chunk(&data, received, total)?;
-            let len = data.data.len() as u64;
-            self.inner
-                .counters
-                .snapshot_bytes_received
-                .fetch_add(len, Ordering::Relaxed);
-            if tx.send((data.offset, data.data)).await.is_err() {
-                // The writer stopped on an error; awaiting it below reports the error.
-                break;
+                received += len;
             }
-            received += len;
+            Ok(())
         }
+        .await;
+        // Whatever happened to the stream, wait for the writer to finish and release the
+        // engine's install slot before answering: a sender that retries at once must not
+        // find the slot still taken by this failed transfer.
         drop(tx);
-        let receiver = writer
-            .await
-            .map_err(task_failed("write snapshot"))?
-            .map_err(data_error)?;
+        let written = writer.await.map_err(task_failed("write snapshot"));
+        streamed?;
+        let receiver = written?.map_err(data_error)?;
         if received != total {
             return Err(ServiceError::BadSnapshot(format!(
                 "stream ended after {received} of {total} bytes"
