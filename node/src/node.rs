@@ -373,12 +373,16 @@ impl Node {
         }
     }
 
-    /// Read metadata at this moment.
+    /// Read metadata at this moment. `applied_index` is in the unit of concept versions
+    /// and write tokens (log index + 1), so that a client can compare it with versions and
+    /// pass it on as a SESSION token; the raw log index would be one short.
     pub fn read_meta(&self, consistency: pb::Consistency) -> pb::ReadMeta {
         let m = self.metrics();
         pb::ReadMeta {
             served_by: self.id,
-            applied_index: m.last_applied.map_or(0, |l| l.index),
+            applied_index: m
+                .last_applied
+                .map_or(0, |l| sutra_raft::engine_version(l.index)),
             consistency: consistency as i32,
             leader_id: m.current_leader.unwrap_or(0),
         }
