@@ -8,18 +8,26 @@ use std::time::{Duration, Instant};
 
 use sutra_proto::storage::storage_service_client::StorageServiceClient;
 use sutra_proto::storage::{
-    Concept, Consistency, DeleteConceptRequest, GetConceptRequest, PutConceptRequest, ReadOptions,
-    WriteHeader, WriteResponse,
+    self as pb, BatchRequest, Concept, Consistency, DeleteConceptRequest, DeleteEdgeRequest,
+    Edge, FlushRequest, FlushResponse, GetConceptRequest, GetStatsRequest, GetStatsResponse,
+    HealthCheckRequest, HealthCheckResponse, IdRange, Neighbor, NeighborsRequest,
+    PutConceptRequest, PutEdgeRequest, ReadMeta, ScanRequest, SearchHit, SearchRequest,
+    WriteHeader, WriteResponse, scan_request,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::batch::{Batch, BatchOutcome};
+use crate::error::{ClientError, retryable};
+use crate::options::{CallOptions, ReadOptions, Route};
+use crate::query::{Neighbors, Page, Read, Scan, ScanRange, Search};
 use crate::{Connector, Error, TlsFiles, leader_hint};
 
 /// How to reach a cluster.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Client API endpoints (`host:port`) of some or all nodes.
+    /// Client API endpoints (`host:port`) of some or all nodes. Reads that any node may
+    /// serve are spread over all of them.
     pub endpoints: Vec<String>,
     /// CA and client certificate.
     pub tls: TlsFiles,
@@ -28,7 +36,8 @@ pub struct ClientConfig {
     /// Identity of this client's writes for exactly-once (with a sequence per write).
     /// Default: a fresh id per `Client`.
     pub client_id: Option<String>,
-    /// Longest one call may take, retries included. Default: 10 s.
+    /// Longest one call may take, retries included, unless the call's options set a
+    /// deadline. Default: 10 s.
     pub request_timeout: Duration,
 }
 
@@ -45,39 +54,39 @@ impl ClientConfig {
     }
 }
 
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The cluster answered with an error that retrying cannot fix (invalid argument,
-    /// failed precondition, permission denied, ...).
-    #[error("{}: {}", .0.code(), .0.message())]
-    Status(Status),
-    /// No node answered successfully within the request timeout; the last error is kept.
-    /// For a write the outcome is unknown: retrying it with the same sequence is safe.
-    #[error("no answer within {timeout:?}; last error: {last}")]
-    Timeout {
-        /// The request timeout.
-        timeout: Duration,
-        /// The last failure seen.
-        last: String,
-    },
-    /// A connection could not be set up (bad endpoint or TLS files).
-    #[error(transparent)]
-    Connect(#[from] Error),
-}
-
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
+/// Whether a call changes data: a write that times out may have been applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Write,
+    Read,
+}
+
 /// A client of a Sutra cluster.
 ///
-/// Writes go to the node believed to lead; a not-leader answer names the leader and the
-/// client goes there next. Every write carries this client's id and a fresh sequence,
-/// kept across retries, so a retry after a lost answer or a failover is answered from the
-/// cluster's session table instead of being applied twice: that is what makes retrying
-/// writes safe. Reads retry on UNAVAILABLE. The version of the last write is kept as the
-/// session token for read-your-writes ([`Consistency::Session`]).
+/// **Writes** ([`put`](Self::put), [`delete`](Self::delete), [`put_edge`](Self::put_edge),
+/// [`delete_edge`](Self::delete_edge), [`batch`](Self::batch)) go to the node believed to
+/// lead; a not-leader answer names the leader and the client goes there next. Every write
+/// carries this client's id and a fresh sequence, kept across retries, so a retry after a
+/// lost answer or a failover is answered from the cluster's session table instead of
+/// being applied twice: that is what makes retrying writes safe. The version of the last
+/// write is kept as the session token for read-your-writes (`SESSION`).
+///
+/// **Reads** ([`get`](Self::get), [`scan`](Self::scan), [`neighbors`](Self::neighbors),
+/// [`search`](Self::search)) take [`ReadOptions`]: `LINEARIZABLE` and `LEASE` reads go to
+/// the leader, `SESSION`, `BOUNDED` and `STALE` reads go to every configured node in turn
+/// and move to the leader when a node refuses. Results carry the [`ReadMeta`] saying
+/// which node served them. Reads retry on UNAVAILABLE.
+///
+/// **Deadlines.** Every call ends within its deadline ([`CallOptions::deadline`],
+/// [`ReadOptions::deadline`], else [`ClientConfig::request_timeout`]), retries included;
+/// each attempt sends the time left to the node as its gRPC timeout. Running out yields
+/// [`ClientError::DeadlineExceeded`].
+///
+/// **Operations** ([`health`](Self::health), [`stats`](Self::stats),
+/// [`flush`](Self::flush) and their `_all` forms) concern one node and are not retried.
 #[derive(Debug)]
 pub struct Client {
     connector: Connector,
@@ -86,15 +95,38 @@ pub struct Client {
     sequence: AtomicU64,
     last_version: AtomicU64,
     leader: Mutex<Option<String>>,
+    /// Node id → the endpoint it answered on (or a leader hint named).
+    nodes: Mutex<HashMap<u64, String>>,
     next: AtomicUsize,
     channels: Mutex<HashMap<String, Channel>>,
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
+fn request<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.set_timeout(timeout);
+    r
+}
+
+fn meta(m: Option<ReadMeta>) -> ReadMeta {
+    m.unwrap_or_default()
+}
+
+fn token(t: String) -> Option<String> {
+    (!t.is_empty()).then_some(t)
+}
+
 impl Client {
     /// A client for `config` (connections are made on first use).
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        if config.endpoints.is_empty() {
+            return Err(Error::Endpoint {
+                endpoint: String::new(),
+                reason: "no endpoints configured".into(),
+            }
+            .into());
+        }
         let connector = Connector::new(&config.tls, config.server_name.as_deref())?;
         let client_id = config.client_id.clone().unwrap_or_else(|| {
             let n = INSTANCES.fetch_add(1, Ordering::Relaxed);
@@ -110,6 +142,7 @@ impl Client {
             sequence: AtomicU64::new(0),
             last_version: AtomicU64::new(0),
             leader: Mutex::new(None),
+            nodes: Mutex::new(HashMap::new()),
             next: AtomicUsize::new(0),
             channels: Mutex::new(HashMap::new()),
         })
@@ -120,8 +153,14 @@ impl Client {
         &self.client_id
     }
 
-    /// The version of this client's last acknowledged write (0 before any): pass it as
-    /// the session index of a `SESSION` read to read your own writes on any node.
+    /// The configured endpoints.
+    pub fn endpoints(&self) -> &[String] {
+        &self.config.endpoints
+    }
+
+    /// The version of this client's last acknowledged write (0 before any). `SESSION`
+    /// reads of this client wait for it automatically; another client can pass it as
+    /// [`ReadOptions::session_index`] to read this client's writes.
     pub fn session_token(&self) -> u64 {
         self.last_version.load(Ordering::Acquire)
     }
@@ -147,63 +186,132 @@ impl Client {
         Ok(StorageServiceClient::new(channel))
     }
 
-    fn target(&self) -> Option<String> {
-        if let Some(l) = self.leader.lock().expect("leader lock").clone() {
-            return Some(l);
-        }
+    fn round_robin(&self) -> Option<String> {
         let n = self.config.endpoints.len();
         (n > 0)
             .then(|| self.config.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n].clone())
     }
 
-    /// Runs `call` against the leader until it succeeds, fails for good, or the request
-    /// timeout passes.
-    async fn with_retries<T, F, Fut>(&self, mut call: F) -> Result<T, ClientError>
+    fn known_leader(&self) -> Option<String> {
+        self.leader.lock().expect("leader lock").clone()
+    }
+
+    /// Learns from an answer: which node answered on `endpoint`, and where the leader is
+    /// if that node's id was seen before.
+    fn observe(&self, endpoint: &str, served_by: u64, leader_id: u64) {
+        let mut nodes = self.nodes.lock().expect("node map lock");
+        if served_by != 0 {
+            nodes.insert(served_by, endpoint.to_string());
+        }
+        if leader_id != 0
+            && let Some(addr) = nodes.get(&leader_id)
+        {
+            *self.leader.lock().expect("leader lock") = Some(addr.clone());
+        }
+    }
+
+    /// Runs one call: attempts on the nodes `route` picks until one succeeds, one fails
+    /// for good, or `budget` passes. Returns the answer and the endpoint that gave it.
+    async fn call<T, F, Fut>(
+        &self,
+        route: Route,
+        kind: Kind,
+        budget: Duration,
+        mut attempt: F,
+    ) -> Result<(T, String), ClientError>
     where
-        F: FnMut(StorageServiceClient<Channel>) -> Fut,
+        F: FnMut(StorageServiceClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        let deadline = Instant::now() + self.config.request_timeout;
+        let deadline = Instant::now() + budget;
         let mut backoff = MIN_BACKOFF;
-        let mut last = String::from("no endpoint configured");
-        while Instant::now() < deadline {
-            let Some(endpoint) = self.target() else { break };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let attempt = async {
-                let client = self
-                    .storage(&endpoint)
-                    .await
-                    .map_err(|e| Status::unavailable(e.to_string()))?;
-                call(client).await
+        let mut last = String::from("no attempt made");
+        let mut sent = false;
+        let mut first = true;
+        let mut hinted: Option<String> = None;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let Some(endpoint) =
+                route.choose(first, hinted.take(), self.known_leader(), || {
+                    self.round_robin()
+                })
+            else {
+                break;
             };
-            match tokio_timeout(remaining, attempt).await {
-                Ok(Ok(v)) => {
-                    *self.leader.lock().expect("leader lock") = Some(endpoint);
-                    return Ok(v);
+            first = false;
+            let remaining = deadline - now;
+            let result = tokio::time::timeout(remaining, async {
+                let client = match self.storage(&endpoint).await {
+                    Ok(c) => c,
+                    Err(e) => return Err((false, Status::unavailable(e.to_string()))),
+                };
+                attempt(client, remaining).await.map_err(|s| (true, s))
+            })
+            .await;
+            let status = match result {
+                Ok(Ok(v)) => return Ok((v, endpoint)),
+                Ok(Err((reached, status))) => {
+                    sent |= reached;
+                    status
                 }
-                Ok(Err(status)) if retryable(&status) => {
-                    let hint = leader_hint(&status).and_then(|(_, addr)| addr);
-                    *self.leader.lock().expect("leader lock") = hint;
-                    if status.code() != Code::Unavailable
-                        || !status.metadata().contains_key("sutra-leader-addr")
-                    {
+                Err(_) => {
+                    sent = true;
+                    last = format!("{endpoint}: no answer before the deadline");
+                    break;
+                }
+            };
+            if !retryable(&status) {
+                return Err(ClientError::from_status(status));
+            }
+            tracing::debug!(%endpoint, code = ?status.code(), message = status.message(), "attempt failed; retrying");
+            last = format!("{endpoint}: {}: {}", status.code(), status.message());
+            let mut redirected = false;
+            match leader_hint(&status) {
+                Some((id, Some(addr))) => {
+                    self.nodes
+                        .lock()
+                        .expect("node map lock")
+                        .insert(id, addr.clone());
+                    *self.leader.lock().expect("leader lock") = Some(addr.clone());
+                    if addr != endpoint {
+                        redirected = true;
+                        hinted = Some(addr);
+                    }
+                }
+                _ => {
+                    let mut leader = self.leader.lock().expect("leader lock");
+                    if leader.as_deref() == Some(endpoint.as_str()) {
+                        *leader = None;
+                    }
+                    if matches!(
+                        status.code(),
+                        Code::Unavailable | Code::Unknown | Code::Cancelled
+                    ) {
                         self.channels
                             .lock()
                             .expect("channel cache lock")
                             .remove(&endpoint);
                     }
-                    last = format!("{endpoint}: {}: {}", status.code(), status.message());
                 }
-                Ok(Err(status)) => return Err(ClientError::Status(status)),
-                Err(()) => last = format!("{endpoint}: attempt timed out"),
             }
-            tokio_sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            if !redirected {
+                tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
-        Err(ClientError::Timeout {
-            timeout: self.config.request_timeout,
+        Err(ClientError::DeadlineExceeded {
+            deadline: budget,
+            outcome_unknown: kind == Kind::Write && sent,
             last,
         })
+    }
+
+    fn budget(&self, deadline: Option<Duration>) -> Duration {
+        deadline.unwrap_or(self.config.request_timeout)
     }
 
     fn next_header(&self) -> WriteHeader {
@@ -213,9 +321,24 @@ impl Client {
         }
     }
 
-    fn note_version(&self, v: u64) {
-        self.last_version.fetch_max(v, Ordering::AcqRel);
+    fn note_write(&self, endpoint: &str, w: &WriteResponse) {
+        self.last_version.fetch_max(w.version, Ordering::AcqRel);
+        self.observe(endpoint, w.served_by, w.leader_id);
     }
+
+    fn read_options(&self, opts: &ReadOptions) -> pb::ReadOptions {
+        pb::ReadOptions {
+            consistency: opts.consistency as i32,
+            session_index: if opts.consistency == Consistency::Session {
+                opts.session_index.unwrap_or_else(|| self.session_token())
+            } else {
+                0
+            },
+            max_staleness_ms: u64::try_from(opts.max_staleness.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    // ---------------------------------------------------------------- writes
 
     /// Creates or replaces a concept, optionally only at `expected_version` (0 = must not
     /// exist). Retried through failovers; applied once.
@@ -224,80 +347,529 @@ impl Client {
         concept: Concept,
         expected_version: Option<u64>,
     ) -> Result<WriteResponse, ClientError> {
+        self.put_with(concept, expected_version, CallOptions::default())
+            .await
+    }
+
+    /// [`put`](Self::put) with call options.
+    pub async fn put_with(
+        &self,
+        concept: Concept,
+        expected_version: Option<u64>,
+        opts: CallOptions,
+    ) -> Result<WriteResponse, ClientError> {
         let req = PutConceptRequest {
             header: Some(self.next_header()),
             concept: Some(concept),
             expected_version,
         };
-        let resp = self
-            .with_retries(|mut c| {
-                let req = req.clone();
-                async move { c.put_concept(req).await.map(|r| r.into_inner()) }
-            })
+        let (resp, ep) = self
+            .call(
+                Route::Leader,
+                Kind::Write,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.put_concept(req).await.map(|r| r.into_inner()) }
+                },
+            )
             .await?;
-        self.note_version(resp.version);
+        self.note_write(&ep, &resp);
         Ok(resp)
     }
 
-    /// Deletes a concept and its edges; returns whether it existed.
+    /// Deletes a concept and its edges, optionally only at `expected_version`; returns
+    /// whether it existed.
     pub async fn delete(
         &self,
         id: &str,
         expected_version: Option<u64>,
+    ) -> Result<bool, ClientError> {
+        self.delete_with(id, expected_version, CallOptions::default())
+            .await
+    }
+
+    /// [`delete`](Self::delete) with call options.
+    pub async fn delete_with(
+        &self,
+        id: &str,
+        expected_version: Option<u64>,
+        opts: CallOptions,
     ) -> Result<bool, ClientError> {
         let req = DeleteConceptRequest {
             header: Some(self.next_header()),
             id: id.to_string(),
             expected_version,
         };
-        let resp = self
-            .with_retries(|mut c| {
-                let req = req.clone();
-                async move { c.delete_concept(req).await.map(|r| r.into_inner()) }
-            })
+        let (resp, ep) = self
+            .call(
+                Route::Leader,
+                Kind::Write,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.delete_concept(req).await.map(|r| r.into_inner()) }
+                },
+            )
             .await?;
         if let Some(w) = &resp.write {
-            self.note_version(w.version);
+            self.note_write(&ep, w);
         }
         Ok(resp.existed)
     }
 
-    /// Reads a concept at `consistency` (a `SESSION` read uses this client's token).
+    /// Creates an edge or replaces its weight; both ends must exist
+    /// ([`ClientError::Conflict`] otherwise).
+    pub async fn put_edge(&self, edge: Edge) -> Result<WriteResponse, ClientError> {
+        self.put_edge_with(edge, CallOptions::default()).await
+    }
+
+    /// [`put_edge`](Self::put_edge) with call options.
+    pub async fn put_edge_with(
+        &self,
+        edge: Edge,
+        opts: CallOptions,
+    ) -> Result<WriteResponse, ClientError> {
+        let req = PutEdgeRequest {
+            header: Some(self.next_header()),
+            edge: Some(edge),
+        };
+        let (resp, ep) = self
+            .call(
+                Route::Leader,
+                Kind::Write,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.put_edge(req).await.map(|r| r.into_inner()) }
+                },
+            )
+            .await?;
+        self.note_write(&ep, &resp);
+        Ok(resp)
+    }
+
+    /// Deletes the edge `(from, relation, to)`; returns whether it existed.
+    pub async fn delete_edge(
+        &self,
+        from: &str,
+        to: &str,
+        relation: &str,
+    ) -> Result<bool, ClientError> {
+        self.delete_edge_with(from, to, relation, CallOptions::default())
+            .await
+    }
+
+    /// [`delete_edge`](Self::delete_edge) with call options.
+    pub async fn delete_edge_with(
+        &self,
+        from: &str,
+        to: &str,
+        relation: &str,
+        opts: CallOptions,
+    ) -> Result<bool, ClientError> {
+        let req = DeleteEdgeRequest {
+            header: Some(self.next_header()),
+            from: from.to_string(),
+            to: to.to_string(),
+            relation: relation.to_string(),
+        };
+        let (resp, ep) = self
+            .call(
+                Route::Leader,
+                Kind::Write,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.delete_edge(req).await.map(|r| r.into_inner()) }
+                },
+            )
+            .await?;
+        if let Some(w) = &resp.write {
+            self.note_write(&ep, w);
+        }
+        Ok(resp.existed)
+    }
+
+    /// Applies `batch` atomically: every op in order, or none
+    /// ([`ClientError::Conflict`] names the op whose precondition failed).
+    pub async fn batch(&self, batch: &Batch) -> Result<BatchOutcome, ClientError> {
+        self.batch_with(batch, CallOptions::default()).await
+    }
+
+    /// [`batch`](Self::batch) with call options.
+    pub async fn batch_with(
+        &self,
+        batch: &Batch,
+        opts: CallOptions,
+    ) -> Result<BatchOutcome, ClientError> {
+        let req = BatchRequest {
+            header: Some(self.next_header()),
+            ops: batch.ops().to_vec(),
+        };
+        let (resp, ep) = self
+            .call(
+                Route::Leader,
+                Kind::Write,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.batch(req).await.map(|r| r.into_inner()) }
+                },
+            )
+            .await?;
+        let write = resp.write.unwrap_or_default();
+        self.note_write(&ep, &write);
+        Ok(BatchOutcome {
+            write,
+            existed: resp.results.iter().map(|r| r.existed).collect(),
+        })
+    }
+
+    // ----------------------------------------------------------------- reads
+
+    /// Reads a concept at `consistency`; `None` if there is none.
     pub async fn get(
         &self,
         id: &str,
         consistency: Consistency,
     ) -> Result<Option<Concept>, ClientError> {
-        let read = ReadOptions {
-            consistency: consistency as i32,
-            session_index: self.session_token(),
-            max_staleness_ms: 0,
-        };
+        Ok(self.get_with(id, ReadOptions::new(consistency)).await?.value)
+    }
+
+    /// Reads a concept with `opts`, with how the read was served.
+    pub async fn get_with(
+        &self,
+        id: &str,
+        opts: ReadOptions,
+    ) -> Result<Read<Option<Concept>>, ClientError> {
         let req = GetConceptRequest {
-            read: Some(read),
+            read: Some(self.read_options(&opts)),
             id: id.to_string(),
         };
-        let resp = self
-            .with_retries(|mut c| {
-                let req = req.clone();
-                async move { c.get_concept(req).await.map(|r| r.into_inner()) }
-            })
+        let (resp, ep) = self
+            .call(
+                opts.route(),
+                Kind::Read,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.get_concept(req).await.map(|r| r.into_inner()) }
+                },
+            )
             .await?;
-        Ok(resp.concept)
+        let meta = meta(resp.meta);
+        self.observe(&ep, meta.served_by, meta.leader_id);
+        Ok(Read {
+            value: resp.concept,
+            meta,
+        })
+    }
+
+    /// One page of the edges of a concept; pass the previous page's
+    /// `next_page_token` for the next one.
+    pub async fn neighbors(
+        &self,
+        query: &Neighbors,
+        page_token: Option<&str>,
+        opts: ReadOptions,
+    ) -> Result<Page<Neighbor>, ClientError> {
+        self.neighbors_page(query, query.page_size, page_token, opts)
+            .await
+    }
+
+    async fn neighbors_page(
+        &self,
+        query: &Neighbors,
+        limit: u32,
+        page_token: Option<&str>,
+        opts: ReadOptions,
+    ) -> Result<Page<Neighbor>, ClientError> {
+        let req = NeighborsRequest {
+            read: Some(self.read_options(&opts)),
+            id: query.id.clone(),
+            direction: query.direction as i32,
+            relation: query.relation.clone(),
+            limit,
+            page_token: page_token.unwrap_or_default().to_string(),
+        };
+        let (resp, ep) = self
+            .call(
+                opts.route(),
+                Kind::Read,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.get_neighbors(req).await.map(|r| r.into_inner()) }
+                },
+            )
+            .await?;
+        let meta = meta(resp.meta);
+        self.observe(&ep, meta.served_by, meta.leader_id);
+        Ok(Page {
+            items: resp.neighbors,
+            next_page_token: token(resp.next_page_token),
+            meta,
+        })
+    }
+
+    /// Every edge of a concept, page after page, up to `max` of them. Each page is its
+    /// own read (its own deadline and serving node).
+    pub async fn neighbors_all(
+        &self,
+        query: &Neighbors,
+        max: usize,
+        opts: ReadOptions,
+    ) -> Result<Vec<Neighbor>, ClientError> {
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        while out.len() < max {
+            let limit = page_limit(query.page_size, max - out.len());
+            let page = self
+                .neighbors_page(query, limit, next.as_deref(), opts)
+                .await?;
+            out.extend(page.items);
+            match page.next_page_token {
+                Some(t) => next = Some(t),
+                None => break,
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
+    /// One page of a scan; pass the previous page's `next_page_token` for the next one.
+    pub async fn scan(
+        &self,
+        scan: &Scan,
+        page_token: Option<&str>,
+        opts: ReadOptions,
+    ) -> Result<Page<Concept>, ClientError> {
+        self.scan_page(scan, scan.page_size, page_token, opts).await
+    }
+
+    async fn scan_page(
+        &self,
+        scan: &Scan,
+        limit: u32,
+        page_token: Option<&str>,
+        opts: ReadOptions,
+    ) -> Result<Page<Concept>, ClientError> {
+        let range = match &scan.range {
+            ScanRange::All => None,
+            ScanRange::Prefix(p) => Some(scan_request::Range::Prefix(p.clone())),
+            ScanRange::Range { start, end } => Some(scan_request::Range::IdRange(IdRange {
+                start: start.clone(),
+                end: end.clone().unwrap_or_default(),
+            })),
+        };
+        let req = ScanRequest {
+            read: Some(self.read_options(&opts)),
+            range,
+            limit,
+            page_token: page_token.unwrap_or_default().to_string(),
+            keys_only: scan.keys_only,
+        };
+        let (resp, ep) = self
+            .call(
+                opts.route(),
+                Kind::Read,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.scan(req).await.map(|r| r.into_inner()) }
+                },
+            )
+            .await?;
+        let meta = meta(resp.meta);
+        self.observe(&ep, meta.served_by, meta.leader_id);
+        Ok(Page {
+            items: resp.concepts,
+            next_page_token: token(resp.next_page_token),
+            meta,
+        })
+    }
+
+    /// Every concept of a scan, page after page, up to `max` of them. Each page is its
+    /// own read (its own deadline and serving node).
+    pub async fn scan_all(
+        &self,
+        scan: &Scan,
+        max: usize,
+        opts: ReadOptions,
+    ) -> Result<Vec<Concept>, ClientError> {
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        while out.len() < max {
+            let limit = page_limit(scan.page_size, max - out.len());
+            let page = self.scan_page(scan, limit, next.as_deref(), opts).await?;
+            out.extend(page.items);
+            match page.next_page_token {
+                Some(t) => next = Some(t),
+                None => break,
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
+    /// The `k` concepts nearest to a vector, best first.
+    pub async fn search(
+        &self,
+        query: &Search,
+        opts: ReadOptions,
+    ) -> Result<Read<Vec<SearchHit>>, ClientError> {
+        let req = SearchRequest {
+            read: Some(self.read_options(&opts)),
+            vector: query.vector.clone(),
+            k: query.k,
+            metric: query.metric as i32,
+            include_concepts: query.include_concepts,
+        };
+        let (resp, ep) = self
+            .call(
+                opts.route(),
+                Kind::Read,
+                self.budget(opts.deadline),
+                |mut c, t| {
+                    let req = request(req.clone(), t);
+                    async move { c.search(req).await.map(|r| r.into_inner()) }
+                },
+            )
+            .await?;
+        let meta = meta(resp.meta);
+        self.observe(&ep, meta.served_by, meta.leader_id);
+        Ok(Read {
+            value: resp.hits,
+            meta,
+        })
+    }
+
+    // ------------------------------------------------------------ operations
+
+    /// One attempt on the node at `endpoint`, within the call's deadline.
+    async fn on_node<T, F, Fut>(
+        &self,
+        endpoint: &str,
+        opts: CallOptions,
+        call: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnOnce(StorageServiceClient<Channel>, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let budget = self.budget(opts.deadline);
+        let attempt = async {
+            let client = self.storage(endpoint).await?;
+            call(client, budget)
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(ClientError::from_status)
+        };
+        match tokio::time::timeout(budget, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::DeadlineExceeded {
+                deadline: budget,
+                outcome_unknown: false,
+                last: format!("{endpoint}: no answer before the deadline"),
+            }),
+        }
+    }
+
+    /// Health of the node at `endpoint`.
+    pub async fn health(
+        &self,
+        endpoint: &str,
+        opts: CallOptions,
+    ) -> Result<HealthCheckResponse, ClientError> {
+        self.on_node(endpoint, opts, |mut c, t| async move {
+            c.health_check(request(HealthCheckRequest {}, t)).await
+        })
+        .await
+    }
+
+    /// Statistics of the node at `endpoint`.
+    pub async fn stats(
+        &self,
+        endpoint: &str,
+        opts: CallOptions,
+    ) -> Result<GetStatsResponse, ClientError> {
+        self.on_node(endpoint, opts, |mut c, t| async move {
+            c.get_stats(request(GetStatsRequest {}, t)).await
+        })
+        .await
+    }
+
+    /// Checkpoints the node at `endpoint` and purges its log behind the checkpoint.
+    pub async fn flush(
+        &self,
+        endpoint: &str,
+        opts: CallOptions,
+    ) -> Result<FlushResponse, ClientError> {
+        self.on_node(endpoint, opts, |mut c, t| async move {
+            c.flush(request(FlushRequest {}, t)).await
+        })
+        .await
+    }
+
+    /// [`health`](Self::health) of every configured node, in endpoint order.
+    pub async fn health_all(&self, opts: CallOptions) -> Vec<NodeResult<HealthCheckResponse>> {
+        self.on_all(|ep| self.health(ep, opts)).await
+    }
+
+    /// [`stats`](Self::stats) of every configured node, in endpoint order.
+    pub async fn stats_all(&self, opts: CallOptions) -> Vec<NodeResult<GetStatsResponse>> {
+        self.on_all(|ep| self.stats(ep, opts)).await
+    }
+
+    /// [`flush`](Self::flush) of every configured node, in endpoint order.
+    pub async fn flush_all(&self, opts: CallOptions) -> Vec<NodeResult<FlushResponse>> {
+        self.on_all(|ep| self.flush(ep, opts)).await
+    }
+
+    async fn on_all<'a, T, F, Fut>(&'a self, call: F) -> Vec<NodeResult<T>>
+    where
+        F: Fn(&'a str) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let calls = self.config.endpoints.iter().map(|ep| {
+            let fut = call(ep.as_str());
+            async move {
+                NodeResult {
+                    endpoint: ep.clone(),
+                    result: fut.await,
+                }
+            }
+        });
+        futures_util::future::join_all(calls).await
     }
 }
 
-fn retryable(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
-    )
+/// The answer of one node to an operations call sent to every node.
+#[derive(Debug)]
+pub struct NodeResult<T> {
+    /// The node's endpoint.
+    pub endpoint: String,
+    /// Its answer.
+    pub result: Result<T, ClientError>,
 }
 
-async fn tokio_timeout<F: Future>(d: Duration, f: F) -> Result<F::Output, ()> {
-    tokio::time::timeout(d, f).await.map_err(|_| ())
+/// The page size to ask for when at most `remaining` more items are wanted.
+fn page_limit(page_size: u32, remaining: usize) -> u32 {
+    let size = if page_size == 0 { 100 } else { page_size };
+    u32::try_from(remaining).map_or(size, |r| size.min(r)).max(1)
 }
 
-async fn tokio_sleep(d: Duration) {
-    tokio::time::sleep(d).await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_never_ask_for_more_than_wanted() {
+        assert_eq!(page_limit(0, 1000), 100);
+        assert_eq!(page_limit(0, 7), 7);
+        assert_eq!(page_limit(50, 1000), 50);
+        assert_eq!(page_limit(50, usize::MAX), 50);
+        assert_eq!(page_limit(50, 0), 1);
+    }
 }
