@@ -1,0 +1,868 @@
+//! `sutra`: the command line for a Sutra cluster.
+//!
+//! Endpoints and TLS files come from flags, `SUTRA_*` variables, or a `cluster.json`
+//! written by `sutra-node local` (`--cluster-file`). Errors are one line on stderr and
+//! exit code 1. The full reference is `docs/cli.md`.
+
+mod batch_file;
+mod bench;
+mod parse;
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sutra_client::{
+    CallOptions, Client, ClientConfig, ClientError, Connector, Neighbors, NodeResult,
+    ReadOptions, Scan, Search, TlsFiles,
+};
+use sutra_proto::cluster::ClusterStatusRequest;
+use sutra_proto::storage::{Concept, Consistency, Direction, Edge, Metric, ReadMeta};
+
+const BATCH_HELP: &str = "\
+The file holds one JSON op per line (JSON Lines); all lines are sent as one atomic batch:
+  {\"op\":\"put\",\"id\":\"a\",\"content\":\"text\",\"embedding\":[0.1,0.2],\"attributes\":{\"k\":\"v\"},\"expected_version\":0}
+  {\"op\":\"delete\",\"id\":\"a\",\"expected_version\":3}
+  {\"op\":\"put_edge\",\"from\":\"a\",\"to\":\"b\",\"relation\":\"cites\",\"weight\":0.5}
+  {\"op\":\"delete_edge\",\"from\":\"a\",\"to\":\"b\",\"relation\":\"cites\"}
+  {\"op\":\"check\",\"id\":\"a\",\"expected_version\":0}
+Only op and ids are required (check also needs expected_version); content defaults to \"\",
+weight to 1.0, expected_version to none (unconditional; 0 = must not exist). Blank lines and
+lines starting with # are skipped. A bad line is reported with its number and nothing is sent.";
+
+#[derive(Debug, Parser)]
+#[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
+struct Cli {
+    /// Client API endpoints, host:port, comma-separated.
+    #[arg(long, env = "SUTRA_ENDPOINTS", value_delimiter = ',', global = true)]
+    endpoints: Vec<String>,
+    /// Cluster CA certificate (PEM).
+    #[arg(long, env = "SUTRA_CA", global = true)]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM); its role (read, write, admin) decides what may be called.
+    #[arg(long, env = "SUTRA_CERT", global = true)]
+    cert: Option<PathBuf>,
+    /// Client key (PEM).
+    #[arg(long, env = "SUTRA_KEY", global = true)]
+    key: Option<PathBuf>,
+    /// A cluster.json from `sutra-node local` (endpoints, CA, and the admin certificate
+    /// unless --cert/--key are given).
+    #[arg(long, env = "SUTRA_CLUSTER_FILE", global = true)]
+    cluster_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    output: Output,
+    /// Per-call timeout in seconds (fractions allowed), retries included.
+    #[arg(long, default_value = "10", value_parser = parse::seconds, global = true)]
+    timeout: Duration,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Level {
+    Linearizable,
+    Lease,
+    Session,
+    Bounded,
+    Stale,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Dir {
+    Out,
+    In,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MetricArg {
+    Cosine,
+    Dot,
+    L2,
+}
+
+/// How a read is served.
+#[derive(Debug, Clone, Args)]
+struct ReadArgs {
+    /// Consistency: linearizable and lease reads go to the leader; session, bounded and
+    /// stale reads may be served by any node.
+    #[arg(long, value_enum, default_value = "linearizable")]
+    consistency: Level,
+    /// Bounded reads: the largest acceptable staleness in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    max_staleness_ms: u64,
+}
+
+impl ReadArgs {
+    fn options(&self) -> ReadOptions {
+        ReadOptions::new(consistency(self.consistency))
+            .max_staleness(Duration::from_millis(self.max_staleness_ms))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Put a concept.
+    Put {
+        /// Concept id.
+        id: String,
+        /// Content (UTF-8).
+        #[arg(long, default_value = "")]
+        content: String,
+        /// Embedding: comma-separated numbers or a JSON array.
+        #[arg(long, value_parser = parse::vector)]
+        embedding: Option<Vec<f32>>,
+        /// An attribute, key=value; repeat for more.
+        #[arg(long = "attr", value_parser = parse::attribute)]
+        attrs: Vec<(String, String)>,
+        /// Only if the concept is at this version (0: only if it does not exist).
+        #[arg(long)]
+        expected_version: Option<u64>,
+    },
+    /// Get a concept.
+    Get {
+        /// Concept id.
+        id: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Delete a concept and its edges.
+    Delete {
+        /// Concept id.
+        id: String,
+        /// Only if the concept is at this version.
+        #[arg(long)]
+        expected_version: Option<u64>,
+    },
+    /// List concepts in id order, all pages up to --limit.
+    Scan {
+        /// Only ids starting with this prefix.
+        #[arg(long, conflicts_with_all = ["start", "end"])]
+        prefix: Option<String>,
+        /// Only ids >= this (bytewise).
+        #[arg(long)]
+        start: Option<String>,
+        /// Only ids < this (bytewise).
+        #[arg(long)]
+        end: Option<String>,
+        /// At most this many concepts.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Concepts per request (1..=10000).
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+        /// Only ids and versions.
+        #[arg(long)]
+        keys_only: bool,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Put or delete an edge.
+    Edge {
+        #[command(subcommand)]
+        action: EdgeAction,
+    },
+    /// List the edges of a concept (all pages up to --limit).
+    Neighbors {
+        /// Concept id.
+        id: String,
+        /// Which edges.
+        #[arg(long, value_enum, default_value = "out")]
+        direction: Dir,
+        /// Only edges with this relation.
+        #[arg(long)]
+        relation: Option<String>,
+        /// At most this many edges.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Exact k-nearest-neighbour search over embeddings.
+    Search {
+        /// Query vector: comma-separated numbers or a JSON array.
+        #[arg(long, value_parser = parse::vector)]
+        vector: Vec<f32>,
+        /// Number of hits.
+        #[arg(long, default_value_t = 10)]
+        k: u32,
+        /// Score function.
+        #[arg(long, value_enum, default_value = "cosine")]
+        metric: MetricArg,
+        /// Print each hit's content too.
+        #[arg(long)]
+        include_concepts: bool,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Apply the ops of a JSON Lines file as one atomic batch.
+    #[command(after_help = BATCH_HELP)]
+    Batch {
+        /// The ops file; `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Health of every node.
+    Health,
+    /// Statistics of every node.
+    Stats,
+    /// Checkpoint and purge the log on every node.
+    Flush,
+    /// Load the cluster and report throughput and latency.
+    Bench {
+        /// put, get (preloads the keys it reads) or mixed.
+        #[arg(value_enum)]
+        workload: bench::Workload,
+        /// Concurrent clients, each with its own connections.
+        #[arg(long, default_value_t = 4)]
+        clients: u32,
+        /// Requests in total.
+        #[arg(long, default_value_t = 1000)]
+        requests: u64,
+        /// Bytes of content per put.
+        #[arg(long, default_value_t = 100)]
+        value_size: usize,
+        /// Mixed: the share of gets, 0..=1.
+        #[arg(long, default_value_t = 0.9)]
+        read_ratio: f64,
+        /// Distinct ids written and read.
+        #[arg(long, default_value_t = 1000)]
+        keys: u64,
+        /// Stop after this many seconds even if requests remain.
+        #[arg(long, default_value = "60", value_parser = parse::seconds)]
+        duration: Duration,
+        /// Prefix of the ids used.
+        #[arg(long, default_value = "bench/")]
+        prefix: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Cluster membership and replication, as the leader sees it; with a subcommand,
+    /// change it (admin certificate).
+    Cluster {
+        #[command(subcommand)]
+        action: Option<ClusterAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EdgeAction {
+    /// Create an edge or replace its weight (both concepts must exist).
+    Put {
+        /// Source concept id.
+        from: String,
+        /// Target concept id.
+        to: String,
+        /// Relation label.
+        relation: String,
+        /// Weight.
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+        weight: f32,
+    },
+    /// Delete an edge.
+    Delete {
+        /// Source concept id.
+        from: String,
+        /// Target concept id.
+        to: String,
+        /// Relation label.
+        relation: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// Add a node as a learner and wait until it caught up.
+    AddLearner {
+        /// Node id.
+        node_id: u64,
+        /// Its Raft endpoint, host:port.
+        #[arg(long)]
+        raft_addr: String,
+        /// Its client API endpoint, host:port.
+        #[arg(long)]
+        api_addr: String,
+    },
+    /// Make these nodes the voters (learners become voters; voters not listed are removed).
+    Promote {
+        /// The full set of voters, comma-separated.
+        #[arg(value_delimiter = ',', required = true)]
+        voters: Vec<u64>,
+    },
+    /// Remove a voter or learner.
+    Remove {
+        /// Node id.
+        node_id: u64,
+    },
+    /// Hand leadership to a node (default: the most up-to-date voter).
+    TransferLeader {
+        /// Target node id.
+        node_id: Option<u64>,
+    },
+}
+
+struct Setup {
+    endpoints: Vec<String>,
+    tls: TlsFiles,
+}
+
+fn setup(cli: &Cli) -> anyhow::Result<Setup> {
+    let mut endpoints = cli.endpoints.clone();
+    let (mut ca, mut cert, mut key) = (cli.ca.clone(), cli.cert.clone(), cli.key.clone());
+    if let Some(path) = &cli.cluster_file {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let c: serde_json::Value =
+            serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if endpoints.is_empty() {
+            endpoints = c["nodes"]
+                .as_array()
+                .map(|n| {
+                    n.iter()
+                        .filter_map(|n| n["api"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        let field = |name: &str| c[name].as_str().map(PathBuf::from);
+        ca = ca.or(field("ca"));
+        cert = cert.or(field("admin_cert"));
+        key = key.or(field("admin_key"));
+    }
+    anyhow::ensure!(
+        !endpoints.is_empty(),
+        "no endpoints: give --endpoints, SUTRA_ENDPOINTS or --cluster-file"
+    );
+    let missing = |what: &str| {
+        anyhow::anyhow!(
+            "no {what}: give --{what}, SUTRA_{} or --cluster-file",
+            what.to_uppercase()
+        )
+    };
+    Ok(Setup {
+        endpoints,
+        tls: TlsFiles {
+            ca: ca.ok_or_else(|| missing("ca"))?,
+            cert: cert.ok_or_else(|| missing("cert"))?,
+            key: key.ok_or_else(|| missing("key"))?,
+        },
+    })
+}
+
+/// `members: 1,2,3` for a membership change's answer.
+fn members_line(r: tonic::Response<sutra_proto::cluster::MembershipResponse>) -> String {
+    let ids: Vec<String> = r
+        .into_inner()
+        .members
+        .iter()
+        .map(|m| m.node_id.to_string())
+        .collect();
+    format!("members: {}", ids.join(","))
+}
+
+fn consistency(l: Level) -> Consistency {
+    match l {
+        Level::Linearizable => Consistency::Linearizable,
+        Level::Lease => Consistency::Lease,
+        Level::Session => Consistency::Session,
+        Level::Bounded => Consistency::Bounded,
+        Level::Stale => Consistency::Stale,
+    }
+}
+
+fn print(output: Output, table: String, json: serde_json::Value) {
+    match output {
+        Output::Table => println!("{table}"),
+        Output::Json => println!("{json}"),
+    }
+}
+
+fn meta_json(m: &ReadMeta) -> serde_json::Value {
+    serde_json::json!({"served_by": m.served_by, "applied_index": m.applied_index, "leader_id": m.leader_id})
+}
+
+fn concept_json(c: &Concept) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id,
+        "version": c.version,
+        "content": String::from_utf8_lossy(&c.content),
+        "embedding": c.embedding,
+        "attributes": c.attributes,
+    })
+}
+
+fn concept_line(c: &Concept) -> String {
+    let mut line = format!(
+        "{}  version {}  {}",
+        c.id,
+        c.version,
+        String::from_utf8_lossy(&c.content)
+    );
+    if !c.attributes.is_empty() {
+        let mut attrs: Vec<_> = c.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        attrs.sort();
+        line.push_str(&format!("  [{}]", attrs.join(" ")));
+    }
+    if !c.embedding.is_empty() {
+        line.push_str(&format!("  embedding[{}]", c.embedding.len()));
+    }
+    line
+}
+
+/// Prints one row per node (errors included) and fails if any node failed.
+fn print_nodes<T>(
+    output: Output,
+    results: Vec<NodeResult<T>>,
+    row: impl Fn(&str, &T) -> (String, serde_json::Value),
+) -> anyhow::Result<()> {
+    let (mut rows, mut json, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for r in results {
+        match &r.result {
+            Ok(v) => {
+                let (line, j) = row(&r.endpoint, v);
+                rows.push(line);
+                json.push(j);
+            }
+            Err(e) => {
+                rows.push(format!("{}  error: {e}", r.endpoint));
+                json.push(serde_json::json!({"endpoint": r.endpoint, "error": e.to_string()}));
+                failed.push(format!("{}: {e}", r.endpoint));
+            }
+        }
+    }
+    print(output, rows.join("\n"), serde_json::Value::Array(json));
+    match failed.first() {
+        None => Ok(()),
+        Some(first) => anyhow::bail!("{} of {} nodes failed; {first}", failed.len(), rows.len()),
+    }
+}
+
+async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
+    let s = setup(&cli)?;
+    let mut config = ClientConfig::new(s.endpoints.clone(), s.tls.clone());
+    config.request_timeout = cli.timeout;
+    let client = Client::new(config.clone())?;
+    let connector = Connector::new(&s.tls, None)?;
+    let call = CallOptions::default();
+    match cli.command {
+        Command::Put {
+            id,
+            content,
+            embedding,
+            attrs,
+            expected_version,
+        } => {
+            let concept = Concept {
+                id: id.clone(),
+                content: content.into_bytes(),
+                embedding: embedding.unwrap_or_default(),
+                attributes: attrs.into_iter().collect(),
+                version: 0,
+            };
+            let w = client.put(concept, expected_version).await?;
+            print(
+                cli.output,
+                format!("put {id}: version {} (leader {})", w.version, w.leader_id),
+                serde_json::json!({"id": id, "version": w.version, "leader_id": w.leader_id, "deduplicated": w.deduplicated}),
+            );
+        }
+        Command::Get { id, read } => {
+            let r = client.get_with(&id, read.options()).await?;
+            let Some(c) = r.value else {
+                anyhow::bail!("concept {id:?} not found");
+            };
+            let mut json = concept_json(&c);
+            json["meta"] = meta_json(&r.meta);
+            print(cli.output, concept_line(&c), json);
+        }
+        Command::Delete {
+            id,
+            expected_version,
+        } => {
+            let existed = client.delete(&id, expected_version).await?;
+            print(
+                cli.output,
+                format!("deleted {id}: existed {existed}"),
+                serde_json::json!({"id": id, "existed": existed}),
+            );
+        }
+        Command::Scan {
+            prefix,
+            start,
+            end,
+            limit,
+            page_size,
+            keys_only,
+            read,
+        } => {
+            let scan = match (prefix, start, end) {
+                (Some(p), _, _) => Scan::prefix(p),
+                (None, None, None) => Scan::all(),
+                (None, start, end) => Scan::range(start.unwrap_or_default(), end),
+            }
+            .page_size(page_size)
+            .keys_only(keys_only);
+            let concepts = client.scan_all(&scan, limit, read.options()).await?;
+            let table = if keys_only {
+                concepts
+                    .iter()
+                    .map(|c| format!("{}  version {}", c.id, c.version))
+                    .collect::<Vec<_>>()
+            } else {
+                concepts.iter().map(concept_line).collect()
+            };
+            print(
+                cli.output,
+                table.join("\n"),
+                serde_json::Value::Array(concepts.iter().map(concept_json).collect()),
+            );
+        }
+        Command::Edge {
+            action:
+                EdgeAction::Put {
+                    from,
+                    to,
+                    relation,
+                    weight,
+                },
+        } => {
+            let w = client
+                .put_edge(Edge {
+                    from: from.clone(),
+                    to: to.clone(),
+                    relation: relation.clone(),
+                    weight,
+                })
+                .await?;
+            print(
+                cli.output,
+                format!("edge {from} -[{relation}]-> {to}: version {}", w.version),
+                serde_json::json!({"from": from, "to": to, "relation": relation, "weight": weight, "version": w.version}),
+            );
+        }
+        Command::Edge {
+            action: EdgeAction::Delete { from, to, relation },
+        } => {
+            let existed = client.delete_edge(&from, &to, &relation).await?;
+            print(
+                cli.output,
+                format!("deleted edge {from} -[{relation}]-> {to}: existed {existed}"),
+                serde_json::json!({"from": from, "to": to, "relation": relation, "existed": existed}),
+            );
+        }
+        Command::Neighbors {
+            id,
+            direction,
+            relation,
+            limit,
+            read,
+        } => {
+            let mut q = Neighbors::of(id).direction(match direction {
+                Dir::Out => Direction::Out,
+                Dir::In => Direction::In,
+                Dir::Both => Direction::Both,
+            });
+            if let Some(r) = relation {
+                q = q.relation(r);
+            }
+            let ns = client.neighbors_all(&q, limit, read.options()).await?;
+            let dir = |d: i32| {
+                if d == Direction::In as i32 {
+                    "in"
+                } else {
+                    "out"
+                }
+            };
+            print(
+                cli.output,
+                ns.iter()
+                    .map(|n| {
+                        format!(
+                            "{:<3}  {}  {}  weight {}",
+                            dir(n.direction),
+                            n.relation,
+                            n.id,
+                            n.weight
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                serde_json::Value::Array(
+                    ns.iter()
+                        .map(|n| serde_json::json!({"id": n.id, "relation": n.relation, "weight": n.weight, "direction": dir(n.direction)}))
+                        .collect(),
+                ),
+            );
+        }
+        Command::Search {
+            vector,
+            k,
+            metric,
+            include_concepts,
+            read,
+        } => {
+            let q = Search::new(vector, k)
+                .metric(match metric {
+                    MetricArg::Cosine => Metric::Cosine,
+                    MetricArg::Dot => Metric::Dot,
+                    MetricArg::L2 => Metric::L2,
+                })
+                .include_concepts(include_concepts);
+            let hits = client.search(&q, read.options()).await?.value;
+            let table = hits
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let content = h
+                        .concept
+                        .as_ref()
+                        .map(|c| format!("  {}", String::from_utf8_lossy(&c.content)))
+                        .unwrap_or_default();
+                    format!("{:>3}. {}  score {}{content}", i + 1, h.id, h.score)
+                })
+                .collect::<Vec<_>>();
+            let json = hits
+                .iter()
+                .map(|h| {
+                    let mut j = serde_json::json!({"id": h.id, "score": h.score});
+                    if let Some(c) = &h.concept {
+                        j["concept"] = concept_json(c);
+                    }
+                    j
+                })
+                .collect();
+            print(cli.output, table.join("\n"), serde_json::Value::Array(json));
+        }
+        Command::Batch { file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut t = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut t)
+                    .context("reading standard input")?;
+                t
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let batch =
+                batch_file::parse(&text).with_context(|| format!("{}", file.display()))?;
+            let out = client.batch(&batch).await?;
+            print(
+                cli.output,
+                format!(
+                    "batch of {} ops applied at version {}",
+                    out.existed.len(),
+                    out.write.version
+                ),
+                serde_json::json!({"ops": out.existed.len(), "version": out.write.version, "existed": out.existed, "deduplicated": out.write.deduplicated}),
+            );
+        }
+        Command::Health => print_nodes(cli.output, client.health_all(call).await, |ep, h| {
+            (
+                format!(
+                    "{ep}  node {}  {}  {}  leader {}  term {}  applied {}  {}",
+                    h.node_id, h.status, h.role, h.leader_id, h.term, h.applied_index, h.reason
+                ),
+                serde_json::json!({"endpoint": ep, "node_id": h.node_id, "healthy": h.healthy, "status": h.status, "role": h.role, "leader_id": h.leader_id, "term": h.term, "applied_index": h.applied_index, "reason": h.reason}),
+            )
+        })?,
+        Command::Stats => print_nodes(cli.output, client.stats_all(call).await, |ep, st| {
+            (
+                format!(
+                    "{ep}  node {}  concepts {}  edges {}  written {}  log {} B  data {} B  applied {}",
+                    st.node_id, st.concepts, st.edges, st.written, st.log_size_bytes, st.data_file_bytes, st.applied_index
+                ),
+                serde_json::json!({"endpoint": ep, "node_id": st.node_id, "concepts": st.concepts, "edges": st.edges, "written": st.written, "log_size_bytes": st.log_size_bytes, "data_file_bytes": st.data_file_bytes, "applied_index": st.applied_index, "uptime_seconds": st.uptime_seconds}),
+            )
+        })?,
+        Command::Flush => print_nodes(cli.output, client.flush_all(call).await, |ep, f| {
+            (
+                format!(
+                    "{ep}  checkpoint {}  log {} B after",
+                    f.checkpoint_index, f.log_size_bytes
+                ),
+                serde_json::json!({"endpoint": ep, "checkpoint_index": f.checkpoint_index, "log_size_bytes": f.log_size_bytes}),
+            )
+        })?,
+        Command::Bench {
+            workload,
+            clients,
+            requests,
+            value_size,
+            read_ratio,
+            keys,
+            duration,
+            prefix,
+            read,
+        } => {
+            let params = bench::Params {
+                workload,
+                clients,
+                requests,
+                value_size,
+                read: read.options(),
+                read_ratio,
+                keys,
+                duration,
+                prefix,
+            };
+            let report = bench::run(config, params, command_line).await?;
+            print(
+                cli.output,
+                report.table(),
+                serde_json::to_value(&report).context("encoding the report")?,
+            );
+        }
+        Command::Cluster {
+            action: Some(action),
+        } => {
+            use sutra_proto::cluster::{
+                AddLearnerRequest, ChangeMembershipRequest, RemoveNodeRequest,
+                TransferLeaderRequest,
+            };
+            // Membership calls go to the leader: ask each node until one accepts.
+            let mut last = None;
+            for ep in &s.endpoints {
+                let mut c = connector.cluster(ep).await?;
+                let result = match &action {
+                    ClusterAction::AddLearner {
+                        node_id,
+                        raft_addr,
+                        api_addr,
+                    } => c
+                        .add_learner(AddLearnerRequest {
+                            node_id: *node_id,
+                            raft_addr: raft_addr.clone(),
+                            api_addr: api_addr.clone(),
+                            wait_caught_up: true,
+                        })
+                        .await
+                        .map(members_line),
+                    ClusterAction::Promote { voters } => c
+                        .change_membership(ChangeMembershipRequest {
+                            voters: voters.clone(),
+                            retain_removed_as_learners: false,
+                        })
+                        .await
+                        .map(members_line),
+                    ClusterAction::Remove { node_id } => c
+                        .remove_node(RemoveNodeRequest { node_id: *node_id })
+                        .await
+                        .map(members_line),
+                    ClusterAction::TransferLeader { node_id } => c
+                        .transfer_leader(TransferLeaderRequest {
+                            target_node_id: *node_id,
+                        })
+                        .await
+                        .map(|r| format!("leader is now node {}", r.into_inner().new_leader_id)),
+                };
+                match result {
+                    Ok(msg) => {
+                        print(cli.output, msg.clone(), serde_json::json!({"result": msg}));
+                        return Ok(());
+                    }
+                    Err(status) if status.code() == tonic::Code::Unavailable => last = Some(status),
+                    Err(status) => anyhow::bail!("{}: {}", status.code(), status.message()),
+                }
+            }
+            let status = last.context("no endpoint answered")?;
+            anyhow::bail!("{}: {}", status.code(), status.message());
+        }
+        Command::Cluster { action: None } => {
+            let mut last = None;
+            for ep in &s.endpoints {
+                let st = connector
+                    .cluster(ep)
+                    .await?
+                    .status(ClusterStatusRequest {})
+                    .await?
+                    .into_inner();
+                if st.leader_id == st.node_id {
+                    last = Some(st);
+                    break;
+                }
+                last = Some(st);
+            }
+            let st = last.context("no node answered")?;
+            let mut table = format!(
+                "leader {}  term {}  commit {}  applied {}\n",
+                st.leader_id, st.term, st.commit_index, st.applied_index
+            );
+            for m in &st.members {
+                let lag = st
+                    .replication
+                    .iter()
+                    .find(|r| r.node_id == m.node_id)
+                    .map_or(String::new(), |r| {
+                        format!("  matched {}  lag {}", r.matched_index, r.lag_entries)
+                    });
+                let role = if m.role == sutra_proto::cluster::MemberRole::Voter as i32 {
+                    "voter"
+                } else {
+                    "learner"
+                };
+                table.push_str(&format!(
+                    "  node {}  {role}  api {}  raft {}{lag}\n",
+                    m.node_id, m.api_addr, m.raft_addr
+                ));
+            }
+            let members: Vec<_> = st
+                .members
+                .iter()
+                .map(|m| serde_json::json!({"node_id": m.node_id, "api_addr": m.api_addr, "raft_addr": m.raft_addr, "voter": m.role == sutra_proto::cluster::MemberRole::Voter as i32}))
+                .collect();
+            print(
+                cli.output,
+                table.trim_end().to_string(),
+                serde_json::json!({"leader_id": st.leader_id, "term": st.term, "commit_index": st.commit_index, "members": members}),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The message of an error, on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let text = match e.downcast_ref::<ClientError>() {
+        // The server's message already says what is wrong; the chain adds nothing.
+        Some(c) => c.to_string(),
+        None => format!("{e:#}"),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {first} (see sutra --help)");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = run(cli, parse::command_line(args)).await {
+        eprintln!("error: {}", one_line(&e));
+        std::process::exit(1);
+    }
+}
