@@ -119,8 +119,8 @@ enum Command {
         #[arg(long, default_value = "")]
         content: String,
         /// Embedding: comma-separated numbers or a JSON array.
-        #[arg(long, value_parser = parse::vector)]
-        embedding: Option<Vec<f32>>,
+        #[arg(long, value_parser = parse::vector, allow_hyphen_values = true)]
+        embedding: Option<parse::Vector>,
         /// An attribute, key=value; repeat for more.
         #[arg(long = "attr", value_parser = parse::attribute)]
         attrs: Vec<(String, String)>,
@@ -190,8 +190,8 @@ enum Command {
     /// Exact k-nearest-neighbour search over embeddings.
     Search {
         /// Query vector: comma-separated numbers or a JSON array.
-        #[arg(long, value_parser = parse::vector)]
-        vector: Vec<f32>,
+        #[arg(long, value_parser = parse::vector, allow_hyphen_values = true)]
+        vector: parse::Vector,
         /// Number of hits.
         #[arg(long, default_value_t = 10)]
         k: u32,
@@ -463,7 +463,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             let concept = Concept {
                 id: id.clone(),
                 content: content.into_bytes(),
-                embedding: embedding.unwrap_or_default(),
+                embedding: embedding.map(|v| v.0).unwrap_or_default(),
                 attributes: attrs.into_iter().collect(),
                 version: 0,
             };
@@ -609,7 +609,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             include_concepts,
             read,
         } => {
-            let q = Search::new(vector, k)
+            let q = Search::new(vector.0, k)
                 .metric(match metric {
                     MetricArg::Cosine => Metric::Cosine,
                     MetricArg::Dot => Metric::Dot,
@@ -864,5 +864,43 @@ async fn main() {
     if let Err(e) = run(cli, parse::command_line(args)).await {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_into_their_values() {
+        let cli = Cli::try_parse_from([
+            "sutra", "--timeout", "0.5", "put", "a", "--embedding", "-1,2", "--attr", "k=v",
+        ])
+        .unwrap();
+        assert_eq!(cli.timeout, Duration::from_millis(500));
+        match cli.command {
+            Command::Put {
+                embedding, attrs, ..
+            } => {
+                assert_eq!(embedding.unwrap().0, vec![-1.0, 2.0]);
+                assert_eq!(attrs, vec![("k".to_string(), "v".to_string())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "sutra", "bench", "mixed", "--read-ratio", "0.5", "--consistency", "stale",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Bench { workload: bench::Workload::Mixed, read_ratio, .. } if read_ratio == 0.5
+        ));
+        assert!(Cli::try_parse_from(["sutra", "scan", "--prefix", "a", "--start", "b"]).is_err());
     }
 }

@@ -2,8 +2,16 @@
 
 use std::time::Duration;
 
+/// A vector flag's value (one flag, many numbers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vector(pub Vec<f32>);
+
 /// A vector given as `0.1,0.2,0.3` or as a JSON array `[0.1, 0.2, 0.3]`.
-pub fn vector(s: &str) -> Result<Vec<f32>, String> {
+pub fn vector(s: &str) -> Result<Vector, String> {
+    numbers(s).map(Vector)
+}
+
+fn numbers(s: &str) -> Result<Vec<f32>, String> {
     let s = s.trim();
     if s.starts_with('[') {
         return serde_json::from_str::<Vec<f32>>(s)
@@ -64,9 +72,9 @@ mod tests {
 
     #[test]
     fn vectors_as_lists_or_json() {
-        assert_eq!(vector("1,2.5, -3").unwrap(), vec![1.0, 2.5, -3.0]);
-        assert_eq!(vector("[1, 2.5, -3]").unwrap(), vec![1.0, 2.5, -3.0]);
-        assert_eq!(vector("").unwrap(), Vec::<f32>::new());
+        assert_eq!(vector("1,2.5, -3").unwrap().0, vec![1.0, 2.5, -3.0]);
+        assert_eq!(vector("[1, 2.5, -3]").unwrap().0, vec![1.0, 2.5, -3.0]);
+        assert_eq!(vector("").unwrap().0, Vec::<f32>::new());
         assert!(vector("1,x").unwrap_err().contains("element 1"));
         assert!(vector("[1,").is_err());
     }
