@@ -238,7 +238,7 @@ async fn after_leader_kill() -> Result<()> {
     let batch_req = batch("t105-failover-batch", 3, "t105/fb-");
     let first_put = put_on_leader(&cluster, &put_req).await?;
     let first_batch = batch_on_leader(&cluster, &batch_req).await?;
-    let first_batch_write = first_batch.write.clone().context("batch write")?;
+    let first_batch_write = first_batch.write.context("batch write")?;
     ensure!(!first_put.deduplicated && !first_batch_write.deduplicated);
     wait_all_applied(&cluster).await?;
 
@@ -263,7 +263,7 @@ async fn after_leader_kill() -> Result<()> {
     assert!(again_put.deduplicated, "{again_put:?}");
     assert_eq!(again_put.version, first_put.version, "{again_put:?}");
     let again_batch = batch_on_leader(&cluster, &batch_req).await?;
-    let again_batch_write = again_batch.write.clone().context("batch write")?;
+    let again_batch_write = again_batch.write.context("batch write")?;
     assert!(again_batch_write.deduplicated, "{again_batch:?}");
     assert_eq!(again_batch_write.version, first_batch_write.version);
     assert_eq!(again_batch.results, first_batch.results);

@@ -486,13 +486,12 @@ async fn batch_seen_whole() -> Result<()> {
             "scanner on node {node} saw only {distinct} different batches in {scans} reads: too few to judge"
         );
     }
-    let (concepts, edges) = same_on_every_node(&cluster, "t120/atom/").await?;
+    let (concepts, _) = same_on_every_node(&cluster, "t120/atom/").await?;
     let last = BATCHES.to_string().into_bytes();
     ensure!(
         concepts.len() == KEYS && concepts.values().all(|(_, c)| *c == last),
         "{concepts:?}"
     );
-    let _ = edges;
     let hub_edges = out_edges(
         &mut cluster.client(leader, ClientRole::Reader)?,
         HUB,
