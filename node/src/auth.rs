@@ -36,3 +36,44 @@ impl Authorizer {
         }
     }
 }
+
+/// The name a caller's exactly-once sessions are kept under: the client name of its
+/// certificate, or `node:<id>` for a node certificate. Client names never contain `/`
+/// or `:`, so `<owner>/<client_id>` tells every caller apart. `None` without
+/// certificates (`--insecure`).
+///
+/// The role is not part of it: a person's `write` and `admin` certificates with one name
+/// are one client.
+pub fn session_owner(identity: Option<&Identity>) -> Option<String> {
+    identity.map(|id| match id {
+        Identity::Client { name, .. } => name.clone(),
+        Identity::Node(node) => format!("node:{node}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_owners_tell_callers_apart() {
+        let client = |name: &str, role| Identity::Client {
+            name: name.into(),
+            role,
+        };
+        assert_eq!(
+            session_owner(Some(&client("alice", Role::Write))).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            session_owner(Some(&client("alice", Role::Admin))),
+            session_owner(Some(&client("alice", Role::Write))),
+            "one name is one client whatever its role"
+        );
+        assert_ne!(
+            session_owner(Some(&client("node-1", Role::Write))),
+            session_owner(Some(&Identity::Node(1)))
+        );
+        assert_eq!(session_owner(None), None);
+    }
+}

@@ -1,7 +1,8 @@
 //! Conversions between the wire types (`sutra_proto::storage`) and the engine's types.
 //! Missing required fields become `INVALID_ARGUMENT` naming the field.
 
-use sutra_engine::{Concept, Direction, Edge, Metric, SessionKey, WriteBatch, WriteOp};
+use sutra_engine::{Concept, Direction, Edge, Limits, Metric, SessionKey, WriteOp, check_text};
+use sutra_proto::limits::MAX_CLIENT_ID_BYTES;
 use sutra_proto::storage as pb;
 
 use crate::status::ServiceError;
@@ -12,13 +13,54 @@ fn required<T>(v: Option<T>, field: &str) -> Result<T> {
     v.ok_or_else(|| ServiceError::invalid(field, "required"))
 }
 
-/// The exactly-once identity every write carries.
-pub fn session(header: Option<pb::WriteHeader>) -> Result<SessionKey> {
+/// The exactly-once identity of a write: the header the client sent, bound to who sent
+/// it. `owner` is the caller's authenticated name ([`crate::auth::session_owner`]); the
+/// session key is `<owner>/<client_id>`, so two callers choosing the same `client_id`
+/// never share a session, while one caller's retry through any node finds its own.
+/// Without an owner (`--insecure`) the key is the client id as sent.
+pub fn session(
+    header: Option<pb::WriteHeader>,
+    owner: Option<&str>,
+    limits: &Limits,
+) -> Result<SessionKey> {
     let h = required(header, "header")?;
+    check_text("client_id", &h.client_id, MAX_CLIENT_ID_BYTES)
+        .map_err(|e| ServiceError::from(e.under("header")))?;
+    if h.sequence == 0 {
+        return Err(ServiceError::invalid(
+            "header.sequence",
+            "must be at least 1",
+        ));
+    }
+    let client_id = match owner {
+        None => h.client_id,
+        Some(owner) => {
+            let bound = format!("{owner}/{}", h.client_id);
+            if bound.len() > limits.max_client_id_bytes {
+                return Err(ServiceError::invalid(
+                    "header.client_id",
+                    format!(
+                        "{} bytes; with the certificate name {owner:?} at most {} allowed",
+                        h.client_id.len(),
+                        limits.max_client_id_bytes.saturating_sub(owner.len() + 1)
+                    ),
+                ));
+            }
+            bound
+        }
+    };
     Ok(SessionKey {
-        client_id: h.client_id,
+        client_id,
         sequence: h.sequence,
     })
+}
+
+/// The client id as the client sent it, from a session key made by [`session`].
+pub fn unbound_client_id<'a>(client_id: &'a str, owner: Option<&str>) -> &'a str {
+    owner
+        .and_then(|o| client_id.strip_prefix(o))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(client_id)
 }
 
 /// A wire concept as the engine's (its `version` is output only and ignored).
@@ -80,27 +122,12 @@ fn op(o: pb::WriteOp, at: &str) -> Result<WriteOp> {
     })
 }
 
-/// A batch request as an engine batch (not yet validated against limits).
-pub fn batch(req: pb::BatchRequest) -> Result<WriteBatch> {
-    let session = session(req.header)?;
-    let ops = req
-        .ops
-        .into_iter()
+/// The operations of a batch request, not yet validated against limits.
+pub fn batch_ops(ops: Vec<pb::WriteOp>) -> Result<Vec<WriteOp>> {
+    ops.into_iter()
         .enumerate()
         .map(|(i, o)| op(o, &format!("ops[{i}]")))
-        .collect::<Result<_>>()?;
-    Ok(WriteBatch {
-        session: Some(session),
-        ops,
-    })
-}
-
-/// A single-op write as an engine batch.
-pub fn single(header: Option<pb::WriteHeader>, op: WriteOp) -> Result<WriteBatch> {
-    Ok(WriteBatch {
-        session: Some(session(header)?),
-        ops: vec![op],
-    })
+        .collect()
 }
 
 /// The required edge of a `PutEdge` request.
@@ -167,24 +194,27 @@ pub fn limit(l: u32) -> Result<usize> {
 mod tests {
     use super::*;
 
+    fn field(e: ServiceError) -> String {
+        match e {
+            ServiceError::InvalidArgument(v) => v.field,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    fn header(client_id: &str, sequence: u64) -> Option<pb::WriteHeader> {
+        Some(pb::WriteHeader {
+            client_id: client_id.into(),
+            sequence,
+        })
+    }
+
     #[test]
     fn missing_fields_are_named() {
-        let e = batch(pb::BatchRequest {
-            header: None,
-            ops: vec![],
-        })
-        .unwrap_err();
-        assert!(matches!(e, ServiceError::InvalidArgument(ref v) if v.field == "header"));
-        let header = Some(pb::WriteHeader {
-            client_id: "c".into(),
-            sequence: 1,
-        });
-        let req = pb::BatchRequest {
-            header: header.clone(),
-            ops: vec![pb::WriteOp { op: None }],
-        };
-        assert!(
-            matches!(batch(req).unwrap_err(), ServiceError::InvalidArgument(ref v) if v.field == "ops[0].op")
+        let limits = Limits::default();
+        assert_eq!(field(session(None, None, &limits).unwrap_err()), "header");
+        assert_eq!(
+            field(batch_ops(vec![pb::WriteOp { op: None }]).unwrap_err()),
+            "ops[0].op"
         );
         let check = pb::WriteOp {
             op: Some(pb::write_op::Op::Check(pb::CheckVersionOp {
@@ -192,22 +222,71 @@ mod tests {
                 expected_version: None,
             })),
         };
-        let req = pb::BatchRequest {
-            header,
-            ops: vec![check],
-        };
-        assert!(
-            matches!(batch(req).unwrap_err(), ServiceError::InvalidArgument(ref v) if v.field == "ops[0].check.expected_version")
+        assert_eq!(
+            field(batch_ops(vec![check]).unwrap_err()),
+            "ops[0].check.expected_version"
         );
-        assert!(
-            matches!(direction(9).unwrap_err(), ServiceError::InvalidArgument(ref v) if v.field == "direction")
-        );
-        assert!(
-            matches!(metric(-1).unwrap_err(), ServiceError::InvalidArgument(ref v) if v.field == "metric")
-        );
-        assert!(
-            matches!(limit(10_001).unwrap_err(), ServiceError::InvalidArgument(ref v) if v.field == "limit")
-        );
+        assert_eq!(field(put_concept(None, None).unwrap_err()), "concept");
+        assert_eq!(field(put_edge(None).unwrap_err()), "edge");
+        assert_eq!(field(direction(9).unwrap_err()), "direction");
+        assert_eq!(field(metric(-1).unwrap_err()), "metric");
+        assert_eq!(field(limit(10_001).unwrap_err()), "limit");
         assert_eq!(limit(0).unwrap(), 100);
+    }
+
+    #[test]
+    fn header_fields_are_named_by_the_request_path() {
+        let limits = Limits::default();
+        let long = "c".repeat(MAX_CLIENT_ID_BYTES + 1);
+        for (h, want) in [
+            (header("", 1), "header.client_id"),
+            (header(&long, 1), "header.client_id"),
+            (header("a\0b", 1), "header.client_id"),
+            (header("c", 0), "header.sequence"),
+        ] {
+            assert_eq!(field(session(h, Some("alice"), &limits).unwrap_err()), want);
+        }
+    }
+
+    #[test]
+    fn sessions_are_bound_to_the_caller() {
+        let limits = Limits::default();
+        let alice = session(header("app", 7), Some("alice"), &limits).unwrap();
+        let bob = session(header("app", 7), Some("bob"), &limits).unwrap();
+        assert_eq!(alice.client_id, "alice/app");
+        assert_eq!(bob.client_id, "bob/app");
+        assert_ne!(
+            alice, bob,
+            "two callers with one client id share no session"
+        );
+        assert_eq!(alice.sequence, 7);
+        assert_eq!(
+            session(header("app", 7), Some("alice"), &limits).unwrap(),
+            alice,
+            "the same caller retrying gets the same session"
+        );
+        assert_eq!(unbound_client_id(&alice.client_id, Some("alice")), "app");
+        assert_eq!(unbound_client_id("app", None), "app");
+
+        // A caller cannot reach another's session by spelling its prefix.
+        let spoof = session(header("alice/app", 7), Some("bob"), &limits).unwrap();
+        assert_eq!(spoof.client_id, "bob/alice/app");
+
+        // Without certificates (--insecure) the client id is the key, as sent.
+        let open = session(header("app", 7), None, &limits).unwrap();
+        assert_eq!(open.client_id, "app");
+    }
+
+    #[test]
+    fn a_bound_key_must_fit_the_session_table() {
+        let limits = Limits::default();
+        let owner = "o".repeat(20);
+        let fits = "c".repeat(limits.max_client_id_bytes - owner.len() - 1);
+        assert!(session(header(&fits, 1), Some(&owner), &limits).is_ok());
+        let over = format!("{fits}c");
+        assert_eq!(
+            field(session(header(&over, 1), Some(&owner), &limits).unwrap_err()),
+            "header.client_id"
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod node;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod validate;
 
 pub use config::{ConfigError, MemberSpec, NodeConfig, ValidConfig};
 pub use node::Node;

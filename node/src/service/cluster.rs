@@ -1,5 +1,6 @@
 //! `sutra.cluster.ClusterService`: what operators call. Status needs the read role;
-//! everything that changes the cluster needs admin.
+//! everything that changes the cluster needs admin. Requests are validated before the
+//! leadership check, so every node gives a bad request the same answer.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::Authorizer;
 use crate::node::{Metrics, Node};
 use crate::status::ServiceError;
+use crate::validate;
 
 /// How long a leader transfer may take before the call reports a timeout.
 const TRANSFER_WAIT: Duration = Duration::from_secs(10);
@@ -120,17 +122,7 @@ impl ClusterService for ClusterApi {
     async fn add_learner(&self, req: Request<AddLearnerRequest>) -> Reply<MembershipResponse> {
         self.auth.check(&req, Role::Admin)?;
         let r = req.into_inner();
-        if r.node_id == 0 {
-            return Err(ServiceError::invalid("node_id", "must be at least 1").into());
-        }
-        for (field, addr) in [("raft_addr", &r.raft_addr), ("api_addr", &r.api_addr)] {
-            if addr
-                .rsplit_once(':')
-                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
-            {
-                return Err(ServiceError::invalid(field, "expected host:port").into());
-            }
-        }
+        validate::add_learner(&r)?;
         self.require_leader()?;
         let resp = self
             .node
@@ -154,12 +146,8 @@ impl ClusterService for ClusterApi {
     ) -> Reply<MembershipResponse> {
         self.auth.check(&req, Role::Admin)?;
         let r = req.into_inner();
+        validate::change_membership(&r)?;
         let voters: BTreeSet<u64> = r.voters.into_iter().collect();
-        if voters.is_empty() {
-            return Err(
-                ServiceError::invalid("voters", "a cluster needs at least one voter").into(),
-            );
-        }
         self.require_leader()?;
         let known: BTreeSet<u64> = self
             .node
@@ -193,7 +181,9 @@ impl ClusterService for ClusterApi {
 
     async fn remove_node(&self, req: Request<RemoveNodeRequest>) -> Reply<MembershipResponse> {
         self.auth.check(&req, Role::Admin)?;
-        let id = req.into_inner().node_id;
+        let r = req.into_inner();
+        validate::remove_node(&r)?;
+        let id = r.node_id;
         self.require_leader()?;
         let m = self.node.metrics();
         let membership = m.membership_config.membership();
@@ -229,7 +219,9 @@ impl ClusterService for ClusterApi {
         req: Request<TransferLeaderRequest>,
     ) -> Reply<TransferLeaderResponse> {
         self.auth.check(&req, Role::Admin)?;
-        let target = req.into_inner().target_node_id;
+        let r = req.into_inner();
+        validate::transfer_leader(&r)?;
+        let target = r.target_node_id;
         self.require_leader()?;
         let m = self.node.metrics();
         let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();

@@ -1,19 +1,22 @@
 //! `sutra.storage.StorageService`: the client API. Each handler checks the caller's
-//! role, converts and validates the request, goes through the node's write path or read
-//! barrier, and maps errors in one place (`status.rs`).
+//! role, converts and validates the request (naming bad fields by the request's own
+//! path, `validate.rs`), binds a write's session to the caller's certificate, goes
+//! through the node's write path or read barrier, and maps errors in one place
+//! (`status.rs`). Reads need the read role, writes the write role, and `Flush` admin.
 
 use std::sync::Arc;
 
-use sutra_certs::Role;
-use sutra_engine::{ScanRange, WriteOp, WriteOutcome};
+use sutra_certs::{Identity, Role};
+use sutra_engine::{Rejection, ScanRange, WriteBatch, WriteOp, WriteOutcome};
 use sutra_proto::storage::storage_service_server::StorageService;
 use sutra_proto::storage::*;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Authorizer;
-use crate::convert;
+use crate::auth::{self, Authorizer};
 use crate::node::Node;
 use crate::status::ServiceError;
+use crate::{convert, validate};
+use sutra_raft::CommandResponse;
 
 /// The client API of one node.
 #[derive(Debug, Clone)]
@@ -28,12 +31,53 @@ impl StorageApi {
         Self { node, auth }
     }
 
+    /// Binds the header to the caller, validates, and writes through the node (which
+    /// relays to the leader when it is not the leader). `single` says whether fields are
+    /// named as in a single-op request rather than as in a `Batch`.
+    async fn write(
+        &self,
+        caller: Option<&Identity>,
+        header: Option<WriteHeader>,
+        ops: Result<Vec<WriteOp>, ServiceError>,
+        single: bool,
+    ) -> Result<CommandResponse, ServiceError> {
+        let owner = auth::session_owner(caller);
+        let limits = self.node.engine.limits();
+        let dimension = self.node.engine.params().vector_dimension;
+        let session = convert::session(header, owner.as_deref(), limits)?;
+        let batch = WriteBatch {
+            session: Some(session),
+            ops: ops?,
+        };
+        if single {
+            validate::single_write(&batch, limits, dimension)?;
+        } else {
+            validate::batch(&batch, limits, dimension)?;
+        }
+        self.node.write(batch).await.map_err(|e| match e {
+            // The client named its session by the id it sent, not by the bound key.
+            ServiceError::Rejected(Rejection::StaleSequence {
+                client_id,
+                sequence,
+                last,
+            }) => ServiceError::Rejected(Rejection::StaleSequence {
+                client_id: convert::unbound_client_id(&client_id, owner.as_deref()).to_string(),
+                sequence,
+                last,
+            }),
+            other => other,
+        })
+    }
+
     async fn write_one(
         &self,
+        caller: Option<&Identity>,
         header: Option<WriteHeader>,
-        op: WriteOp,
+        op: Result<WriteOp, ServiceError>,
     ) -> Result<(WriteResponse, bool), ServiceError> {
-        let resp = self.node.write(convert::single(header, op)?).await?;
+        let resp = self
+            .write(caller, header, op.map(|op| vec![op]), true)
+            .await?;
         let existed = match &resp.outcome.outcome {
             WriteOutcome::Applied { results, .. } => results.first().is_some_and(|r| r.existed),
             WriteOutcome::Rejected(_) => false,
@@ -48,17 +92,19 @@ type Reply<T> = Result<Response<T>, Status>;
 impl StorageService for StorageApi {
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn put_concept(&self, req: Request<PutConceptRequest>) -> Reply<WriteResponse> {
-        self.auth.check(&req, Role::Write)?;
+        let caller = self.auth.check(&req, Role::Write)?;
         let r = req.into_inner();
-        let op = convert::put_concept(r.concept, r.expected_version)?;
-        Ok(Response::new(self.write_one(r.header, op).await?.0))
+        let op = convert::put_concept(r.concept, r.expected_version);
+        Ok(Response::new(
+            self.write_one(caller.as_deref(), r.header, op).await?.0,
+        ))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn get_concept(&self, req: Request<GetConceptRequest>) -> Reply<GetConceptResponse> {
         self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
-        sutra_engine::check_text("id", &r.id, 256).map_err(ServiceError::from)?;
+        validate::get_concept(&r, self.node.engine.limits())?;
         let meta = self.node.read_barrier(r.read).await?;
         let concept = self
             .node
@@ -77,13 +123,13 @@ impl StorageService for StorageApi {
         &self,
         req: Request<DeleteConceptRequest>,
     ) -> Reply<DeleteConceptResponse> {
-        self.auth.check(&req, Role::Write)?;
+        let caller = self.auth.check(&req, Role::Write)?;
         let r = req.into_inner();
         let op = WriteOp::DeleteConcept {
             id: r.id,
             expected_version: r.expected_version,
         };
-        let (write, existed) = self.write_one(r.header, op).await?;
+        let (write, existed) = self.write_one(caller.as_deref(), r.header, Ok(op)).await?;
         Ok(Response::new(DeleteConceptResponse {
             write: Some(write),
             existed,
@@ -92,22 +138,24 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn put_edge(&self, req: Request<PutEdgeRequest>) -> Reply<WriteResponse> {
-        self.auth.check(&req, Role::Write)?;
+        let caller = self.auth.check(&req, Role::Write)?;
         let r = req.into_inner();
-        let op = convert::put_edge(r.edge)?;
-        Ok(Response::new(self.write_one(r.header, op).await?.0))
+        let op = convert::put_edge(r.edge);
+        Ok(Response::new(
+            self.write_one(caller.as_deref(), r.header, op).await?.0,
+        ))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn delete_edge(&self, req: Request<DeleteEdgeRequest>) -> Reply<DeleteEdgeResponse> {
-        self.auth.check(&req, Role::Write)?;
+        let caller = self.auth.check(&req, Role::Write)?;
         let r = req.into_inner();
         let op = WriteOp::DeleteEdge {
             from: r.from,
             to: r.to,
             relation: r.relation,
         };
-        let (write, existed) = self.write_one(r.header, op).await?;
+        let (write, existed) = self.write_one(caller.as_deref(), r.header, Ok(op)).await?;
         Ok(Response::new(DeleteEdgeResponse {
             write: Some(write),
             existed,
@@ -116,9 +164,10 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id, ops = req.get_ref().ops.len()))]
     async fn batch(&self, req: Request<BatchRequest>) -> Reply<BatchResponse> {
-        self.auth.check(&req, Role::Write)?;
-        let batch = convert::batch(req.into_inner())?;
-        let resp = self.node.write(batch).await?;
+        let caller = self.auth.check(&req, Role::Write)?;
+        let r = req.into_inner();
+        let ops = convert::batch_ops(r.ops);
+        let resp = self.write(caller.as_deref(), r.header, ops, false).await?;
         let results = match &resp.outcome.outcome {
             WriteOutcome::Applied { results, .. } => results
                 .iter()
@@ -136,7 +185,7 @@ impl StorageService for StorageApi {
     async fn get_neighbors(&self, req: Request<NeighborsRequest>) -> Reply<NeighborsResponse> {
         self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
-        sutra_engine::check_text("id", &r.id, 256).map_err(ServiceError::from)?;
+        validate::neighbors(&r, self.node.engine.limits())?;
         let direction = convert::direction(r.direction)?;
         let limit = convert::limit(r.limit)?;
         let meta = self.node.read_barrier(r.read).await?;
@@ -167,6 +216,7 @@ impl StorageService for StorageApi {
     async fn scan(&self, req: Request<ScanRequest>) -> Reply<ScanResponse> {
         self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
+        validate::scan(&r, self.node.engine.limits())?;
         let limit = convert::limit(r.limit)?;
         let range = match r.range {
             None => ScanRange::Prefix(String::new()),
@@ -199,9 +249,7 @@ impl StorageService for StorageApi {
         self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         let metric = convert::metric(r.metric)?;
-        if r.k == 0 || r.k > 1000 {
-            return Err(ServiceError::invalid("k", format!("{} is outside 1..=1000", r.k)).into());
-        }
+        validate::search(&r, self.node.engine.params().vector_dimension)?;
         let meta = self.node.read_barrier(r.read).await?;
         let engine = self.node.engine.clone();
         let (hits, concepts) = tokio::task::spawn_blocking(move || {
@@ -265,8 +313,10 @@ impl StorageService for StorageApi {
         }))
     }
 
+    /// Flush snapshots the engine and purges the Raft log, as `TriggerSnapshot` does, so
+    /// it is an operator call and needs the admin role.
     async fn flush(&self, req: Request<FlushRequest>) -> Reply<FlushResponse> {
-        self.auth.check(&req, Role::Write)?;
+        self.auth.check(&req, Role::Admin)?;
         Ok(Response::new(self.node.flush().await?))
     }
 }
