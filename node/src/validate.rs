@@ -336,7 +336,7 @@ mod tests {
         };
         assert_eq!(field(get_concept(&get("", None), &limits)), "id");
         assert_eq!(
-            field(get_concept(&get("a", bounded.clone()), &limits)),
+            field(get_concept(&get("a", bounded), &limits)),
             "read.max_staleness_ms"
         );
         let unknown = Some(pb::ReadOptions {
