@@ -58,7 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Three papers and their citations, all or nothing.
     let mut batch = Batch::new();
     batch
-        .put(paper("example/raft", "In Search of an Understandable Consensus Algorithm"))
+        .put(paper(
+            "example/raft",
+            "In Search of an Understandable Consensus Algorithm",
+        ))
         .put(paper("example/paxos", "Paxos Made Simple"))
         .put(paper("example/vr", "Viewstamped Replication Revisited"))
         .put_edge(cites("example/raft", "example/paxos"))

@@ -61,7 +61,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     let written = client.batch(&batch).await?;
-    println!("stored {} fruits at version {}", words.len(), written.write.version);
+    println!(
+        "stored {} fruits at version {}",
+        words.len(),
+        written.write.version
+    );
 
     // Nearest to "cherry"'s direction, by cosine similarity (higher is better).
     let query = embedding(dimension, 2);
@@ -72,7 +76,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     for h in &hits.value {
-        let content = h.concept.as_ref().map(|c| String::from_utf8_lossy(&c.content));
+        let content = h
+            .concept
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(&c.content));
         println!("cosine {:.3}  {}  {:?}", h.score, h.id, content);
     }
 
@@ -85,7 +92,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!(
         "L2 nearest: {:?} (served by node {})",
-        near.value.iter().map(|h| (&h.id, h.score)).collect::<Vec<_>>(),
+        near.value
+            .iter()
+            .map(|h| (&h.id, h.score))
+            .collect::<Vec<_>>(),
         near.meta.served_by
     );
 

@@ -1,8 +1,8 @@
 //! [`Batch`]: several writes applied atomically, in order, in one log entry.
 
 use sutra_proto::storage::{
-    CheckVersionOp, Concept, DeleteConceptOp, DeleteEdgeOp, Edge, PutConceptOp, PutEdgeOp,
-    WriteOp, WriteResponse, write_op,
+    CheckVersionOp, Concept, DeleteConceptOp, DeleteEdgeOp, Edge, PutConceptOp, PutEdgeOp, WriteOp,
+    WriteResponse, write_op,
 };
 
 /// An atomic batch of writes, built op by op and sent with

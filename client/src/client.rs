@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use sutra_proto::storage::storage_service_client::StorageServiceClient;
 use sutra_proto::storage::{
-    self as pb, BatchRequest, Concept, Consistency, DeleteConceptRequest, DeleteEdgeRequest,
-    Edge, FlushRequest, FlushResponse, GetConceptRequest, GetStatsRequest, GetStatsResponse,
+    self as pb, BatchRequest, Concept, Consistency, DeleteConceptRequest, DeleteEdgeRequest, Edge,
+    FlushRequest, FlushResponse, GetConceptRequest, GetStatsRequest, GetStatsResponse,
     HealthCheckRequest, HealthCheckResponse, IdRange, Neighbor, NeighborsRequest,
     PutConceptRequest, PutEdgeRequest, ReadMeta, ScanRequest, SearchHit, SearchRequest,
     WriteHeader, WriteResponse, scan_request,
@@ -234,11 +234,9 @@ impl Client {
             if now >= deadline {
                 break;
             }
-            let Some(endpoint) =
-                route.choose(first, hinted.take(), self.known_leader(), || {
-                    self.round_robin()
-                })
-            else {
+            let Some(endpoint) = route.choose(first, hinted.take(), self.known_leader(), || {
+                self.round_robin()
+            }) else {
                 break;
             };
             first = false;
@@ -534,7 +532,10 @@ impl Client {
         id: &str,
         consistency: Consistency,
     ) -> Result<Option<Concept>, ClientError> {
-        Ok(self.get_with(id, ReadOptions::new(consistency)).await?.value)
+        Ok(self
+            .get_with(id, ReadOptions::new(consistency))
+            .await?
+            .value)
     }
 
     /// Reads a concept with `opts`, with how the read was served.
@@ -857,7 +858,9 @@ pub struct NodeResult<T> {
 /// The page size to ask for when at most `remaining` more items are wanted.
 fn page_limit(page_size: u32, remaining: usize) -> u32 {
     let size = if page_size == 0 { 100 } else { page_size };
-    u32::try_from(remaining).map_or(size, |r| size.min(r)).max(1)
+    u32::try_from(remaining)
+        .map_or(size, |r| size.min(r))
+        .max(1)
 }
 
 #[cfg(test)]

@@ -128,7 +128,10 @@ impl ClientError {
     /// True if trying again later (or elsewhere) may succeed without changing the
     /// request.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::DeadlineExceeded { .. } | Self::Unavailable { .. })
+        matches!(
+            self,
+            Self::DeadlineExceeded { .. } | Self::Unavailable { .. }
+        )
     }
 }
 

@@ -81,7 +81,11 @@ fn check_bench(report: &serde_json::Value, workload: &str, requests: u64) {
     assert_eq!(report["errors"], 0, "{report}");
     assert_eq!(report["clients"], 4, "{report}");
     assert!(report["ops_per_sec"].as_f64().expect("ops_per_sec") > 0.0);
-    let ms = |k: &str| report[k].as_f64().unwrap_or_else(|| panic!("{k}: {report}"));
+    let ms = |k: &str| {
+        report[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k}: {report}"))
+    };
     assert!(ms("p50_ms") > 0.0, "{report}");
     assert!(ms("p50_ms") <= ms("p90_ms"), "{report}");
     assert!(ms("p90_ms") <= ms("p99_ms"), "{report}");

@@ -93,11 +93,7 @@ async fn run() -> anyhow::Result<()> {
         let ids: Vec<_> = out.iter().map(|n| n.id.as_str()).collect();
         assert_eq!(ids, ["t95/b", "t95/c"], "{out:?}");
         let incoming = c
-            .neighbors_all(
-                &Neighbors::of("t95/a").direction(Direction::In),
-                100,
-                read,
-            )
+            .neighbors_all(&Neighbors::of("t95/a").direction(Direction::In), 100, read)
             .await?;
         assert_eq!(incoming.len(), 1);
         assert_eq!(
@@ -124,9 +120,7 @@ async fn run() -> anyhow::Result<()> {
         assert_eq!(likes.len(), 1, "{likes:?}");
         assert!(c.delete_edge("t95/a", "t95/b", "cites").await?);
         assert!(!c.delete_edge("t95/a", "t95/b", "cites").await?);
-        let out = c
-            .neighbors_all(&Neighbors::of("t95/a"), 100, read)
-            .await?;
+        let out = c.neighbors_all(&Neighbors::of("t95/a"), 100, read).await?;
         assert_eq!(out.len(), 1);
         let missing = c.put_edge(edge("t95/a", "t95/nobody", "cites", 1.0)).await;
         assert!(
@@ -137,7 +131,10 @@ async fn run() -> anyhow::Result<()> {
 
     tracing::info!("--- a batch is atomic");
     {
-        let a = c.get("t95/a", Consistency::Linearizable).await?.expect("t95/a");
+        let a = c
+            .get("t95/a", Consistency::Linearizable)
+            .await?
+            .expect("t95/a");
         let mut failing = Batch::new();
         failing
             .put(concept("t95/x", "x"))
@@ -154,8 +151,14 @@ async fn run() -> anyhow::Result<()> {
             .put(concept("t95/a", "a2"));
         let out = c.batch(&good).await?;
         assert_eq!(out.existed, [true, false, false, true]);
-        let x = c.get("t95/x", Consistency::Linearizable).await?.expect("t95/x");
-        let a2 = c.get("t95/a", Consistency::Linearizable).await?.expect("t95/a");
+        let x = c
+            .get("t95/x", Consistency::Linearizable)
+            .await?
+            .expect("t95/x");
+        let a2 = c
+            .get("t95/a", Consistency::Linearizable)
+            .await?
+            .expect("t95/a");
         assert_eq!(x.version, out.write.version);
         assert_eq!(a2.version, out.write.version);
         assert_eq!(c.session_token(), out.write.version);
@@ -163,11 +166,20 @@ async fn run() -> anyhow::Result<()> {
 
     tracing::info!("--- compare-and-set, invalid input and roles map to typed errors");
     {
-        let b = c.get("t95/b", Consistency::Linearizable).await?.expect("t95/b");
+        let b = c
+            .get("t95/b", Consistency::Linearizable)
+            .await?
+            .expect("t95/b");
         let stale = c.put(concept("t95/b", "b2"), Some(b.version + 1)).await;
-        assert!(matches!(stale, Err(ClientError::Conflict { .. })), "{stale:?}");
+        assert!(
+            matches!(stale, Err(ClientError::Conflict { .. })),
+            "{stale:?}"
+        );
         let exists = c.put(concept("t95/b", "b2"), Some(0)).await;
-        assert!(matches!(exists, Err(ClientError::Conflict { .. })), "{exists:?}");
+        assert!(
+            matches!(exists, Err(ClientError::Conflict { .. })),
+            "{exists:?}"
+        );
         c.put(concept("t95/b", "b2"), Some(b.version)).await?;
 
         match c.put(concept("", "no id"), None).await {

@@ -186,12 +186,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(&ops[1], Wire::PutConcept(p) if p.expected_version == Some(0)));
-        assert!(
-            matches!(&ops[2], Wire::PutEdge(e) if e.edge.as_ref().unwrap().weight == 1.0)
-        );
-        assert!(
-            matches!(&ops[3], Wire::PutEdge(e) if e.edge.as_ref().unwrap().weight == 0.25)
-        );
+        assert!(matches!(&ops[2], Wire::PutEdge(e) if e.edge.as_ref().unwrap().weight == 1.0));
+        assert!(matches!(&ops[3], Wire::PutEdge(e) if e.edge.as_ref().unwrap().weight == 0.25));
         assert!(matches!(&ops[4], Wire::DeleteEdge(d) if d.relation == "s"));
         assert!(matches!(&ops[5], Wire::Check(c) if c.expected_version == Some(0)));
         assert!(matches!(&ops[6], Wire::DeleteConcept(d) if d.expected_version.is_none()));
@@ -202,7 +198,11 @@ mod tests {
     fn a_bad_line_is_named_by_its_number() {
         let cases = [
             ("{\"op\":\"put\",\"id\":\"a\"}\nnot json\n", 2, "expected"),
-            ("{\"op\":\"put\",\"id\":\"a\"}\n\n{\"op\":\"frob\"}\n", 3, "frob"),
+            (
+                "{\"op\":\"put\",\"id\":\"a\"}\n\n{\"op\":\"frob\"}\n",
+                3,
+                "frob",
+            ),
             ("{\"op\":\"put\"}", 1, "missing field `id`"),
             ("{\"op\":\"put\",\"id\":\"a\",\"colour\":1}", 1, "colour"),
             ("{\"op\":\"check\",\"id\":\"a\"}", 1, "expected_version"),

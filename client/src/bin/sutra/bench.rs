@@ -23,6 +23,17 @@ pub enum Workload {
     Mixed,
 }
 
+impl Workload {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Put => "put",
+            Self::Get => "get",
+            Self::Mixed => "mixed",
+        }
+    }
+}
+
 /// The bench's parameters.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -81,8 +92,12 @@ impl Report {
     /// The report as a small table.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "command   {}\nworkload  {:?}  clients {}  requests {}  errors {}\n",
-            self.command, self.workload, self.clients, self.requests, self.errors
+            "command   {}\nworkload  {}  clients {}  requests {}  errors {}\n",
+            self.command,
+            self.workload.name(),
+            self.clients,
+            self.requests,
+            self.errors
         );
         out.push_str(&format!(
             "duration  {:.3} s  ops/s {:.1}{}\n",
@@ -120,7 +135,9 @@ fn key(prefix: &str, i: u64) -> String {
 
 fn value(size: usize, i: u64) -> Vec<u8> {
     let seed = (i % 26) as u8;
-    (0..size).map(|j| b'a' + (seed + (j % 26) as u8) % 26).collect()
+    (0..size)
+        .map(|j| b'a' + (seed + (j % 26) as u8) % 26)
+        .collect()
 }
 
 /// A small deterministic generator, so that a mixed run's choices need no dependency.
@@ -208,12 +225,11 @@ pub async fn run(config: ClientConfig, p: Params, command: String) -> anyhow::Re
                         .await
                         .and_then(|r| match r.value {
                             Some(_) => Ok(()),
-                            None => Err(sutra_client::ClientError::Status(
-                                tonic::Status::not_found(format!(
-                                    "{} is missing",
-                                    key(&p.prefix, k)
-                                )),
-                            )),
+                            None => {
+                                Err(sutra_client::ClientError::Status(tonic::Status::not_found(
+                                    format!("{} is missing", key(&p.prefix, k)),
+                                )))
+                            }
                         })
                 } else {
                     client

@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sutra_client::{
-    CallOptions, Client, ClientConfig, ClientError, Connector, Neighbors, NodeResult,
-    ReadOptions, Scan, Search, TlsFiles,
+    CallOptions, Client, ClientConfig, ClientError, Connector, Neighbors, NodeResult, ReadOptions,
+    Scan, Search, TlsFiles,
 };
 use sutra_proto::cluster::ClusterStatusRequest;
 use sutra_proto::storage::{Concept, Consistency, Direction, Edge, Metric, ReadMeta};
@@ -407,7 +407,11 @@ fn concept_line(c: &Concept) -> String {
         String::from_utf8_lossy(&c.content)
     );
     if !c.attributes.is_empty() {
-        let mut attrs: Vec<_> = c.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut attrs: Vec<_> = c
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         attrs.sort();
         line.push_str(&format!("  [{}]", attrs.join(" ")));
     }
@@ -652,8 +656,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
                 std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?
             };
-            let batch =
-                batch_file::parse(&text).with_context(|| format!("{}", file.display()))?;
+            let batch = batch_file::parse(&text).with_context(|| format!("{}", file.display()))?;
             let out = client.batch(&batch).await?;
             print(
                 cli.output,
@@ -678,7 +681,13 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             (
                 format!(
                     "{ep}  node {}  concepts {}  edges {}  written {}  log {} B  data {} B  applied {}",
-                    st.node_id, st.concepts, st.edges, st.written, st.log_size_bytes, st.data_file_bytes, st.applied_index
+                    st.node_id,
+                    st.concepts,
+                    st.edges,
+                    st.written,
+                    st.log_size_bytes,
+                    st.data_file_bytes,
+                    st.applied_index
                 ),
                 serde_json::json!({"endpoint": ep, "node_id": st.node_id, "concepts": st.concepts, "edges": st.edges, "written": st.written, "log_size_bytes": st.log_size_bytes, "data_file_bytes": st.data_file_bytes, "applied_index": st.applied_index, "uptime_seconds": st.uptime_seconds}),
             )
@@ -880,7 +889,15 @@ mod tests {
     #[test]
     fn flags_parse_into_their_values() {
         let cli = Cli::try_parse_from([
-            "sutra", "--timeout", "0.5", "put", "a", "--embedding", "-1,2", "--attr", "k=v",
+            "sutra",
+            "--timeout",
+            "0.5",
+            "put",
+            "a",
+            "--embedding",
+            "-1,2",
+            "--attr",
+            "k=v",
         ])
         .unwrap();
         assert_eq!(cli.timeout, Duration::from_millis(500));
@@ -894,7 +911,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let cli = Cli::try_parse_from([
-            "sutra", "bench", "mixed", "--read-ratio", "0.5", "--consistency", "stale",
+            "sutra",
+            "bench",
+            "mixed",
+            "--read-ratio",
+            "0.5",
+            "--consistency",
+            "stale",
         ])
         .unwrap();
         assert!(matches!(

@@ -53,9 +53,8 @@ pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
     args.into_iter()
         .map(|a| {
             let plain = !a.is_empty()
-                && a.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c)
-                });
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
             if plain {
                 a
             } else {
