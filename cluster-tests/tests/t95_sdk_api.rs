@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use sutra_client::{
-    Batch, Client, ClientConfig, ClientError, Neighbors, ReadOptions, Scan, Search, TlsFiles,
+    Batch, CallOptions, Client, ClientConfig, ClientError, Neighbors, ReadOptions, Scan, Search,
+    TlsFiles,
 };
 use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, within};
 use sutra_proto::storage::{Concept, Consistency, Direction, Edge, Metric};
@@ -62,7 +63,9 @@ fn axis(i: usize) -> Vec<f32> {
 /// - STALE and SESSION reads are spread over all three nodes (`ReadMeta.served_by`), and
 ///   a SESSION read sees the client's last write wherever it lands;
 /// - a per-call deadline holds: a SESSION read waiting for a version far in the future
-///   fails with `DeadlineExceeded` after about its 1 s deadline, not the 10 s default.
+///   fails with `DeadlineExceeded` after about its 1 s deadline, not the 10 s default;
+///   a write with a 1 s deadline to a frozen (SIGSTOPped) cluster fails the same way and
+///   says its outcome is unknown.
 ///
 /// Why: applications use the SDK, not the wire API; its results and error types are
 /// the interface they program against.
@@ -313,6 +316,33 @@ async fn run() -> anyhow::Result<()> {
             took >= Duration::from_millis(900) && took < Duration::from_secs(3),
             "the call took {took:?}"
         );
+    }
+
+    tracing::info!("--- a write whose deadline passes on a frozen cluster has an unknown outcome");
+    {
+        let ids = cluster.ids();
+        for &id in &ids {
+            cluster.pause(id)?;
+        }
+        let started = Instant::now();
+        let r = c
+            .put_with(
+                concept("t95/frozen", "?"),
+                None,
+                CallOptions::new().deadline(Duration::from_secs(1)),
+            )
+            .await;
+        let took = started.elapsed();
+        for &id in &ids {
+            cluster.resume(id)?;
+        }
+        match r {
+            Err(ClientError::DeadlineExceeded {
+                outcome_unknown, ..
+            }) => assert!(outcome_unknown, "the write reached a node"),
+            other => panic!("expected DeadlineExceeded, got {other:?}"),
+        }
+        assert!(took < Duration::from_secs(3), "the call took {took:?}");
     }
 
     cluster.finish();
