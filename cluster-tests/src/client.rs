@@ -32,9 +32,9 @@ pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Which client certificate to present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientRole {
-    /// `client-admin.pem`: membership changes, snapshots, everything.
+    /// `client-admin.pem`: membership changes, snapshots, Flush, everything.
     Admin,
-    /// `client-writer.pem`: reads and writes, Flush.
+    /// `client-writer.pem`: reads and writes.
     Writer,
     /// `client-reader.pem`: reads, health, status.
     Reader,

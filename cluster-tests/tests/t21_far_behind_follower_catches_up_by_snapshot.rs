@@ -68,7 +68,7 @@ async fn run() -> anyhow::Result<()> {
     tracing::info!("--- Flush on the leader: snapshot, purge the log");
     let flush = cluster
         .call_leader(
-            ClientRole::Writer,
+            ClientRole::Admin,
             "Flush on the leader",
             Duration::from_secs(30),
             async |mut c| {

@@ -20,7 +20,7 @@ pub struct Limits {
     pub max_relation_bytes: usize,
     /// Most operations in one batch. Default: 1000.
     pub max_batch_ops: usize,
-    /// Longest client id in bytes. Default: 128.
+    /// Longest session key (the caller's name, `/`, its client id) in bytes. Default: 256.
     pub max_client_id_bytes: usize,
 }
 
@@ -34,7 +34,7 @@ impl Default for Limits {
             max_attribute_value_bytes: 4096,
             max_relation_bytes: 128,
             max_batch_ops: 1000,
-            max_client_id_bytes: 128,
+            max_client_id_bytes: 256,
         }
     }
 }

@@ -124,7 +124,7 @@ fn every_invalid_field_is_named() {
         ops: vec![put(ok.clone())],
     };
     assert_eq!(field_of(&session("", 1)), "client_id");
-    assert_eq!(field_of(&session(&"c".repeat(129), 1)), "client_id");
+    assert_eq!(field_of(&session(&"c".repeat(257), 1)), "client_id");
     assert_eq!(field_of(&session("c", 0)), "sequence");
     assert!(
         session("c", 1)

@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn a_bound_key_must_fit_the_session_table() {
         let limits = Limits::default();
-        let owner = "o".repeat(20);
+        let owner = "o".repeat(200);
         let fits = "c".repeat(limits.max_client_id_bytes - owner.len() - 1);
         assert!(session(header(&fits, 1), Some(&owner), &limits).is_ok());
         let over = format!("{fits}c");
