@@ -16,8 +16,8 @@ use sutra_raft::{
     RaftGrpcService, ServiceConfig, StateMachine, peer_membership,
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::Status;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Endpoint, Server};
 
 use crate::auth::Authorizer;
@@ -140,11 +140,16 @@ fn peer_auth(c: &ValidConfig) -> Arc<dyn sutra_raft::PeerAuth> {
     )
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListenerStream, RunError> {
+/// Listens on `addr`. Accepted connections get `TCP_NODELAY` (a small gRPC answer must
+/// not wait for the peer's delayed ACK: Nagle's algorithm would hold it up to 40 ms) and
+/// keepalive probes, so a peer that vanished without a FIN is noticed.
+async fn bind(addr: SocketAddr) -> Result<TcpIncoming, RunError> {
     let l = TcpListener::bind(addr)
         .await
         .map_err(|source| RunError::Bind { addr, source })?;
-    Ok(TcpListenerStream::new(l))
+    Ok(TcpIncoming::from(l)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(30))))
 }
 
 /// Runs a node until SIGTERM or SIGINT, then shuts it down in order.
