@@ -17,7 +17,9 @@
 //! other transport yields no certificates, and every call is then refused as
 //! `UNAUTHENTICATED`: the check fails closed.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject as _;
@@ -89,12 +91,43 @@ pub fn peer_identity<T>(req: &tonic::Request<T>) -> Result<Identity, tonic::Stat
             "a client certificate signed by the cluster CA is required",
         ));
     };
-    identity_from_der(leaf).map_err(|e| {
+    if let Some(id) = cached_identity(leaf) {
+        return Ok(id);
+    }
+    let id = identity_from_der(leaf).map_err(|e| {
         tracing::warn!(remote = ?req.remote_addr(), error = %e, "client certificate names no Sutra identity");
         tonic::Status::permission_denied(format!(
             "client certificate names no Sutra identity: {e}"
         ))
-    })
+    })?;
+    remember_identity(leaf, &id);
+    Ok(id)
+}
+
+/// Identities of the certificates seen lately, by DER bytes. Parsing X.509 costs more
+/// than the rest of a small request, and a connection presents the same certificate on
+/// every call. A certificate's bytes fix its identity, so an entry never goes stale;
+/// validity and the CA were checked by the TLS handshake before any request arrives.
+static IDENTITIES: LazyLock<Mutex<HashMap<Vec<u8>, Identity>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// At most this many certificates are remembered; the map starts afresh when full.
+const MAX_REMEMBERED: usize = 1024;
+
+fn cached_identity(der: &[u8]) -> Option<Identity> {
+    IDENTITIES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(der)
+        .cloned()
+}
+
+fn remember_identity(der: &[u8], id: &Identity) {
+    let mut map = IDENTITIES.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() >= MAX_REMEMBERED {
+        map.clear();
+    }
+    map.insert(der.to_vec(), id.clone());
 }
 
 /// Reads a PEM file of one or more certificates, refusing a file with none.
