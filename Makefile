@@ -1,5 +1,5 @@
 # Two commands do everything: `make run` and `make test` (see README.md).
-.PHONY: run test bench deps fmt lint
+.PHONY: run test bench bench-cluster deps fmt lint
 
 # A local three-node TLS cluster on loopback (data, ports and certificates kept in
 # .sutra/local between runs); Ctrl-C stops it.
@@ -18,6 +18,10 @@ bench: deps
 	cargo bench -p sutra-engine --bench engine
 	cargo bench -p sutra-raft --bench log_store
 	cargo bench -p sutra-node --bench replicated_writes
+
+# `sutra bench` against a fresh local three-node TLS cluster: the client API targets.
+bench-cluster:
+	@scripts/bench-cluster.sh
 
 fmt:
 	cargo fmt --all
