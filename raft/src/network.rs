@@ -4,7 +4,8 @@
 //!  openraft RaftCore / replication tasks
 //!     │ new_client(target, node)            one PeerClient per replication stream,
 //!     ▼                                     heartbeat worker, vote or transfer broadcast
-//!  PeerNetwork ── channel cache: (node id, kind) → (raft_addr, tonic Channel)
+//!  PeerNetwork ── channel cache: (node id, kind) → (dial address, tonic Channel)
+//!     │              dial address: NetworkConfig::peer_dial[id], else the node's raft_addr
 //!     │              created lazily through the caller's EndpointFactory (TLS lives there),
 //!     │              re-created only when the node's address changes
 //!     ▼
@@ -152,6 +153,16 @@ impl PeerNetwork {
         ids
     }
 
+    /// The address to dial `target` at: its override in [`NetworkConfig::peer_dial`] if
+    /// there is one, else the `raft_addr` the membership stores for it.
+    pub fn dial_addr<'a>(&'a self, target: NodeId, node: &'a NodeInfo) -> &'a str {
+        self.shared
+            .config
+            .peer_dial
+            .get(&target)
+            .map_or(node.raft_addr.as_str(), String::as_str)
+    }
+
     /// The cached channel to `target` at `addr`, created (lazily: no connection yet) if there
     /// is none or the address changed.
     fn channel(&self, target: NodeId, addr: &str, kind: ChannelKind) -> Result<Channel, String> {
@@ -165,7 +176,13 @@ impl PeerNetwork {
             .map_err(|e| format!("no endpoint for node {target} at {addr:?}: {e}"))?;
         let channel = self.shared.config.apply(endpoint).connect_lazy();
         self.shared.channels_created.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(target_node = target, addr, ?kind, "peer channel created");
+        tracing::debug!(
+            target_node = target,
+            addr,
+            ?kind,
+            overridden = self.shared.config.peer_dial.contains_key(&target),
+            "peer channel created"
+        );
         channels.insert(
             (target, kind),
             Cached {
@@ -183,17 +200,21 @@ impl PeerNetwork {
         target: NodeId,
         node: &NodeInfo,
     ) -> Result<RaftServiceClient<Channel>, String> {
-        self.channel(target, &node.raft_addr, ChannelKind::Replication)
-            .map(|channel| {
-                RaftServiceClient::new(channel)
-                    .max_decoding_message_size(self.shared.config.max_message_bytes)
-                    .max_encoding_message_size(self.shared.config.max_message_bytes)
-            })
+        self.channel(
+            target,
+            self.dial_addr(target, node),
+            ChannelKind::Replication,
+        )
+        .map(|channel| {
+            RaftServiceClient::new(channel)
+                .max_decoding_message_size(self.shared.config.max_message_bytes)
+                .max_encoding_message_size(self.shared.config.max_message_bytes)
+        })
     }
 
     fn client(&self, target: NodeId, node: &NodeInfo, kind: ChannelKind) -> PeerClient {
         let client = self
-            .channel(target, &node.raft_addr, kind)
+            .channel(target, self.dial_addr(target, node), kind)
             .map(|channel| {
                 RaftServiceClient::new(channel)
                     .max_decoding_message_size(self.shared.config.max_message_bytes)
@@ -213,5 +234,72 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_snapshot_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
         self.client(target, node, ChannelKind::Snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn network(peer_dial: BTreeMap<NodeId, String>) -> PeerNetwork {
+        let config = NetworkConfig {
+            connect_timeout: Duration::from_secs(2),
+            peer_dial,
+            ..NetworkConfig::default()
+        };
+        PeerNetwork::new(1, config, plaintext_endpoints())
+    }
+
+    #[test]
+    fn dial_address_is_the_override_else_the_membership_address() {
+        let net = network(BTreeMap::from([(2, "proxy:7002".to_string())]));
+        let two = NodeInfo::new("node2:50052", "node2:50051");
+        let three = NodeInfo::new("node3:50052", "node3:50051");
+        assert_eq!(net.dial_addr(2, &two), "proxy:7002");
+        assert_eq!(net.dial_addr(3, &three), "node3:50052");
+    }
+
+    /// The override is what gets dialed, for openraft's clients and for the calls a
+    /// follower makes to its leader: the membership address here refuses connections,
+    /// the override is a listener that sees them arrive.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn override_is_dialed_by_peer_and_leader_clients() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let over = listener.local_addr().unwrap().to_string();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let unreachable = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        let mut net = network(BTreeMap::from([(2, over.clone())]));
+        let node = NodeInfo::new(unreachable, "unused:1");
+
+        let mut leader = net.leader_client(2, &node).unwrap();
+        let call = tokio::spawn(async move {
+            leader
+                .read_index(sutra_proto::raft::ReadIndexRequest {})
+                .await
+        });
+        let accepted = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
+        assert!(accepted.is_ok(), "the leader client did not dial {over}");
+        call.abort();
+
+        let mut peer = net.new_snapshot_client(2, &node).await;
+        let rpc = openraft::network::RPCOption::new(Duration::from_millis(500));
+        let vote = tokio::spawn(async move {
+            use openraft::network::RaftNetworkV2 as _;
+            let _ = peer
+                .vote(
+                    openraft::raft::VoteRequest::new(crate::types::Vote::new(1, 1), None),
+                    rpc,
+                )
+                .await;
+        });
+        let accepted = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
+        assert!(accepted.is_ok(), "the peer client did not dial {over}");
+        vote.abort();
+        assert_eq!(net.cached_peers(), vec![2]);
+        assert!(format!("{net:?}").contains(&over), "{net:?}");
     }
 }

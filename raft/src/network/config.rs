@@ -1,10 +1,13 @@
 //! [`NetworkConfig`]: transport options of the peer network.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use openraft::network::RPCOption;
 use sutra_proto::limits::MAX_SNAPSHOT_CHUNK_BYTES;
 use tonic::transport::Endpoint;
+
+use crate::types::NodeId;
 
 /// Transport options of the peer network. The defaults suit a LAN or one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,12 @@ pub struct NetworkConfig {
     /// How long the receiver may take, after the last chunk, to verify and install the
     /// snapshot and answer. Default: 120 s.
     pub snapshot_install_timeout: Duration,
+    /// Addresses to dial peers at instead of the `raft_addr` the membership stores for
+    /// them (NAT or overlay networks, test proxies), by node id. Every call to that peer
+    /// uses it: replication, votes, snapshots, and a follower's calls to its leader. The
+    /// endpoint factory still gets the peer's id, so TLS checks the same identity.
+    /// Default: none.
+    pub peer_dial: BTreeMap<NodeId, String>,
 }
 
 impl Default for NetworkConfig {
@@ -48,6 +57,7 @@ impl Default for NetworkConfig {
             snapshot_chunk_bytes: MAX_SNAPSHOT_CHUNK_BYTES,
             snapshot_chunk_timeout: Duration::from_secs(10),
             snapshot_install_timeout: Duration::from_secs(120),
+            peer_dial: BTreeMap::new(),
         }
     }
 }
@@ -78,6 +88,9 @@ impl NetworkConfig {
             if d.is_zero() {
                 return Err(format!("{name} must be positive"));
             }
+        }
+        if let Some((id, _)) = self.peer_dial.iter().find(|(_, a)| a.trim().is_empty()) {
+            return Err(format!("peer_dial: empty address for node {id}"));
         }
         Ok(())
     }
@@ -120,6 +133,11 @@ mod tests {
             ..NetworkConfig::default()
         };
         assert!(bad.validate().unwrap_err().contains("max_message_bytes"));
+        let bad = NetworkConfig {
+            peer_dial: BTreeMap::from([(2, " ".to_string())]),
+            ..NetworkConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("peer_dial"));
     }
 
     #[test]
