@@ -6,6 +6,7 @@
 //! names them); otherwise flags override environment variables, which override the
 //! defaults. Every field's doc ends with its default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -47,6 +48,115 @@ impl std::fmt::Display for MemberSpec {
     }
 }
 
+/// Where to dial one peer instead of the Raft address the membership stores for it:
+/// `ID=HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerDial {
+    /// The peer's node id (≥ 1).
+    pub id: u64,
+    /// host:port this node dials to reach that peer's Raft endpoint.
+    pub addr: String,
+}
+
+impl FromStr for PeerDial {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?}: expected ID=HOST:PORT");
+        let (id, addr) = s.split_once('=').ok_or_else(bad)?;
+        let id = id.trim().parse().map_err(|_| bad())?;
+        Ok(Self {
+            id,
+            addr: addr.trim().to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for PeerDial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.id, self.addr)
+    }
+}
+
+/// `peer-dial` in a file: a table `{ "2" = "host:port" }` or a list `["2=host:port"]`;
+/// written back as the table.
+mod peer_dial_serde {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{self, MapAccess, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    use super::PeerDial;
+
+    pub fn serialize<S: Serializer>(dials: &[PeerDial], s: S) -> Result<S::Ok, S::Error> {
+        // Keys are strings: TOML table keys are.
+        s.collect_map(dials.iter().map(|d| (d.id.to_string(), &d.addr)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PeerDial>, D::Error> {
+        d.deserialize_any(DialsVisitor)
+    }
+
+    struct DialsVisitor;
+
+    impl<'de> Visitor<'de> for DialsVisitor {
+        type Value = Vec<PeerDial>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(r#"a table { "ID" = "HOST:PORT" } or a list ["ID=HOST:PORT"]"#)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            // A BTreeMap first: ids in order, whatever order the file lists them in.
+            let mut out = BTreeMap::new();
+            while let Some((key, addr)) = map.next_entry::<String, String>()? {
+                let id: u64 = key.trim().parse().map_err(|_| {
+                    de::Error::custom(format!("peer-dial: key {key:?} is not a node id"))
+                })?;
+                if out.insert(id, addr).is_some() {
+                    return Err(de::Error::custom(format!(
+                        "peer-dial: node {id} listed twice"
+                    )));
+                }
+            }
+            Ok(out
+                .into_iter()
+                .map(|(id, addr)| PeerDial { id, addr })
+                .collect())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                out.push(
+                    item.parse::<PeerDial>()
+                        .map_err(|e| de::Error::custom(format!("peer-dial: {e}")))?,
+                );
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Whether `addr` looks like `host:port` (a name, an IPv4 address or a bracketed IPv6
+/// address, and a port 1..=65535).
+fn is_host_port(addr: &str) -> bool {
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[') {
+        v6.strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+    } else {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    };
+    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -85,6 +195,17 @@ pub struct NodeConfig {
     /// node that will be added later as a learner. Default: none.
     #[arg(long, env = "SUTRA_INITIAL_MEMBERS", value_delimiter = ',')]
     pub initial_members: Vec<MemberSpec>,
+
+    /// Addresses to dial peers at instead of the Raft address the membership stores for
+    /// them, `ID=HOST:PORT`: the flag repeated, or comma-separated; in a file a table
+    /// `peer-dial = { "2" = "host:port" }` or a list `["2=host:port"]`. For NAT or overlay
+    /// networks where a peer's advertised address does not reach it from here, and for
+    /// test proxies. Forwarded writes and ReadIndex calls to the leader use it too. The
+    /// peer's certificate is still checked for `sutra-node<ID>`, whatever the address.
+    /// Default: none.
+    #[arg(long, env = "SUTRA_PEER_DIAL", value_delimiter = ',')]
+    #[serde(with = "peer_dial_serde")]
+    pub peer_dial: Vec<PeerDial>,
 
     /// PEM file of the cluster CA that signs every node and client certificate.
     /// Required unless `insecure`. Default: none.
@@ -153,6 +274,7 @@ impl Default for NodeConfig {
             raft_listen: "0.0.0.0:50052".parse().expect("valid literal"),
             raft_advertise: None,
             initial_members: Vec::new(),
+            peer_dial: Vec::new(),
             tls_ca: None,
             tls_cert: None,
             tls_key: None,
@@ -268,6 +390,27 @@ impl NodeConfig {
                 format!("does not list this node ({})", self.node_id),
             ));
         }
+        let mut dial_ids = std::collections::BTreeSet::new();
+        for d in &self.peer_dial {
+            if d.id == 0 || !dial_ids.insert(d.id) {
+                return Err(err(
+                    "peer-dial",
+                    format!("node id {} is zero or listed twice", d.id),
+                ));
+            }
+            if d.id == self.node_id {
+                return Err(err(
+                    "peer-dial",
+                    format!("names this node ({}); a node never dials itself", d.id),
+                ));
+            }
+            if !is_host_port(&d.addr) {
+                return Err(err(
+                    "peer-dial",
+                    format!("node {}: {:?} is not HOST:PORT", d.id, d.addr),
+                ));
+            }
+        }
         if !self.insecure {
             for (field, path) in [
                 ("tls-ca", &self.tls_ca),
@@ -305,6 +448,15 @@ impl ValidConfig {
             .raft_advertise
             .clone()
             .unwrap_or_else(|| self.0.raft_listen.to_string())
+    }
+
+    /// Dial overrides by peer id (`peer-dial`).
+    pub fn peer_dial(&self) -> BTreeMap<u64, String> {
+        self.0
+            .peer_dial
+            .iter()
+            .map(|d| (d.id, d.addr.clone()))
+            .collect()
     }
 
     /// TLS files, `None` in insecure mode.
@@ -391,6 +543,128 @@ mod tests {
         assert_eq!(m.to_string(), "7=node7:50052/node7:50051");
         assert!("7=node7".parse::<MemberSpec>().is_err());
         assert!("x=a/b".parse::<MemberSpec>().is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeConfig,
+    }
+
+    fn parse_flags(args: &[&str]) -> Result<NodeConfig, clap::Error> {
+        use clap::Parser as _;
+        Cli::try_parse_from(std::iter::once("sutra-node").chain(args.iter().copied()))
+            .map(|c| c.node)
+    }
+
+    #[test]
+    fn peer_dial_from_flags_repeated_or_comma_separated() {
+        let c = parse_flags(&[
+            "--peer-dial",
+            "2=10.0.0.2:7000",
+            "--peer-dial",
+            "3=proxy.local:7001,4=[::1]:7002",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.peer_dial
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["2=10.0.0.2:7000", "3=proxy.local:7001", "4=[::1]:7002"]
+        );
+        let valid = NodeConfig {
+            insecure: true,
+            ..c
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            valid.peer_dial(),
+            BTreeMap::from([
+                (2, "10.0.0.2:7000".to_string()),
+                (3, "proxy.local:7001".to_string()),
+                (4, "[::1]:7002".to_string()),
+            ])
+        );
+        assert!(parse_flags(&["--peer-dial", "two=h:1"]).is_err());
+        assert!(parse_flags(&["--peer-dial", "2"]).is_err());
+        assert!(parse_flags(&[]).unwrap().peer_dial.is_empty());
+    }
+
+    #[test]
+    fn peer_dial_is_validated() {
+        let with = |dials: &[&str]| NodeConfig {
+            peer_dial: dials.iter().map(|d| d.parse().unwrap()).collect(),
+            ..insecure()
+        };
+        assert!(with(&["2=h:1", "3=10.1.2.3:65535"]).validate().is_ok());
+        for bad in [
+            &["1=h:1"][..],      // this node
+            &["0=h:1"],          // no such id
+            &["2=h:1", "2=g:1"], // twice
+            &["2=h"],            // no port
+            &["2=h:0"],          // port 0
+            &["2=h:70000"],      // port out of range
+            &["2=:1"],           // no host
+            &["2=http://h:1"],   // a URL, not host:port
+            &["2=[::1:1"],       // unbalanced bracket
+            &["2=h 1:1"],        // space
+        ] {
+            let e = with(bad).validate().unwrap_err();
+            assert_eq!(e.field, "peer-dial", "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn peer_dial_in_a_file_as_table_or_list_and_in_the_effective_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "insecure = true\npeer-dial = { \"3\" = \"c:3\", \"2\" = \"b:2\" }\n",
+        )
+        .unwrap();
+        let table = NodeConfig::from_file(&path).unwrap();
+        std::fs::write(
+            &path,
+            "insecure = true\npeer-dial = [\"2=b:2\", \"3=c:3\"]\n",
+        )
+        .unwrap();
+        let list = NodeConfig::from_file(&path).unwrap();
+        assert_eq!(table, list);
+        assert_eq!(
+            table.peer_dial,
+            vec![
+                PeerDial {
+                    id: 2,
+                    addr: "b:2".into()
+                },
+                PeerDial {
+                    id: 3,
+                    addr: "c:3".into()
+                }
+            ]
+        );
+        // The start-up log shows it, and reads back as the same configuration.
+        let effective = table.clone().validate().unwrap().effective();
+        assert!(effective.contains("[peer-dial]"), "{effective}");
+        assert!(effective.contains("2 = \"b:2\""), "{effective}");
+        std::fs::write(&path, &effective).unwrap();
+        assert_eq!(NodeConfig::from_file(&path).unwrap(), table);
+        // Without overrides it reads back too.
+        let plain = insecure().validate().unwrap().effective();
+        std::fs::write(&path, &plain).unwrap();
+        assert_eq!(NodeConfig::from_file(&path).unwrap(), insecure());
+        for (text, needle) in [
+            ("peer-dial = { \"x\" = \"h:1\" }\n", "not a node id"),
+            ("peer-dial = [\"2:h:1\"]\n", "expected ID=HOST:PORT"),
+            ("peer-dial = 3\n", "a table"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = NodeConfig::from_file(&path).unwrap_err();
+            assert!(e.reason.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

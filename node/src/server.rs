@@ -178,6 +178,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     })?;
     let net_config = NetworkConfig {
         max_message_bytes: config.max_message_bytes,
+        peer_dial: config.peer_dial(),
         ..NetworkConfig::default()
     };
     let network = PeerNetwork::new(config.node_id, net_config, endpoints(&config)?);
