@@ -24,7 +24,7 @@ stop() {
   rm -rf "$dir"
 }
 trap stop EXIT
-"$node" local start --dir "$dir" >/dev/null
+"$node" local start --dir "$dir" >/dev/null 2>&1
 export SUTRA_CLUSTER_FILE="$dir/cluster.json"
 
 bench() {
