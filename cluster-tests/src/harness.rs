@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 use crate::client::{self, ClientCerts, ClientRole, NodeClient, Writer};
 use crate::history::History;
 use crate::process::{self, NodeProcess};
+use crate::proxy::{Direction, LinkProxy};
 use crate::wait_until;
 
 /// How long one status or health poll may take (a paused node never answers).
@@ -46,6 +47,11 @@ pub struct ClusterOptions {
     pub extra_args: Vec<String>,
     /// How long the first leader election may take.
     pub start_timeout: Duration,
+    /// A [`LinkProxy`] on every directed link i→j between the initial nodes, each node
+    /// dialing its peers through them (`--peer-dial`), for [`Cluster::isolate`],
+    /// [`Cluster::partition`], [`Cluster::cut_one_way`] and [`Cluster::link`]. Links to
+    /// nodes added later are direct.
+    pub link_proxies: bool,
 }
 
 impl Default for ClusterOptions {
@@ -62,6 +68,7 @@ impl Default for ClusterOptions {
             vector_dimension: 8,
             extra_args: Vec::new(),
             start_timeout: Duration::from_secs(30),
+            link_proxies: false,
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct Cluster {
     nodes: BTreeMap<u64, NodeSlot>,
     channels: Mutex<HashMap<(String, ClientRole), Channel>>,
     finished: bool,
+    /// Link proxies by (from, to), when `opts.link_proxies`.
+    proxies: BTreeMap<(u64, u64), LinkProxy>,
 }
 
 /// Client certificates every test cluster has.
@@ -135,6 +144,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             channels: Mutex::new(HashMap::new()),
             finished: false,
+            proxies: BTreeMap::new(),
         };
         for attempt in 1..=START_ATTEMPTS {
             cluster.launch_initial(&ids)?;
@@ -173,6 +183,17 @@ impl Cluster {
             .map(|(id, (api, raft))| format!("{id}={raft}/{api}"))
             .collect::<Vec<_>>()
             .join(",");
+        self.proxies.clear();
+        if self.opts.link_proxies {
+            for (&from, _) in &addrs {
+                for (&to, (_, raft)) in &addrs {
+                    if from != to {
+                        self.proxies
+                            .insert((from, to), LinkProxy::start(from, to, raft)?);
+                    }
+                }
+            }
+        }
         for (&id, (api, raft)) in &addrs {
             self.spawn_node(id, api.clone(), raft.clone(), Some(&members))?;
         }
@@ -219,6 +240,9 @@ impl Cluster {
         }
         if let Some(n) = o.log_keep_entries {
             flag("log-keep-entries", n.to_string().into());
+        }
+        for ((_, to), proxy) in self.proxies.range((id, 0)..=(id, u64::MAX)) {
+            flag("peer-dial", format!("{to}={}", proxy.addr()).into());
         }
         args.extend(o.extra_args.iter().map(OsString::from));
         let log = self.root.join("logs").join(format!("node-{id}.log"));
@@ -618,6 +642,86 @@ impl Cluster {
         self.node(id)?.process().resume()
     }
 
+    /// The proxy on link `from → to` (node `from`'s connections to node `to`'s Raft
+    /// port). Fails unless the cluster was started with `link_proxies`.
+    pub fn link(&self, from: u64, to: u64) -> Result<&LinkProxy> {
+        self.proxies.get(&(from, to)).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no proxy on link {from}->{to} (link_proxies: {})",
+                self.opts.link_proxies
+            )
+        })
+    }
+
+    /// Every link proxy, by (from, to).
+    pub fn links(&self) -> &BTreeMap<(u64, u64), LinkProxy> {
+        &self.proxies
+    }
+
+    fn require_proxies(&self) -> Result<()> {
+        if self.proxies.is_empty() {
+            bail!("this cluster has no link proxies: start it with link_proxies: true");
+        }
+        Ok(())
+    }
+
+    /// Cuts node `id` off from every other node: every link to and from it becomes a
+    /// black hole (connections held open, nothing forwarded: the nodes see timeouts).
+    /// Clients still reach it.
+    pub fn isolate(&self, id: u64) -> Result<()> {
+        self.require_proxies()?;
+        self.node(id)?;
+        tracing::info!(node = id, "isolating node");
+        for (&(from, to), p) in &self.proxies {
+            if from == id || to == id {
+                p.blackhole();
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits the proxied nodes into `groups`: links within a group pass, links between
+    /// groups are black holes. A node in no group is a group of its own. Replaces every
+    /// earlier fault.
+    pub fn partition(&self, groups: &[&[u64]]) -> Result<()> {
+        self.require_proxies()?;
+        let mut group_of = BTreeMap::new();
+        for (g, ids) in groups.iter().enumerate() {
+            for &id in *ids {
+                self.node(id)?;
+                if group_of.insert(id, g).is_some() {
+                    bail!("node {id} is in two groups of {groups:?}");
+                }
+            }
+        }
+        tracing::info!(?groups, "partitioning the cluster");
+        for (&(from, to), p) in &self.proxies {
+            match (group_of.get(&from), group_of.get(&to)) {
+                (Some(a), Some(b)) if a == b => p.pass(),
+                _ => p.blackhole(),
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes node `from`'s messages never reach node `to`, while `to`'s reach `from`:
+    /// the requests on link `from → to` and the answers on link `to → from` are
+    /// discarded.
+    pub fn cut_one_way(&self, from: u64, to: u64) -> Result<()> {
+        tracing::info!(from, to, "cutting one way");
+        self.link(from, to)?.cut(Direction::Upstream);
+        self.link(to, from)?.cut(Direction::Downstream);
+        Ok(())
+    }
+
+    /// Lifts every link fault (cuts, black holes, drops, delays).
+    pub fn heal(&self) {
+        tracing::info!("healing every link");
+        for p in self.proxies.values() {
+            p.pass();
+        }
+    }
+
     /// Marks the test as having reached its end: the nodes are killed and the directory
     /// removed without printing logs.
     pub fn finish(mut self) {
@@ -640,6 +744,9 @@ impl Cluster {
                 p.log_path().display(),
                 p.log_tail(80)
             );
+        }
+        for (&(from, to), p) in &self.proxies {
+            eprintln!("----- link {from}->{to}: {:?}, {:?}", p.faults(), p.stats());
         }
     }
 }
