@@ -140,8 +140,14 @@ impl Op {
     }
 }
 
-fn fmt_ms(f: &mut fmt::Formatter<'_>, ns: u64) -> fmt::Result {
-    write!(f, "{}.{:03}ms", ns / 1_000_000, (ns / 1_000) % 1_000)
+/// A time in the unit that keeps it short: `20ns`, `12.345µs`, `1.234ms`, `12.345678s`.
+fn fmt_time(f: &mut fmt::Formatter<'_>, ns: u64) -> fmt::Result {
+    match ns {
+        0..1_000 => write!(f, "{ns}ns"),
+        1_000..1_000_000 => write!(f, "{}.{:03}µs", ns / 1_000, ns % 1_000),
+        1_000_000..1_000_000_000 => write!(f, "{}.{:03}ms", ns / 1_000_000, (ns / 1_000) % 1_000),
+        _ => write!(f, "{}.{:06}s", ns / 1_000_000_000, (ns / 1_000) % 1_000_000),
+    }
 }
 
 fn fmt_opt(f: &mut fmt::Formatter<'_>, v: &Option<Value>) -> fmt::Result {
@@ -151,7 +157,7 @@ fn fmt_opt(f: &mut fmt::Formatter<'_>, v: &Option<Value>) -> fmt::Result {
     }
 }
 
-/// One line: `#12 client c2 key k read -> "x" [1.200ms, 1.500ms] ok v15`.
+/// One line: `#12 client c2 key "k" read -> "x" [1.200ms, 1.500ms] ok v15`.
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} client {} key {:?} ", self.id, self.client, self.key)?;
@@ -172,11 +178,11 @@ impl fmt::Display for Op {
             }
         }
         f.write_str(" [")?;
-        fmt_ms(f, self.invoke)?;
+        fmt_time(f, self.invoke)?;
         f.write_str(", ")?;
         match (self.outcome, self.complete) {
             (Outcome::Unknown, _) | (_, None) => f.write_str("∞")?,
-            (_, Some(c)) => fmt_ms(f, c)?,
+            (_, Some(c)) => fmt_time(f, c)?,
         }
         f.write_str("] ")?;
         match self.outcome {
@@ -418,6 +424,41 @@ mod tests {
                 .all(|op| op.complete.is_some_and(|c| c >= op.invoke))
         );
         validate(&ops).expect("valid");
+    }
+
+    /// A history saved as JSON reads back the same, so a run can be checked later.
+    #[test]
+    fn json_round_trip() {
+        let h = History::new();
+        let w = h.invoke_at("c1", "k", OpKind::Write { value: "a".into() }, 5);
+        h.complete_at(w, Outcome::Ok { version: Some(3) }, 9)
+            .expect("completes");
+        let c = h.invoke_at(
+            "c2",
+            "k",
+            OpKind::Cas {
+                expected: None,
+                value: "b".into(),
+            },
+            6,
+        );
+        h.complete_at(c, Outcome::Mismatch, 10).expect("completes");
+        let r = h.invoke_at("c3", "k", OpKind::Read { observed: None }, 7);
+        h.complete_read_at(r, Some("a".into()), Some(3), 11)
+            .expect("completes");
+        h.invoke_at("c4", "k", OpKind::Delete, 8);
+        let ops = h.ops();
+        let json = serde_json::to_string(&ops).expect("serializes");
+        let back: Vec<Op> = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, ops);
+        assert_eq!(
+            ops[2].to_string(),
+            "#2 client c3 key \"k\" read -> \"a\" [7ns, 11ns] ok v3"
+        );
+        assert_eq!(
+            ops[3].to_string(),
+            "#3 client c4 key \"k\" delete [8ns, ∞] unknown"
+        );
     }
 
     /// Recorder mistakes are reported, not silently recorded.

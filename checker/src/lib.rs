@@ -31,6 +31,10 @@
 //!   [`History::complete_read`]) right after the answer. Record [`Outcome::Failed`]
 //!   only when the write certainly did not apply; when in doubt, [`Outcome::Unknown`].
 //!   A compare-and-set refused for its condition is [`Outcome::Mismatch`].
+//! - Start from keys that do not exist, or record the writes that created them: the
+//!   model starts every key absent.
+//! - Versions, when recorded, must be on one scale: what a write returns is what a read
+//!   of that value reports and what the final state holds.
 //! - Record only linearizable reads; a read at a weaker consistency would be judged
 //!   against a stronger promise than it made.
 //! - Operations of one client must not overlap: one outstanding request per client.

@@ -28,7 +28,8 @@ use crate::{Op, OpId, OpKind, Outcome, Result, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckOptions {
     /// Model steps the search may take for one key before giving up on it.
-    /// Default: 10,000,000.
+    /// Each step may keep one memoized state (tens of bytes), so this also bounds the
+    /// memory one key takes. Default: 2,000,000.
     pub max_steps_per_key: u64,
     /// Wall-clock time for the whole check; keys still unchecked when it runs out are
     /// reported as timed out. `None`: no limit. Default: 60 s.
@@ -38,7 +39,7 @@ pub struct CheckOptions {
 impl Default for CheckOptions {
     fn default() -> Self {
         Self {
-            max_steps_per_key: 10_000_000,
+            max_steps_per_key: 2_000_000,
             time_limit: Some(Duration::from_secs(60)),
         }
     }
@@ -457,7 +458,9 @@ fn search(
             if *steps >= options.max_steps_per_key {
                 return Search::Incomplete(Incomplete::StepBudget);
             }
-            if steps.is_multiple_of(CLOCK_EVERY_STEPS) && deadline.is_some_and(|d| Instant::now() >= d) {
+            if steps.is_multiple_of(CLOCK_EVERY_STEPS)
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return Search::Incomplete(Incomplete::TimedOut);
             }
             if let Some(next) = model::step(state, p.effects[op]) {
@@ -563,8 +566,9 @@ fn explain(key: &str, key_ops: &[&Op], p: &Prepared<'_>, d: &Deepest, steps: u64
                     ));
                 } else {
                     text.push_str(&format!(
-                        " {v} was written by {}; real-time order forbids every placement.",
-                        w.id
+                        " {} needs the key to hold {v} (written by {}), but no order allowed \
+                         by real time leaves it there while {} is in flight.",
+                        stuck.id, w.id, stuck.id
                     ));
                 }
             }
