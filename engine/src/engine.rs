@@ -13,6 +13,7 @@ use parking_lot::{Condvar, Mutex, RwLock, RwLockUpgradableReadGuard};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{EngineConfig, Limits, StoreParams};
+use crate::digest::{ContentDigest, DataDigest};
 use crate::error::{Error, Result, ValidationError};
 use crate::index::{ConceptEntry, EdgeEntry, Index};
 use crate::knn::{self, TopK};
@@ -60,6 +61,9 @@ pub(crate) struct State {
     pub(crate) params: StoreParams,
     pub(crate) data_len: u64,
     pub(crate) index: Index,
+    /// Hashes of the live concepts and edges, changed with the index by `execute`;
+    /// compaction leaves it alone (the content does not change).
+    pub(crate) digest: DataDigest,
     pub(crate) sessions: SessionTable,
     pub(crate) last_version: u64,
     pub(crate) last_time_ms: u64,
@@ -169,32 +173,45 @@ fn read_header(path: &Path) -> Result<Option<FileHeader>> {
         .map_err(|(offset, reason)| Error::corrupted(path, offset, reason))
 }
 
-/// Rebuilds the index from `[HEADER_LEN, len)` of `data`, checking every record.
+/// Rebuilds the index and the content digest from `[HEADER_LEN, len)` of `data`,
+/// checking every record.
 pub(crate) fn load_index(
     data: &crate::file::DataFile,
     len: u64,
     concepts_hint: u64,
-) -> Result<Index> {
+) -> Result<(Index, DataDigest)> {
     let mut index = Index::with_capacity(usize::try_from(concepts_hint).unwrap_or(0).min(1 << 28));
-    replay_range(data, HEADER_LEN, len, &mut index, |_, _| Ok(()))?;
-    Ok(index)
+    let mut digest = DataDigest::default();
+    replay_range(
+        data,
+        HEADER_LEN,
+        len,
+        &mut index,
+        &mut digest,
+        |_, _| Ok(()),
+    )?;
+    Ok((index, digest))
 }
 
-/// Replays the records in `[from, to)` of `data` into `index`, calling `each` with the
-/// bytes and offset of every record.
+/// Replays the records in `[from, to)` of `data` into `index` and `digest`, calling
+/// `each` with the bytes and offset of every record.
 pub(crate) fn replay_range(
     data: &crate::file::DataFile,
     from: u64,
     to: u64,
     index: &mut Index,
+    digest: &mut DataDigest,
     mut each: impl FnMut(&[u8], u64) -> Result<()>,
 ) -> Result<()> {
     let mut at = from;
     while at < to {
         let bytes = data.bytes(at, to - at);
         let rec = record::read(bytes).map_err(|r| Error::corrupted(data.path(), at, r))?;
-        index
-            .replay(&rec, at)
+        // The digest is updated while the record is still in cache from the checksum,
+        // and before the index changes (it looks up what the record replaces).
+        digest
+            .replay(index, data, &rec, &bytes[..rec.len as usize])
+            .and_then(|()| index.replay(&rec, at))
             .map_err(|r| Error::corrupted(data.path(), at, r))?;
         each(&bytes[..rec.len as usize], at)?;
         at += u64::from(rec.len);
@@ -381,6 +398,19 @@ impl Engine {
             tracing::error!(error = %e, "could not start compaction thread");
             self.inner.compacting.store(false, Ordering::Release);
         }
+    }
+
+    /// The digest of the live content (concepts, edges, client sessions) and the
+    /// version of the last applied write it reflects, read together under the lock
+    /// `apply` takes: O(1), the digest is kept current by every write.
+    pub fn content_digest(&self) -> ContentDigest {
+        let st = self.inner.state.read();
+        ContentDigest::new(
+            st.last_version,
+            &st.digest.concepts,
+            &st.digest.edges,
+            st.sessions.digest(),
+        )
     }
 
     /// Version and opaque position of the last applied write.
@@ -768,7 +798,12 @@ fn create(dir: &Path, config: &EngineConfig) -> Result<State> {
     let data = crate::file::DataFile::create(&path, &header, config.max_file_bytes, HEADER_LEN)?;
     data.sync(HEADER_LEN)?;
     checkpoint::sync_dir(dir)?;
-    let state = State::new(Arc::new(data), header, Index::default(), None);
+    let state = State::new(
+        Arc::new(data),
+        header,
+        (Index::default(), DataDigest::default()),
+        None,
+    );
     checkpoint::write_atomically(dir, &state.checkpoint_record().encode())?;
     Ok(state)
 }
@@ -828,8 +863,8 @@ fn recover(dir: &Path, config: &EngineConfig, ck: Checkpoint) -> Result<State> {
         ));
     }
     data.truncate(ck.durable_len)?;
-    let index = load_index(&data, ck.durable_len, ck.concepts)?;
-    Ok(State::new(Arc::new(data), header, index, Some(ck)))
+    let loaded = load_index(&data, ck.durable_len, ck.concepts)?;
+    Ok(State::new(Arc::new(data), header, loaded, Some(ck)))
 }
 
 pub(crate) fn check_params(path: &Path, stored: &StoreParams, wanted: &StoreParams) -> Result<()> {
@@ -852,7 +887,7 @@ impl State {
     pub(crate) fn new(
         data: Arc<crate::file::DataFile>,
         header: FileHeader,
-        index: Index,
+        (index, digest): (Index, DataDigest),
         ck: Option<Checkpoint>,
     ) -> Self {
         let ck = ck.unwrap_or(Checkpoint {
@@ -871,6 +906,7 @@ impl State {
             params: header.params,
             data_len: ck.durable_len,
             index,
+            digest,
             sessions: ck.sessions,
             last_version: ck.last_version,
             last_time_ms: ck.last_time_ms,
@@ -966,6 +1002,9 @@ impl State {
         let mut offset = start;
         let mut results = Vec::with_capacity(batch.ops.len());
         for (op, &len) in batch.ops.iter().zip(&self.lens) {
+            let at = usize::try_from(offset - start).expect("batch encoded in memory");
+            let record = &self.scratch[at..at + len as usize];
+            self.digest.apply_op(&self.index, &self.data, op, record);
             let ix = &mut self.index;
             let existed = match op {
                 WriteOp::PutConcept { concept, .. } => {

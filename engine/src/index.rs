@@ -226,6 +226,32 @@ impl Index {
         true
     }
 
+    /// Weight of the edge, if it exists.
+    pub(crate) fn edge_weight(&self, from: &str, to: &str, relation: &str) -> Option<f32> {
+        self.out
+            .get(from)?
+            .get(&(Box::from(relation), Box::from(to)))
+            .map(|e| e.weight)
+    }
+
+    /// Calls `f(from, to, relation, weight)` once for every edge into or out of `id`
+    /// (a self-loop once): the edges [`delete_concept`](Self::delete_concept) removes.
+    pub(crate) fn incident_edges(&self, id: &str, mut f: impl FnMut(&str, &str, &str, f32)) {
+        if let Some(outs) = self.out.get(id) {
+            for ((rel, to), e) in outs {
+                f(id, to, rel, e.weight);
+            }
+        }
+        if let Some(ins) = self.inn.get(id) {
+            for (rel, from) in ins.iter().filter(|(_, from)| &**from != id) {
+                let weight = self
+                    .edge_weight(from, id, rel)
+                    .expect("in-edge has a matching out-edge");
+                f(from, id, rel, weight);
+            }
+        }
+    }
+
     /// Replays one record found at `offset` during recovery or compaction.
     pub(crate) fn replay(&mut self, rec: &Record<'_>, offset: u64) -> Result<(), String> {
         match rec.kind {

@@ -29,6 +29,7 @@
 mod checkpoint;
 mod codec;
 mod config;
+mod digest;
 mod engine;
 mod error;
 mod file;
@@ -41,6 +42,7 @@ mod types;
 mod validate;
 
 pub use config::{CompactionConfig, EngineConfig, Limits, StoreParams};
+pub use digest::ContentDigest;
 pub use engine::{CompactionReport, DurableState, Engine, EngineStats};
 pub use error::{Error, Result, ValidationError};
 pub use snapshot::{Snapshot, SnapshotInstaller, SnapshotMeta, StagedSnapshot};

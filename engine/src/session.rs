@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::codec::{Put, Reader};
 use crate::config::StoreParams;
+use crate::digest::{self, MultisetHash};
 use crate::error::ValidationError;
 use crate::types::{OpResult, Rejection, WriteOutcome};
 
@@ -24,6 +25,18 @@ struct Entry {
 pub(crate) struct SessionTable {
     entries: HashMap<Box<str>, Entry>,
     by_time: BTreeSet<(u64, Box<str>)>,
+    /// Multiset hash of every entry, kept with the entries (see `digest.rs`).
+    digest: MultisetHash,
+}
+
+/// Hash of one entry for the content digest: its checkpoint encoding.
+fn entry_hash(client: &str, e: &Entry) -> u128 {
+    let mut buf = Vec::with_capacity(32 + client.len());
+    buf.put_str16(client);
+    buf.put_u64(e.sequence);
+    buf.put_u64(e.last_seen_ms);
+    encode_outcome(&mut buf, &e.outcome);
+    digest::session_hash(&buf)
 }
 
 /// What the table knows about a `(client, sequence)`.
@@ -37,6 +50,11 @@ pub(crate) enum Seen<'a> {
 impl SessionTable {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Multiset hash of every entry.
+    pub(crate) fn digest(&self) -> &MultisetHash {
+        &self.digest
     }
 
     pub(crate) fn check(&self, client: &str, sequence: u64) -> Seen<'_> {
@@ -58,16 +76,16 @@ impl SessionTable {
     ) {
         if let Some(old) = self.entries.get(client) {
             self.by_time.remove(&(old.last_seen_ms, Box::from(client)));
+            self.digest.remove(entry_hash(client, old));
         }
         self.by_time.insert((now_ms, Box::from(client)));
-        self.entries.insert(
-            client.into(),
-            Entry {
-                sequence,
-                last_seen_ms: now_ms,
-                outcome,
-            },
-        );
+        let entry = Entry {
+            sequence,
+            last_seen_ms: now_ms,
+            outcome,
+        };
+        self.digest.add(entry_hash(client, &entry));
+        self.entries.insert(client.into(), entry);
         while self.entries.len() > params.max_sessions as usize {
             self.pop_oldest();
         }
@@ -84,8 +102,10 @@ impl SessionTable {
     }
 
     fn pop_oldest(&mut self) {
-        if let Some((_, client)) = self.by_time.pop_first() {
-            self.entries.remove(&client);
+        if let Some((_, client)) = self.by_time.pop_first()
+            && let Some(old) = self.entries.remove(&client)
+        {
+            self.digest.remove(entry_hash(&client, &old));
         }
     }
 
@@ -110,14 +130,13 @@ impl SessionTable {
             let last_seen_ms = r.u64()?;
             let outcome = decode_outcome(r)?;
             table.by_time.insert((last_seen_ms, client.as_str().into()));
-            table.entries.insert(
-                client.into(),
-                Entry {
-                    sequence,
-                    last_seen_ms,
-                    outcome,
-                },
-            );
+            let entry = Entry {
+                sequence,
+                last_seen_ms,
+                outcome,
+            };
+            table.digest.add(entry_hash(&client, &entry));
+            table.entries.insert(client.into(), entry);
         }
         Ok(table)
     }

@@ -361,7 +361,7 @@ impl Engine {
             ));
         }
         check_params(&staged.path, &header.params, &self.params())?;
-        let index = load_index(
+        let loaded = load_index(
             &data,
             staged.checkpoint.durable_len,
             staged.checkpoint.concepts,
@@ -390,7 +390,7 @@ impl Engine {
                 crc32c: staged.crc32c,
             },
         };
-        let state = State::new(data, header, index, Some(staged.checkpoint));
+        let state = State::new(data, header, loaded, Some(staged.checkpoint));
         *self.inner.state.write() = state;
         tracing::info!(version = installed.meta.version, "snapshot installed");
         Ok(installed)
