@@ -99,8 +99,8 @@ pub enum Outcome {
 pub struct Op {
     /// The operation's id, unique in the history.
     pub id: OpId,
-    /// The client (task, session) that issued it. Operations of one client must not
-    /// overlap in time.
+    /// The client (task, session) that issued it; shown in reports. The checks rely on
+    /// times, not on clients, so one client may have several requests in flight.
     pub client: String,
     /// The key (concept id).
     pub key: String,

@@ -37,7 +37,6 @@
 //!   of that value reports and what the final state holds.
 //! - Record only linearizable reads; a read at a weaker consistency would be judged
 //!   against a stronger promise than it made.
-//! - Operations of one client must not overlap: one outstanding request per client.
 //!
 //! The crate owns the model and the checks; it knows nothing of gRPC or the client.
 
