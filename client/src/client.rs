@@ -795,8 +795,20 @@ impl Client {
         endpoint: &str,
         opts: CallOptions,
     ) -> Result<GetStatsResponse, ClientError> {
+        self.stats_with(endpoint, GetStatsRequest::default(), opts)
+            .await
+    }
+
+    /// [`stats`](Self::stats) as `req` asks, e.g. with `include_content_hash` for the
+    /// node's content hash and the applied index it reflects.
+    pub async fn stats_with(
+        &self,
+        endpoint: &str,
+        req: GetStatsRequest,
+        opts: CallOptions,
+    ) -> Result<GetStatsResponse, ClientError> {
         self.on_node(endpoint, opts, |mut c, t| async move {
-            c.get_stats(request(GetStatsRequest {}, t)).await
+            c.get_stats(request(req, t)).await
         })
         .await
     }
@@ -821,6 +833,16 @@ impl Client {
     /// [`stats`](Self::stats) of every configured node, in endpoint order.
     pub async fn stats_all(&self, opts: CallOptions) -> Vec<NodeResult<GetStatsResponse>> {
         self.on_all(|ep| self.stats(ep, opts)).await
+    }
+
+    /// [`stats_with`](Self::stats_with) of every configured node, in endpoint order.
+    pub async fn stats_all_with(
+        &self,
+        req: GetStatsRequest,
+        opts: CallOptions,
+    ) -> Vec<NodeResult<GetStatsResponse>> {
+        self.on_all(|ep| self.stats_with(ep, req.clone(), opts))
+            .await
     }
 
     /// [`flush`](Self::flush) of every configured node, in endpoint order.

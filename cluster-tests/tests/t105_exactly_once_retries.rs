@@ -119,7 +119,7 @@ async fn get_on_leader(cluster: &Cluster, id: &str) -> Result<Option<Concept>> {
 async fn written(cluster: &Cluster, id: u64) -> Result<u64> {
     let mut c = cluster.client(id, ClientRole::Reader)?;
     Ok(c.storage
-        .get_stats(GetStatsRequest {})
+        .get_stats(GetStatsRequest::default())
         .await
         .with_context(|| format!("GetStats on node {id}"))?
         .into_inner()

@@ -625,7 +625,7 @@ async fn observe(cluster: &Cluster, leader: u64) -> anyhow::Result<Observed> {
         let stats = cluster
             .client(id, ClientRole::Reader)?
             .storage
-            .get_stats(GetStatsRequest {})
+            .get_stats(GetStatsRequest::default())
             .await?
             .into_inner();
         per_node.push((

@@ -220,7 +220,7 @@ async fn footprint(cluster: &Cluster) -> anyhow::Result<Vec<(u64, u64, u64, u64,
         let stats = cluster
             .client(id, ClientRole::Reader)?
             .storage
-            .get_stats(GetStatsRequest {})
+            .get_stats(GetStatsRequest::default())
             .await?
             .into_inner();
         out.push((

@@ -293,6 +293,17 @@ impl StorageService for StorageApi {
         let s = n.engine.stats();
         let applied = m.last_applied.as_ref().map_or(0, |l| l.index);
         let committed = m.cluster_committed.as_ref().map_or(0, |l| l.index);
+        // The engine reads hash and version under one lock, so the index is exactly the
+        // applied entry the hash reflects (which may be ahead of `applied` above).
+        let (content_hash, content_hash_index) = if req.get_ref().include_content_hash {
+            let d = n.engine.content_digest();
+            (
+                d.to_hex(),
+                sutra_raft::log_index_of_version(d.version).unwrap_or(0),
+            )
+        } else {
+            (String::new(), 0)
+        };
         Ok(Response::new(GetStatsResponse {
             concepts: s.concepts,
             edges: s.edges,
@@ -310,6 +321,8 @@ impl StorageService for StorageApi {
             commit_index: committed,
             term: m.current_term,
             flushes: n.flushes(),
+            content_hash,
+            content_hash_index,
         }))
     }
 

@@ -214,7 +214,12 @@ enum Command {
     /// Health of every node.
     Health,
     /// Statistics of every node.
-    Stats,
+    Stats {
+        /// Also print each node's content hash and the applied index it reflects
+        /// (equal hashes at equal indexes: identical data).
+        #[arg(long)]
+        content_hash: bool,
+    },
     /// Checkpoint and purge the log on every node.
     Flush,
     /// Load the cluster and report throughput and latency.
@@ -677,21 +682,37 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
                 serde_json::json!({"endpoint": ep, "node_id": h.node_id, "healthy": h.healthy, "status": h.status, "role": h.role, "leader_id": h.leader_id, "term": h.term, "applied_index": h.applied_index, "reason": h.reason}),
             )
         })?,
-        Command::Stats => print_nodes(cli.output, client.stats_all(call).await, |ep, st| {
-            (
-                format!(
-                    "{ep}  node {}  concepts {}  edges {}  written {}  log {} B  data {} B  applied {}",
-                    st.node_id,
-                    st.concepts,
-                    st.edges,
-                    st.written,
-                    st.log_size_bytes,
-                    st.data_file_bytes,
-                    st.applied_index
-                ),
-                serde_json::json!({"endpoint": ep, "node_id": st.node_id, "concepts": st.concepts, "edges": st.edges, "written": st.written, "log_size_bytes": st.log_size_bytes, "data_file_bytes": st.data_file_bytes, "applied_index": st.applied_index, "uptime_seconds": st.uptime_seconds}),
-            )
-        })?,
+        Command::Stats { content_hash } => {
+            let req = sutra_proto::storage::GetStatsRequest {
+                include_content_hash: content_hash,
+            };
+            print_nodes(
+                cli.output,
+                client.stats_all_with(req, call).await,
+                |ep, st| {
+                    let mut text = format!(
+                        "{ep}  node {}  concepts {}  edges {}  written {}  log {} B  data {} B  applied {}",
+                        st.node_id,
+                        st.concepts,
+                        st.edges,
+                        st.written,
+                        st.log_size_bytes,
+                        st.data_file_bytes,
+                        st.applied_index
+                    );
+                    let mut json = serde_json::json!({"endpoint": ep, "node_id": st.node_id, "concepts": st.concepts, "edges": st.edges, "written": st.written, "log_size_bytes": st.log_size_bytes, "data_file_bytes": st.data_file_bytes, "applied_index": st.applied_index, "uptime_seconds": st.uptime_seconds});
+                    if content_hash {
+                        text.push_str(&format!(
+                            "  content {} at index {}",
+                            st.content_hash, st.content_hash_index
+                        ));
+                        json["content_hash"] = st.content_hash.clone().into();
+                        json["content_hash_index"] = st.content_hash_index.into();
+                    }
+                    (text, json)
+                },
+            )?
+        }
         Command::Flush => print_nodes(cli.output, client.flush_all(call).await, |ep, f| {
             (
                 format!(
