@@ -260,7 +260,31 @@ fn print_endpoints(c: &ClusterFile, dir: &Path) {
 
 fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 };
+    // A killed detached node is a zombie until its new parent reaps it, which can take
+    // seconds; it must count as stopped so that `start` brings it back meanwhile.
+    exists && !zombie(pid)
+}
+
+/// Whether `pid` has exited and waits to be reaped (state `Z` in `/proc/<pid>/stat`).
+fn zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The state follows the command name, which is in parentheses and may
+            // itself contain spaces and parentheses.
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Indexes of the nodes `start` must launch: those without a live process. Empty if
+/// every node runs.
+fn stopped_nodes(c: &ClusterFile, alive: impl Fn(u32) -> bool) -> Vec<usize> {
+    (0..c.nodes.len())
+        .filter(|&i| !c.nodes[i].pid.is_some_and(&alive))
+        .collect()
 }
 
 fn terminate(pid: u32) {
@@ -315,15 +339,26 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
         }
         Action::Start => {
             let mut c = prepare(&args.dir, args.base_port)?;
-            if c.nodes.iter().filter_map(|n| n.pid).any(alive) {
+            // Nodes that stopped (killed, crashed) start again on their ports and data
+            // while the others keep running: this is how a drill restarts a node.
+            let stopped = stopped_nodes(&c, alive);
+            if stopped.is_empty() {
                 bail!("already running; `sutra-node local status` shows it");
             }
-            for i in 0..c.nodes.len() {
+            let partial = stopped.len() < c.nodes.len();
+            for &i in &stopped {
                 let child = spawn(&c, &c.nodes[i], false)?;
                 c.nodes[i].pid = Some(child.id());
             }
             save(&fs::canonicalize(&args.dir)?, &c)?;
             rt.block_on(wait_healthy(&c))?;
+            if partial {
+                let ids: Vec<String> = stopped.iter().map(|&i| c.nodes[i].id.to_string()).collect();
+                println!(
+                    "restarted node(s) {}; the others were running",
+                    ids.join(",")
+                );
+            }
             print_endpoints(&c, &args.dir);
             Ok(())
         }
@@ -400,5 +435,57 @@ fn stop_children(children: &mut [Child]) {
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(pids: &[Option<u32>]) -> ClusterFile {
+        ClusterFile {
+            ca: "ca.pem".into(),
+            admin_cert: "a.pem".into(),
+            admin_key: "a-key.pem".into(),
+            nodes: pids
+                .iter()
+                .enumerate()
+                .map(|(i, &pid)| LocalNode {
+                    id: i as u64 + 1,
+                    api: format!("127.0.0.1:{}", 1000 + i),
+                    raft: format!("127.0.0.1:{}", 2000 + i),
+                    data_dir: format!("node-{}", i + 1).into(),
+                    log: format!("node-{}.log", i + 1).into(),
+                    pid,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn start_launches_only_the_nodes_without_a_live_process() {
+        let c = cluster(&[Some(10), None, Some(30)]);
+        assert_eq!(stopped_nodes(&c, |p| p == 10 || p == 30), vec![1]);
+        assert_eq!(stopped_nodes(&c, |p| p == 10), vec![1, 2]);
+        assert_eq!(stopped_nodes(&c, |_| false), vec![0, 1, 2]);
+        let all = cluster(&[Some(10), Some(20), Some(30)]);
+        assert!(stopped_nodes(&all, |_| true).is_empty());
+    }
+
+    #[test]
+    fn a_killed_child_not_yet_reaped_is_not_alive() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        assert!(alive(pid));
+        // SAFETY: kills the child this test started.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !zombie(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(zombie(pid), "the unreaped child is a zombie");
+        assert!(!alive(pid));
+        child.wait().unwrap();
+        assert!(!alive(pid));
     }
 }
