@@ -26,6 +26,7 @@
 
 mod batch;
 mod client;
+pub mod drill;
 mod error;
 mod options;
 mod query;

@@ -1,0 +1,360 @@
+//! The drill's own checks of a round's history: durability of acknowledged writes,
+//! duplicates, and a version-based linearizability check of the per-key registers.
+//!
+//! Every write puts a value no other write puts, and every answer carries the version
+//! (log index) it was applied at, so the versions give the order in which the cluster
+//! applied the writes of a key. A round is correct when:
+//!
+//! - **durable**: the final value of each key (read LINEARIZABLE after the round) has a
+//!   version at least that of every acknowledged write to the key (present, or
+//!   superseded by a later write); a missing key after an acknowledged write is a loss;
+//! - **no duplicates**: a value is only ever seen at one version, the one its write was
+//!   acknowledged with (a retry applied twice shows the value again at a later version);
+//! - **nothing invented**: every value seen was written, and no write reported failed
+//!   is seen;
+//! - **linearizable reads**: no read returns a version older than a write acknowledged
+//!   before the read began (a stale read), or older than what a read that ended before
+//!   it began saw (a read going back), or a write that began only after the read ended.
+//!
+//! An unknown write is *applied* if any read saw its value, else *absent* (never
+//! applied, or applied and overwritten before anyone read it).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::drill::history::{OpKind, OpRecord, Outcome};
+
+/// How many problems a check describes in words; the counts cover all of them.
+const MAX_DETAILS: usize = 10;
+
+/// What the checks found in one round.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CheckResult {
+    /// Writes acknowledged.
+    pub acked: usize,
+    /// Writes that definitely failed.
+    pub failed: usize,
+    /// Writes with an unknown outcome.
+    pub unknown: usize,
+    /// Unknown writes some read saw.
+    pub unknown_applied: usize,
+    /// Unknown writes no read saw.
+    pub unknown_absent: usize,
+    /// Reads answered.
+    pub reads: usize,
+    /// Acknowledged writes missing from the final state.
+    pub lost: usize,
+    /// Writes seen applied more than once.
+    pub duplicates: usize,
+    /// Linearizability violations (stale reads included).
+    pub violations: usize,
+    /// Reads that missed a write acknowledged before they began.
+    pub stale_reads: usize,
+    /// The first problems, in words.
+    pub details: Vec<String>,
+}
+
+impl CheckResult {
+    /// True if nothing was lost, duplicated or out of order.
+    pub fn passed(&self) -> bool {
+        self.lost == 0 && self.duplicates == 0 && self.violations == 0
+    }
+
+    fn note(&mut self, what: String) {
+        if self.details.len() < MAX_DETAILS {
+            self.details.push(what);
+        }
+    }
+}
+
+/// Checks a round: `ops` is its history (final reads included), `final_state` the value
+/// and version of every key the round wrote, read LINEARIZABLE after the load stopped
+/// (`None`: the key does not exist).
+pub fn check_round(
+    ops: &[OpRecord],
+    final_state: &BTreeMap<String, Option<(String, u64)>>,
+) -> CheckResult {
+    let mut r = CheckResult::default();
+    let writes: HashMap<&str, &OpRecord> = ops
+        .iter()
+        .filter_map(|o| o.written().map(|v| (v, o)))
+        .collect();
+    for o in ops {
+        match (&o.kind, o.outcome) {
+            (OpKind::Write { .. }, Outcome::Ok) => r.acked += 1,
+            (OpKind::Write { .. }, Outcome::Failed) => r.failed += 1,
+            (OpKind::Write { .. }, Outcome::Unknown) => r.unknown += 1,
+            (OpKind::Read { .. }, Outcome::Ok) => r.reads += 1,
+            (OpKind::Read { .. }, _) => {}
+        }
+    }
+
+    // Durability: the final version of a key is at least every acknowledged one.
+    let mut lost_keys = Vec::new();
+    for w in ops.iter().filter(|o| o.is_acked_write()) {
+        let lost = match final_state.get(&w.key) {
+            None => continue,
+            Some(None) => true,
+            Some(Some((_, version))) => *version < w.version,
+        };
+        if lost {
+            r.lost += 1;
+            lost_keys.push(format!(
+                "acknowledged write {:?} to {} (version {}) is lost; final state {:?}",
+                w.written().unwrap_or_default(),
+                w.key,
+                w.version,
+                final_state.get(&w.key)
+            ));
+        }
+    }
+    for d in lost_keys {
+        r.note(d);
+    }
+
+    // Every value seen: written by someone, not by a failed write, at one version.
+    let mut seen: HashMap<&str, HashSet<u64>> = HashMap::new();
+    let mut observations: Vec<(&str, &str, u64)> = ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Ok)
+        .filter_map(|o| match &o.kind {
+            OpKind::Read { value: Some(v) } => Some((o.key.as_str(), v.as_str(), o.version)),
+            _ => None,
+        })
+        .collect();
+    for (key, state) in final_state {
+        if let Some((v, version)) = state {
+            observations.push((key.as_str(), v.as_str(), *version));
+        }
+    }
+    let mut duplicated: HashSet<&str> = HashSet::new();
+    let mut invented: HashSet<&str> = HashSet::new();
+    for &(key, value, version) in &observations {
+        let Some(w) = writes.get(value) else {
+            if invented.insert(value) {
+                r.violations += 1;
+                r.note(format!("{key} held {value:?}, which no write put"));
+            }
+            continue;
+        };
+        if w.key != key {
+            if invented.insert(value) {
+                r.violations += 1;
+                r.note(format!("{key} held {value:?}, written to {}", w.key));
+            }
+            continue;
+        }
+        match w.outcome {
+            Outcome::Failed => {
+                if invented.insert(value) {
+                    r.violations += 1;
+                    r.note(format!(
+                        "{key} held {value:?}, whose write was reported failed"
+                    ));
+                }
+            }
+            Outcome::Ok if version != w.version => {
+                if duplicated.insert(value) {
+                    r.duplicates += 1;
+                    r.note(format!(
+                        "{value:?} on {key} acknowledged at version {} but seen at version {version}: applied twice",
+                        w.version
+                    ));
+                }
+            }
+            _ => {}
+        }
+        seen.entry(value).or_default().insert(version);
+    }
+    for (value, versions) in &seen {
+        if versions.len() > 1 && duplicated.insert(value) {
+            r.duplicates += 1;
+            r.note(format!(
+                "{value:?} seen at versions {versions:?}: applied twice"
+            ));
+        }
+    }
+    for w in ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Unknown && o.written().is_some())
+    {
+        if seen.contains_key(w.written().unwrap_or_default()) {
+            r.unknown_applied += 1;
+        } else {
+            r.unknown_absent += 1;
+        }
+    }
+
+    // Linearizable reads, key by key.
+    let mut by_key: BTreeMap<&str, Vec<&OpRecord>> = BTreeMap::new();
+    for o in ops.iter().filter(|o| o.outcome == Outcome::Ok) {
+        by_key.entry(o.key.as_str()).or_default().push(o);
+    }
+    for (key, key_ops) in by_key {
+        // Acknowledged writes and answered reads by completion, with the highest version
+        // among those completed so far.
+        let prefix_max = |pred: &dyn Fn(&OpRecord) -> bool| {
+            let mut v: Vec<&&OpRecord> = key_ops.iter().filter(|o| pred(o)).collect();
+            v.sort_by_key(|o| o.complete);
+            let mut max = 0;
+            v.into_iter()
+                .map(|o| {
+                    max = max.max(o.version);
+                    (o.complete, max)
+                })
+                .collect::<Vec<_>>()
+        };
+        let writes_done = prefix_max(&|o| matches!(o.kind, OpKind::Write { .. }));
+        let reads_done = prefix_max(&|o| matches!(o.kind, OpKind::Read { .. }));
+        let before = |done: &[(std::time::Instant, u64)], t| {
+            let n = done.partition_point(|(c, _)| *c < t);
+            if n == 0 { 0 } else { done[n - 1].1 }
+        };
+        for rd in key_ops
+            .iter()
+            .filter(|o| matches!(o.kind, OpKind::Read { .. }))
+        {
+            let OpKind::Read { value } = &rd.kind else {
+                continue;
+            };
+            let acked_before = before(&writes_done, rd.invoke);
+            if acked_before > rd.version {
+                r.violations += 1;
+                r.stale_reads += 1;
+                r.note(format!(
+                    "stale read of {key}{}: version {} served by node {} after version {acked_before} was acknowledged",
+                    rd.tag.map(|t| format!(" ({t})")).unwrap_or_default(),
+                    rd.version,
+                    rd.served_by
+                ));
+                continue;
+            }
+            let read_before = before(&reads_done, rd.invoke);
+            if read_before > rd.version {
+                r.violations += 1;
+                r.note(format!(
+                    "read of {key} went back: version {} served by node {} after a read that ended before it saw version {read_before}",
+                    rd.version, rd.served_by
+                ));
+                continue;
+            }
+            if let Some(w) = value.as_deref().and_then(|v| writes.get(v))
+                && w.invoke > rd.complete
+            {
+                r.violations += 1;
+                r.note(format!(
+                    "read of {key} saw {:?}, written only after the read ended",
+                    value.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::drill::history::tests::{read, write};
+
+    fn state(entries: &[(&str, Option<(&str, u64)>)]) -> BTreeMap<String, Option<(String, u64)>> {
+        entries
+            .iter()
+            .map(|(k, s)| (k.to_string(), s.map(|(v, n)| (v.to_string(), n))))
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_history_passes_and_unknown_writes_resolve() {
+        let t0 = Instant::now();
+        let ops = vec![
+            write(t0, "k", "a", (0, 10), Outcome::Ok, 5, 1),
+            write(t0, "k", "b", (20, 30), Outcome::Unknown, 0, 0),
+            write(t0, "k", "c", (40, 50), Outcome::Unknown, 0, 0),
+            write(t0, "k", "d", (60, 70), Outcome::Failed, 0, 0),
+            read(t0, "k", Some("a"), (11, 12), 5),
+            // The unknown write "b" was applied: a read saw it.
+            read(t0, "k", Some("b"), (31, 32), 7),
+            // Concurrent with the write of "e": may or may not see it.
+            write(t0, "k", "e", (80, 100), Outcome::Ok, 9, 1),
+            read(t0, "k", Some("b"), (85, 90), 7),
+            read(t0, "k", Some("e"), (86, 91), 9),
+        ];
+        let r = check_round(&ops, &state(&[("k", Some(("e", 9)))]));
+        assert!(r.passed(), "{r:?}");
+        assert_eq!((r.acked, r.failed, r.unknown), (2, 1, 2));
+        assert_eq!((r.unknown_applied, r.unknown_absent), (1, 1));
+        assert_eq!(r.reads, 4);
+    }
+
+    #[test]
+    fn a_lost_acknowledged_write_is_found() {
+        let t0 = Instant::now();
+        let ops = vec![
+            write(t0, "k", "a", (0, 10), Outcome::Ok, 5, 1),
+            write(t0, "k", "b", (20, 30), Outcome::Ok, 8, 1),
+            write(t0, "j", "c", (20, 30), Outcome::Ok, 9, 1),
+        ];
+        let r = check_round(&ops, &state(&[("k", Some(("a", 5))), ("j", None)]));
+        assert_eq!(r.lost, 2, "{r:?}");
+        assert!(!r.passed());
+        assert!(r.details[0].contains("\"b\""), "{:?}", r.details);
+    }
+
+    #[test]
+    fn a_write_applied_twice_is_a_duplicate() {
+        let t0 = Instant::now();
+        let ops = vec![
+            write(t0, "k", "a", (0, 10), Outcome::Ok, 5, 1),
+            write(t0, "k", "u", (20, 30), Outcome::Unknown, 0, 0),
+            write(t0, "k", "b", (40, 50), Outcome::Ok, 8, 1),
+            read(t0, "k", Some("u"), (31, 35), 6),
+        ];
+        // "a" seen again at version 9: its retry was applied a second time.
+        let r = check_round(&ops, &state(&[("k", Some(("a", 9)))]));
+        assert_eq!(r.duplicates, 1, "{r:?}");
+        // An unknown write seen at two versions is a duplicate as well.
+        let mut ops2 = ops.clone();
+        ops2.push(read(t0, "k", Some("u"), (36, 37), 7));
+        let r = check_round(&ops2, &state(&[("k", Some(("b", 8)))]));
+        assert_eq!(r.duplicates, 1, "{r:?}");
+        assert_eq!(r.lost, 0);
+    }
+
+    #[test]
+    fn stale_backward_future_and_invented_reads_are_violations() {
+        let t0 = Instant::now();
+        let base = vec![
+            write(t0, "k", "a", (0, 10), Outcome::Ok, 5, 1),
+            write(t0, "k", "b", (20, 30), Outcome::Ok, 8, 1),
+            write(t0, "k", "f", (60, 70), Outcome::Failed, 0, 0),
+        ];
+        let fin = state(&[("k", Some(("b", 8)))]);
+        // Stale: "b" was acknowledged at 30, the read began at 40 and saw "a".
+        let mut ops = base.clone();
+        ops.push(read(t0, "k", Some("a"), (40, 45), 5));
+        let r = check_round(&ops, &fin);
+        assert_eq!((r.violations, r.stale_reads), (1, 1), "{r:?}");
+        // Absent after an acknowledged write is stale too.
+        let mut ops = base.clone();
+        ops.push(read(t0, "k", None, (40, 45), 0));
+        assert_eq!(check_round(&ops, &fin).stale_reads, 1);
+        // Backwards: a read concurrent with "b" saw it, a later one did not.
+        let mut ops = base.clone();
+        ops.push(read(t0, "k", Some("b"), (21, 22), 8));
+        ops.push(read(t0, "k", Some("a"), (23, 24), 5));
+        let r = check_round(&ops, &fin);
+        assert_eq!((r.violations, r.stale_reads), (1, 0), "{r:?}");
+        // From the future: the read ended before "b" was invoked.
+        let mut ops = base.clone();
+        ops.push(read(t0, "k", Some("b"), (12, 15), 8));
+        assert_eq!(check_round(&ops, &fin).violations, 1);
+        // Invented, and a failed write seen.
+        let mut ops = base.clone();
+        ops.push(read(t0, "k", Some("zzz"), (80, 81), 9));
+        ops.push(read(t0, "k", Some("f"), (82, 83), 9));
+        let r = check_round(&ops, &fin);
+        assert!(r.violations >= 2, "{r:?}");
+    }
+}

@@ -1,0 +1,99 @@
+//! Failover drills: load a running cluster, inject one fault per round, measure how long
+//! writes stop (RTO) and how long a new leader takes, and check that no acknowledged write
+//! was lost, none applied twice and no read was stale (`docs/drills.md`).
+//!
+//! The engine ([`run_drill`]) knows nothing about processes: faults go through a
+//! [`FaultDriver`], so the same drill runs against the local cluster of `sutra-node local`
+//! ([`LocalProcessDriver`]), the cluster-test harness and, later, containers. It owns the
+//! load (each writer and reader task with its own [`Client`](crate::Client)), the history
+//! of every operation, the measurements and the checks; it does not own the cluster.
+//!
+//! ```text
+//!   run_drill ──▶ round ──▶ writers/readers (Client) ──▶ Recorder (history)
+//!                   │                                        │
+//!                   ├──▶ FaultDriver: kill/stop/pause/isolate, restart/resume/heal
+//!                   ├──▶ HealthCheck polls: leader, new leader, caught up
+//!                   └──▶ final LINEARIZABLE reads ──▶ check_round ──▶ RoundReport
+//! ```
+
+mod check;
+mod driver;
+mod engine;
+mod history;
+mod local;
+mod report;
+mod scenario;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use check::{CheckResult, check_round};
+pub use driver::FaultDriver;
+pub use engine::{DrillConfig, run_drill};
+pub use history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};
+pub use local::LocalProcessDriver;
+pub use report::{DrillReport, RoundReport, Summaries, Targets};
+pub use scenario::{Scenario, UnknownScenario};
+pub use stats::{Summary, nearest_rank};
+
+use crate::ClientError;
+
+/// Why a drill could not run (or not go on). A drill that runs and finds a lost write is
+/// not an error: its [`DrillReport`] says so.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DrillError {
+    /// The driver cannot inject what the scenario needs.
+    #[error("{reason}")]
+    Unsupported {
+        /// Why, in one line.
+        reason: String,
+    },
+    /// The drill's parameters make no sense.
+    #[error("invalid drill: {0}")]
+    Config(String),
+    /// The cluster file could not be read.
+    #[error("cluster file {}: {message}", path.display())]
+    ClusterFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A fault could not be injected or healed.
+    #[error("node {node}: {message}")]
+    Fault {
+        /// The node.
+        node: u64,
+        /// What went wrong.
+        message: String,
+    },
+    /// No node said it leads.
+    #[error("no leader within {waited:?}: {last}")]
+    NoLeader {
+        /// How long the drill waited.
+        waited: Duration,
+        /// What the nodes said last.
+        last: String,
+    },
+    /// The writers got no write acknowledged before the fault.
+    #[error("warm-up: {acked} writes acknowledged within {waited:?}")]
+    NoWrites {
+        /// How long the drill waited.
+        waited: Duration,
+        /// Writes acknowledged meanwhile.
+        acked: usize,
+    },
+    /// The nodes did not all become healthy at one applied index.
+    #[error("the cluster did not catch up within {waited:?}: {last}")]
+    NotCaughtUp {
+        /// How long the drill waited.
+        waited: Duration,
+        /// What the nodes said last.
+        last: String,
+    },
+    /// A client call failed for good (a final read, a connection).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
