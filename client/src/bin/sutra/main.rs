@@ -6,6 +6,7 @@
 
 mod batch_file;
 mod bench;
+mod drill;
 mod parse;
 
 use std::io::Read as _;
@@ -251,6 +252,9 @@ enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Failover drill against a local cluster: a fault per round under load; RTO,
+    /// time to a new leader, lost/duplicate writes and stale reads (docs/drills.md).
+    Drill(drill::DrillArgs),
     /// Cluster membership and replication, as the leader sees it; with a subcommand,
     /// change it (admin certificate).
     Cluster {
@@ -750,6 +754,11 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
                 report.table(),
                 serde_json::to_value(&report).context("encoding the report")?,
             );
+        }
+        Command::Drill(args) => {
+            let json = matches!(cli.output, Output::Json);
+            let file = cli.cluster_file.as_deref();
+            drill::run(args, file, s.tls.clone(), cli.timeout, json, command_line).await?;
         }
         Command::Cluster {
             action: Some(action),
