@@ -49,6 +49,9 @@ pub struct CheckResult {
     pub violations: usize,
     /// Reads that missed a write acknowledged before they began.
     pub stale_reads: usize,
+    /// The verdict of `sutra-checker`'s linearizability search ("linearizable", "not
+    /// linearizable", "unknown (search budget)"); empty if it did not run.
+    pub linearizability: String,
     /// The first problems, in words.
     pub details: Vec<String>,
 }
@@ -64,6 +67,120 @@ impl CheckResult {
             self.details.push(what);
         }
     }
+}
+
+/// Checks a round with `sutra-checker` (a Porcupine-style linearizability search per
+/// key and its durability check) and with [`check_round`]; the counts are the larger of
+/// the two, the details come from both. `LEASE` probe reads are left to
+/// [`check_round`], since the linearizability search takes only LINEARIZABLE reads.
+pub fn check_history(
+    ops: &[OpRecord],
+    final_state: &BTreeMap<String, Option<(String, u64)>>,
+) -> CheckResult {
+    use sutra_checker as sc;
+    let mut r = check_round(ops, final_state);
+    let Some(base) = ops.iter().map(|o| o.invoke).min() else {
+        return r;
+    };
+    let ns = |t: std::time::Instant| u64::try_from((t - base).as_nanos()).unwrap_or(u64::MAX);
+    let history: Vec<sc::Op> = ops
+        .iter()
+        .filter(|o| o.tag != Some("probe-lease"))
+        .enumerate()
+        .map(|(i, o)| {
+            let (kind, outcome) = match (&o.kind, o.outcome) {
+                (OpKind::Write { value }, outcome) => (
+                    sc::OpKind::Write {
+                        value: value.as_str().into(),
+                    },
+                    match outcome {
+                        Outcome::Ok => sc::Outcome::Ok {
+                            version: Some(o.version),
+                        },
+                        Outcome::Failed => sc::Outcome::Failed,
+                        Outcome::Unknown => sc::Outcome::Unknown,
+                    },
+                ),
+                (OpKind::Read { value }, _) => (
+                    sc::OpKind::Read {
+                        observed: value.as_deref().map(sc::Value::from),
+                    },
+                    sc::Outcome::Ok {
+                        version: value.is_some().then_some(o.version),
+                    },
+                ),
+            };
+            sc::Op {
+                id: sc::OpId(i as u64),
+                client: format!("p{}", o.process),
+                key: o.key.clone(),
+                kind,
+                invoke: ns(o.invoke),
+                complete: Some(ns(o.complete)),
+                outcome,
+            }
+        })
+        .collect();
+    let stored: sc::FinalState = final_state
+        .iter()
+        .filter_map(|(k, s)| {
+            s.as_ref().map(|(v, version)| {
+                (
+                    k.clone(),
+                    sc::Stored {
+                        value: v.as_str().into(),
+                        version: *version,
+                    },
+                )
+            })
+        })
+        .collect();
+    let options = sc::CheckOptions {
+        time_limit: Some(std::time::Duration::from_secs(30)),
+        ..sc::CheckOptions::default()
+    };
+    match sc::check_linearizability(&history, &options) {
+        Ok(lin) => {
+            let violations: Vec<String> = lin
+                .violations()
+                .map(|v| format!("{}: {}", v.key, v.explanation))
+                .collect();
+            r.linearizability = match lin.verdict {
+                sc::Verdict::Linearizable => "linearizable",
+                sc::Verdict::NotLinearizable => "not linearizable",
+                sc::Verdict::Unknown => "unknown (search budget)",
+            }
+            .to_string();
+            let mine = r.violations;
+            r.violations = r.violations.max(violations.len());
+            if r.violations > mine {
+                for v in violations {
+                    r.note(v);
+                }
+            }
+        }
+        Err(e) => {
+            r.linearizability = "not checked".into();
+            r.note(format!("sutra-checker refused the history: {e}"));
+        }
+    }
+    match sc::check_durability(&history, &stored) {
+        Ok(d) => {
+            let wrong = d.failed_visible + d.unexplained;
+            if d.lost > r.lost || d.duplicated > r.duplicates || wrong > r.violations {
+                for issue in &d.issues {
+                    r.note(format!("{issue:?}"));
+                }
+            }
+            r.lost = r.lost.max(d.lost);
+            r.duplicates = r.duplicates.max(d.duplicated);
+            r.violations = r.violations.max(wrong);
+            r.unknown_applied = r.unknown_applied.max(d.unknown_applied);
+            r.unknown_absent = r.unknown - r.unknown_applied;
+        }
+        Err(e) => r.note(format!("sutra-checker refused the history: {e}")),
+    }
+    r
 }
 
 /// Checks a round: `ops` is its history (final reads included), `final_state` the value
@@ -286,6 +403,30 @@ mod tests {
         assert_eq!((r.acked, r.failed, r.unknown), (2, 1, 2));
         assert_eq!((r.unknown_applied, r.unknown_absent), (1, 1));
         assert_eq!(r.reads, 4);
+    }
+
+    #[test]
+    fn sutra_checker_agrees_on_clean_and_stale_histories() {
+        let t0 = Instant::now();
+        let clean = vec![
+            write(t0, "k", "a", (0, 10), Outcome::Ok, 5, 1),
+            write(t0, "k", "b", (20, 30), Outcome::Unknown, 0, 0),
+            read(t0, "k", Some("a"), (11, 12), 5),
+            read(t0, "k", Some("b"), (31, 32), 7),
+            read(t0, "k", Some("b"), (40, 41), 7),
+        ];
+        let fin = state(&[("k", Some(("b", 7)))]);
+        let r = check_history(&clean, &fin);
+        assert!(r.passed(), "{r:?}");
+        assert_eq!(r.linearizability, "linearizable");
+        assert_eq!((r.unknown_applied, r.unknown_absent), (1, 0));
+        let mut stale = clean.clone();
+        stale.push(read(t0, "k", Some("a"), (50, 51), 5));
+        let r = check_history(&stale, &fin);
+        assert!(!r.passed(), "{r:?}");
+        assert_eq!(r.linearizability, "not linearizable");
+        let lost = vec![write(t0, "k", "a", (0, 10), Outcome::Ok, 5, 1)];
+        assert_eq!(check_history(&lost, &state(&[("k", None)])).lost, 1);
     }
 
     #[test]

@@ -19,10 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use sutra_proto::storage::{Concept, Consistency, HealthCheckResponse};
+use sutra_proto::storage::{
+    Concept, Consistency, GetStatsRequest, GetStatsResponse, HealthCheckResponse,
+};
 use tokio::task::JoinHandle;
 
-use crate::drill::check::check_round;
+use crate::drill::check::check_history;
 use crate::drill::history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};
 use crate::drill::{DrillError, DrillReport, FaultDriver, RoundReport, Scenario};
 use crate::{CallOptions, Client, ClientConfig, ClientError, ReadOptions, TlsFiles};
@@ -221,9 +223,10 @@ impl<D: FaultDriver> Engine<'_, D> {
         let load_stopped = Instant::now();
         let (applied_index, leader_after) = self.wait_caught_up().await?;
         let catch_up_ms = ms(load_stopped.elapsed());
+        let diverged = self.content_divergence().await;
         let final_state = self.read_back(&keys, &load.rec).await?;
         let ops = load.rec.ops();
-        let check = check_round(&ops, &final_state);
+        let check = check_history(&ops, &final_state);
         let mut rto_ms = Some(0.0f64);
         let mut leader_ms: Option<f64> = None;
         for step in injected.steps {
@@ -249,7 +252,7 @@ impl<D: FaultDriver> Engine<'_, D> {
             leader_ms,
             catch_up_ms,
             applied_index,
-            diverged: None,
+            diverged,
             probe_reads: injected.probe_reads,
             probe_served_by_old_leader: injected.probe_served_by_old_leader,
             duration_secs: started.elapsed().as_secs_f64(),
@@ -579,6 +582,44 @@ impl<D: FaultDriver> Engine<'_, D> {
             }
             tokio::time::sleep(POLL_EVERY).await;
         }
+    }
+
+    /// Whether the nodes' content hashes differ at one applied index; `None` if some
+    /// node does not report a hash or the nodes never report the same index.
+    async fn content_divergence(&self) -> Option<bool> {
+        let req = GetStatsRequest {
+            include_content_hash: true,
+        };
+        for _ in 0..20 {
+            let stats = join_all(self.ids.iter().map(|&id| {
+                let ep = self.driver.api_endpoint(id);
+                let req = req.clone();
+                async move {
+                    self.ops
+                        .stats_with(&ep, req, CallOptions::new().deadline(POLL_TIMEOUT * 4))
+                        .await
+                }
+            }))
+            .await;
+            let stats: Vec<GetStatsResponse> = stats.into_iter().collect::<Result<_, _>>().ok()?;
+            if stats.iter().any(|s| s.content_hash.is_empty()) {
+                return None;
+            }
+            if stats
+                .windows(2)
+                .all(|w| w[0].content_hash_index == w[1].content_hash_index)
+            {
+                let diverged = stats
+                    .windows(2)
+                    .any(|w| w[0].content_hash != w[1].content_hash);
+                if diverged {
+                    tracing::error!(hashes = ?stats.iter().map(|s| (s.node_id, s.content_hash_index, s.content_hash.clone())).collect::<Vec<_>>(), "content hashes differ");
+                }
+                return Some(diverged);
+            }
+            tokio::time::sleep(POLL_EVERY * 5).await;
+        }
+        None
     }
 
     /// Reads every key LINEARIZABLE (retrying until the catch-up deadline); the reads

@@ -28,7 +28,7 @@ mod stats;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use check::{CheckResult, check_round};
+pub use check::{CheckResult, check_history, check_round};
 pub use driver::FaultDriver;
 pub use engine::{DrillConfig, run_drill};
 pub use history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};

@@ -240,6 +240,41 @@ impl DrillReport {
                 "old leader   {probes} reads right after resume ({by_old} served by it), {stale} stale\n"
             ));
         }
+        let verdicts: Vec<&str> = self
+            .rounds
+            .iter()
+            .map(|r| r.check.linearizability.as_str())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if !verdicts.is_empty() {
+            let lin = verdicts.iter().filter(|v| **v == "linearizable").count();
+            out.push_str(&format!(
+                "checker    sutra-checker: {lin} of {} rounds linearizable{}\n",
+                self.rounds.len(),
+                if lin < verdicts.len() {
+                    format!(" ({} not, or not decided)", verdicts.len() - lin)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let hashed = self.rounds.iter().filter(|r| r.diverged.is_some()).count();
+        if hashed > 0 {
+            let diverged = self
+                .rounds
+                .iter()
+                .filter(|r| r.diverged == Some(true))
+                .count();
+            out.push_str(&format!(
+                "content    hashes compared at one applied index in {hashed} of {} rounds: {}\n",
+                self.rounds.len(),
+                if diverged == 0 {
+                    "equal on every node".to_string()
+                } else {
+                    format!("DIFFERENT in {diverged} rounds")
+                }
+            ));
+        }
         for r in self.rounds.iter().filter(|r| !r.check.details.is_empty()) {
             for d in &r.check.details {
                 out.push_str(&format!("round {}: {d}\n", r.round));
