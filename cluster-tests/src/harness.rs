@@ -785,6 +785,48 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>> {
         .collect()
 }
 
+impl Cluster {
+    /// Waits until every node of `ids` reports the same content hash at the same applied
+    /// log index (`GetStats` with `include_content_hash`), and returns that index and
+    /// hash. Two of them reporting one index with different hashes have diverged: that
+    /// fails at once, as does one of them exiting.
+    pub async fn wait_converged(&self, ids: &[u64], timeout: Duration) -> Result<(u64, String)> {
+        anyhow::ensure!(!ids.is_empty(), "wait_converged needs at least one node");
+        let what = format!("nodes {ids:?} reporting one content hash at one applied index");
+        wait_until(&what, timeout, async || {
+            self.check_alive(ids).map_err(crate::fatal)?;
+            let mut seen = BTreeMap::new();
+            for &id in ids {
+                let mut c = self.client(id, ClientRole::Reader)?;
+                let req = sutra_proto::storage::GetStatsRequest {
+                    include_content_hash: true,
+                };
+                let r = tokio::time::timeout(POLL_RPC_TIMEOUT, c.storage.get_stats(req))
+                    .await
+                    .with_context(|| format!("node {id}: GetStats timed out"))?
+                    .with_context(|| format!("node {id}: GetStats"))?
+                    .into_inner();
+                anyhow::ensure!(!r.content_hash.is_empty(), "node {id} sent no content hash");
+                seen.insert(id, (r.content_hash_index, r.content_hash));
+            }
+            let mut by_index: BTreeMap<u64, Vec<&String>> = BTreeMap::new();
+            for (index, hash) in seen.values() {
+                by_index.entry(*index).or_default().push(hash);
+            }
+            if by_index.values().any(|h| h.iter().any(|x| *x != h[0])) {
+                return Err(crate::fatal(anyhow::anyhow!(
+                    "replicas diverged: different content at one applied index: {seen:?}"
+                )));
+            }
+            match by_index.len() {
+                1 => Ok(seen.into_values().next().expect("ids is not empty")),
+                _ => bail!("(applied index, content hash) per node: {seen:?}"),
+            }
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
