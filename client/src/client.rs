@@ -841,8 +841,7 @@ impl Client {
         req: GetStatsRequest,
         opts: CallOptions,
     ) -> Vec<NodeResult<GetStatsResponse>> {
-        self.on_all(|ep| self.stats_with(ep, req.clone(), opts))
-            .await
+        self.on_all(|ep| self.stats_with(ep, req, opts)).await
     }
 
     /// [`flush`](Self::flush) of every configured node, in endpoint order.
