@@ -261,22 +261,18 @@ pub fn check_round(
             continue;
         }
         match w.outcome {
-            Outcome::Failed => {
-                if invented.insert(value) {
-                    r.violations += 1;
-                    r.note(format!(
-                        "{key} held {value:?}, whose write was reported failed"
-                    ));
-                }
+            Outcome::Failed if invented.insert(value) => {
+                r.violations += 1;
+                r.note(format!(
+                    "{key} held {value:?}, whose write was reported failed"
+                ));
             }
-            Outcome::Ok if version != w.version => {
-                if duplicated.insert(value) {
-                    r.duplicates += 1;
-                    r.note(format!(
-                        "{value:?} on {key} acknowledged at version {} but seen at version {version}: applied twice",
-                        w.version
-                    ));
-                }
+            Outcome::Ok if version != w.version && duplicated.insert(value) => {
+                r.duplicates += 1;
+                r.note(format!(
+                    "{value:?} on {key} acknowledged at version {} but seen at version {version}: applied twice",
+                    w.version
+                ));
             }
             _ => {}
         }

@@ -593,7 +593,6 @@ impl<D: FaultDriver> Engine<'_, D> {
         for _ in 0..20 {
             let stats = join_all(self.ids.iter().map(|&id| {
                 let ep = self.driver.api_endpoint(id);
-                let req = req.clone();
                 async move {
                     self.ops
                         .stats_with(&ep, req, CallOptions::new().deadline(POLL_TIMEOUT * 4))

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sutra_client::TlsFiles;
-use sutra_client::drill::{DrillConfig, DrillReport, LocalProcessDriver, Scenario, run_drill};
+use sutra_client::drill::{
+    DrillConfig, DrillReport, FaultDriver, LocalProcessDriver, Scenario, run_drill,
+};
 
 use crate::parse;
 
@@ -66,6 +68,12 @@ pub async fn run(
         );
     };
     let driver = LocalProcessDriver::open(cluster_file, args.node_bin.clone())?;
+    // Refuse before printing anything.
+    anyhow::ensure!(
+        driver.supports(args.scenario),
+        "{}",
+        driver.unsupported_reason(args.scenario)
+    );
     let mut config = DrillConfig::new(args.scenario, tls);
     config.rounds = args.rounds;
     config.writers = args.writers;
