@@ -185,7 +185,7 @@ impl Cluster {
             .join(",");
         self.proxies.clear();
         if self.opts.link_proxies {
-            for (&from, _) in &addrs {
+            for &from in addrs.keys() {
                 for (&to, (_, raft)) in &addrs {
                     if from != to {
                         self.proxies
