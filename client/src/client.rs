@@ -39,6 +39,11 @@ pub struct ClientConfig {
     /// Longest one call may take, retries included, unless the call's options set a
     /// deadline. Default: 10 s.
     pub request_timeout: Duration,
+    /// Longest one attempt on one node may take before the call moves on to another
+    /// node (a paused or cut-off leader accepts connections but never answers). A write
+    /// retried this way keeps its exactly-once identity, so it is applied at most once.
+    /// Default: 1 s, far above a healthy cluster's write latency.
+    pub attempt_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -50,12 +55,15 @@ impl ClientConfig {
             server_name: None,
             client_id: None,
             request_timeout: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(1),
         }
     }
 }
 
-const MIN_BACKOFF: Duration = Duration::from_millis(20);
-const MAX_BACKOFF: Duration = Duration::from_millis(500);
+// Between attempts while no node can serve (e.g. during an election, which takes about
+// a second): short enough that a call finds the new leader within ~100 ms of its election.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Whether a call changes data: a write that times out may have been applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +90,9 @@ enum Kind {
 ///
 /// **Deadlines.** Every call ends within its deadline ([`CallOptions::deadline`],
 /// [`ReadOptions::deadline`], else [`ClientConfig::request_timeout`]), retries included;
-/// each attempt sends the time left to the node as its gRPC timeout. Running out yields
-/// [`ClientError::DeadlineExceeded`].
+/// each attempt sends the time left to the node as its gRPC timeout. An attempt that gets
+/// no answer within [`ClientConfig::attempt_timeout`] moves on to another node. Running out
+/// yields [`ClientError::DeadlineExceeded`].
 ///
 /// **Operations** ([`health`](Self::health), [`stats`](Self::stats),
 /// [`flush`](Self::flush) and their `_all` forms) concern one node and are not retried.
@@ -192,6 +201,35 @@ impl Client {
             .then(|| self.config.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n].clone())
     }
 
+    /// The next endpoint in turn, passing over those in `avoid` unless every endpoint is.
+    fn round_robin_avoiding(&self, avoid: &[String]) -> Option<String> {
+        let n = self.config.endpoints.len();
+        let mut candidate = self.round_robin()?;
+        for _ in 1..n {
+            if !avoid.contains(&candidate) {
+                break;
+            }
+            candidate = self.round_robin()?;
+        }
+        Some(candidate)
+    }
+
+    /// Stops treating `endpoint` as the leader (it refused or did not answer).
+    fn forget_leader(&self, endpoint: &str) {
+        let mut leader = self.leader.lock().expect("leader lock");
+        if leader.as_deref() == Some(endpoint) {
+            *leader = None;
+        }
+    }
+
+    /// Drops the connection to `endpoint`, so the next call there dials afresh.
+    fn drop_channel(&self, endpoint: &str) {
+        self.channels
+            .lock()
+            .expect("channel cache lock")
+            .remove(endpoint);
+    }
+
     fn known_leader(&self) -> Option<String> {
         self.leader.lock().expect("leader lock").clone()
     }
@@ -229,24 +267,27 @@ impl Client {
         let mut sent = false;
         let mut first = true;
         let mut hinted: Option<String> = None;
+        // Nodes that let an attempt of this call time out: avoided while others remain.
+        let mut silent: Vec<String> = Vec::new();
         loop {
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
             let Some(endpoint) = route.choose(first, hinted.take(), self.known_leader(), || {
-                self.round_robin()
+                self.round_robin_avoiding(&silent)
             }) else {
                 break;
             };
             first = false;
             let remaining = deadline - now;
-            let result = tokio::time::timeout(remaining, async {
+            let for_attempt = remaining.min(self.config.attempt_timeout);
+            let result = tokio::time::timeout(for_attempt, async {
                 let client = match self.storage(&endpoint).await {
                     Ok(c) => c,
                     Err(e) => return Err((false, Status::unavailable(e.to_string()))),
                 };
-                attempt(client, remaining).await.map_err(|s| (true, s))
+                attempt(client, for_attempt).await.map_err(|s| (true, s))
             })
             .await;
             let status = match result {
@@ -257,8 +298,11 @@ impl Client {
                 }
                 Err(_) => {
                     sent = true;
-                    last = format!("{endpoint}: no answer before the deadline");
-                    break;
+                    last = format!("{endpoint}: no answer within {for_attempt:?}");
+                    self.forget_leader(&endpoint);
+                    self.drop_channel(&endpoint);
+                    silent.push(endpoint);
+                    continue;
                 }
             };
             if !retryable(&status) {
@@ -280,18 +324,12 @@ impl Client {
                     }
                 }
                 _ => {
-                    let mut leader = self.leader.lock().expect("leader lock");
-                    if leader.as_deref() == Some(endpoint.as_str()) {
-                        *leader = None;
-                    }
+                    self.forget_leader(&endpoint);
                     if matches!(
                         status.code(),
                         Code::Unavailable | Code::Unknown | Code::Cancelled
                     ) {
-                        self.channels
-                            .lock()
-                            .expect("channel cache lock")
-                            .remove(&endpoint);
+                        self.drop_channel(&endpoint);
                     }
                 }
             }
