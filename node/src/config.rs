@@ -229,12 +229,12 @@ pub struct NodeConfig {
     #[arg(long, env = "SUTRA_HEARTBEAT_MS", default_value_t = 100)]
     pub heartbeat_ms: u64,
 
-    /// Lower bound of the randomised election timeout in ms. Default: 400.
-    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MIN_MS", default_value_t = 400)]
+    /// Lower bound of the randomised election timeout in ms. Default: 300.
+    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MIN_MS", default_value_t = 300)]
     pub election_timeout_min_ms: u64,
 
-    /// Upper bound of the randomised election timeout in ms. Default: 800.
-    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MAX_MS", default_value_t = 800)]
+    /// Upper bound of the randomised election timeout in ms. Default: 600.
+    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MAX_MS", default_value_t = 600)]
     pub election_timeout_max_ms: u64,
 
     /// Take a snapshot (engine checkpoint) after this many applied entries; the log is
@@ -280,8 +280,8 @@ impl Default for NodeConfig {
             tls_key: None,
             insecure: false,
             heartbeat_ms: 100,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 800,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
             snapshot_every_entries: 20_000,
             log_keep_entries: 5_000,
             vector_dimension: 768,
@@ -515,7 +515,7 @@ mod tests {
         };
         assert_eq!(c.validate().unwrap_err().field, "election-timeout-min-ms");
         let c = NodeConfig {
-            election_timeout_max_ms: 400,
+            election_timeout_max_ms: 300,
             ..insecure()
         };
         assert_eq!(c.validate().unwrap_err().field, "election-timeout-max-ms");
