@@ -236,15 +236,43 @@ impl Node {
         }
     }
 
+    /// Runs a call to `leader` for as long as this node still follows it. A leader that
+    /// stops answering (paused, cut off) is replaced by an election; from then on waiting
+    /// for it only delays the client, so the call is abandoned with UNAVAILABLE (and the
+    /// new leader's address once known). A relayed write abandoned this way may still
+    /// commit: the client's retry, with the same exactly-once identity, is answered from
+    /// the session table.
+    async fn while_leader<T>(
+        &self,
+        leader: u64,
+        call: impl std::future::Future<Output = T>,
+    ) -> Result<T, ServiceError> {
+        let mut metrics = self.raft.metrics();
+        let deposed = async move {
+            while metrics.borrow_watched().current_leader == Some(leader) {
+                if metrics.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            out = call => Ok(out),
+            () = deposed => Err(self.not_leader()),
+        }
+    }
+
     /// Relays a write to the leader over the peer channel (a client may write through
     /// any node). Safe to retry: the write carries its exactly-once identity.
     async fn forward_write(&self, cmd: &Command) -> Result<CommandResponse, ServiceError> {
         let (leader, mut client) = self.leader_client()?;
         let command = sutra_raft::pb::encode_command(cmd)
             .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
-        let resp = client
-            .forward_write(sutra_proto::raft::ForwardWriteRequest { command })
-            .await
+        let resp = self
+            .while_leader(
+                leader,
+                client.forward_write(sutra_proto::raft::ForwardWriteRequest { command }),
+            )
+            .await?
             .map_err(|s| self.leader_call_failed(leader, s))?;
         sutra_raft::pb::decode_response(&resp.into_inner().response).map_err(|e| {
             ServiceError::Internal(format!(
@@ -257,9 +285,12 @@ impl Node {
     /// and names a read index; this node waits until it has applied it.
     async fn follower_linearizable_read(&self) -> Result<(), ServiceError> {
         let (leader, mut client) = self.leader_client()?;
-        let read_index = client
-            .read_index(sutra_proto::raft::ReadIndexRequest {})
-            .await
+        let read_index = self
+            .while_leader(
+                leader,
+                client.read_index(sutra_proto::raft::ReadIndexRequest {}),
+            )
+            .await?
             .map_err(|s| self.leader_call_failed(leader, s))?
             .into_inner()
             .read_index;
