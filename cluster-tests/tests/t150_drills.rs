@@ -1,6 +1,16 @@
 //! t150: the failover drill engine of the SDK (`sutra_client::drill`, what `sutra drill`
 //! runs) against a harness cluster with link proxies: two rounds of every scenario.
+//!
+//! The same test runs longer drills (docs/drills.md), e.g. 20 rounds of partition-leader
+//! on release binaries, writing JSON reports:
+//!
+//! ```sh
+//! SUTRA_NODE_BIN=target/release/sutra-node SUTRA_DRILL_ROUNDS=20 \
+//!   SUTRA_DRILL_SCENARIOS=partition-leader SUTRA_DRILL_REPORT_DIR=/tmp/drills \
+//!   cargo nextest run -p sutra-cluster-tests --test t150_drills --no-capture
+//! ```
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sutra_client::TlsFiles;
@@ -102,10 +112,44 @@ impl FaultDriver for HarnessDriver<'_> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn t150_drills() -> anyhow::Result<()> {
     init_tracing();
-    within("t150", Duration::from_secs(175), run()).await
+    let plan = Plan::from_env()?;
+    // About 10 s a round at most, plus start-up.
+    let bound = Duration::from_secs(60 + 10 * u64::from(plan.rounds) * plan.scenarios.len() as u64);
+    within("t150", bound, run(plan)).await
 }
 
-async fn run() -> anyhow::Result<()> {
+/// What to drill: by default two rounds of every scenario; `SUTRA_DRILL_ROUNDS`,
+/// `SUTRA_DRILL_SCENARIOS` (comma-separated names) and `SUTRA_DRILL_REPORT_DIR` (a JSON
+/// report per scenario) make it a longer drill.
+struct Plan {
+    rounds: u32,
+    scenarios: Vec<Scenario>,
+    report_dir: Option<PathBuf>,
+}
+
+impl Plan {
+    fn from_env() -> anyhow::Result<Self> {
+        let rounds = match std::env::var("SUTRA_DRILL_ROUNDS") {
+            Ok(v) => v.parse()?,
+            Err(_) => 2,
+        };
+        let scenarios = match std::env::var("SUTRA_DRILL_SCENARIOS") {
+            Ok(v) => v
+                .split(',')
+                .map(|s| s.trim().parse())
+                .collect::<Result<_, _>>()?,
+            Err(_) => Scenario::ALL.to_vec(),
+        };
+        let report_dir = std::env::var_os("SUTRA_DRILL_REPORT_DIR").map(PathBuf::from);
+        Ok(Self {
+            rounds,
+            scenarios,
+            report_dir,
+        })
+    }
+}
+
+async fn run(plan: Plan) -> anyhow::Result<()> {
     tracing::info!("--- three nodes with link proxies");
     let cluster = Cluster::start(ClusterOptions {
         link_proxies: true,
@@ -120,10 +164,10 @@ async fn run() -> anyhow::Result<()> {
         key: admin.key,
     };
     let driver = HarnessDriver { cluster: &cluster };
-    for scenario in Scenario::ALL {
-        tracing::info!(%scenario, "--- two rounds");
+    for &scenario in &plan.scenarios {
+        tracing::info!(%scenario, rounds = plan.rounds, "--- drill");
         let mut config = DrillConfig::new(scenario, tls.clone());
-        config.rounds = 2;
+        config.rounds = plan.rounds;
         config.writers = 4;
         config.readers = 2;
         config.warmup = Duration::from_millis(500);
@@ -149,6 +193,13 @@ async fn run() -> anyhow::Result<()> {
         })
         .await?;
         eprintln!("{}", report.table());
+        if let Some(dir) = &plan.report_dir {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(
+                dir.join(format!("{scenario}.json")),
+                serde_json::to_vec_pretty(&report)?,
+            )?;
+        }
         anyhow::ensure!(
             report.lost == 0,
             "{scenario}: lost writes\n{}",
