@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sutra_certs::Role;
+use sutra_node::linkproxy::{Direction, LinkProxy};
 use sutra_proto::cluster::{ClusterStatusRequest, ClusterStatusResponse};
 use sutra_proto::storage::{Concept, HealthCheckRequest, HealthCheckResponse, ReadOptions};
 use tempfile::TempDir;
@@ -20,7 +21,6 @@ use tonic::transport::Channel;
 use crate::client::{self, ClientCerts, ClientRole, NodeClient, Writer};
 use crate::history::History;
 use crate::process::{self, NodeProcess};
-use crate::proxy::{Direction, LinkProxy};
 use crate::wait_until;
 
 /// How long one status or health poll may take (a paused node never answers).

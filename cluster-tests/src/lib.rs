@@ -24,7 +24,6 @@ pub mod client;
 pub mod harness;
 pub mod history;
 pub mod process;
-pub mod proxy;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -33,7 +32,7 @@ pub use client::{ClientRole, NodeClient, WriteOutcome, Writer};
 pub use harness::{Cluster, ClusterOptions};
 pub use history::{CheckReport, History, Outcome, check_writes};
 pub use process::NodeProcess;
-pub use proxy::{Direction, LinkMode, LinkProxy};
+pub use sutra_node::linkproxy::{Direction, LinkMode, LinkProxy};
 
 /// Interval between two looks at the observed state in [`wait_until`].
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);

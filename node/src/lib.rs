@@ -10,6 +10,7 @@ pub mod certs_cmd;
 pub mod config;
 pub mod convert;
 pub mod health;
+pub mod linkproxy;
 pub mod local;
 pub mod node;
 pub mod server;

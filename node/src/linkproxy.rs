@@ -9,16 +9,17 @@
 //!                   └ per connection, per direction: read → bounded queue (delay) → write
 //! ```
 //!
-//! Node i reaches it because the harness starts it with `--peer-dial j=127.0.0.1:P`; TLS
-//! runs end to end through it (the proxy only moves bytes).
+//! Node i reaches it because it is started with `--peer-dial j=127.0.0.1:P`; TLS runs end
+//! to end through it (the proxy only moves bytes). The real-process test harness
+//! (`cluster-tests`) puts one on every link.
 //!
 //! Bytes a fault keeps from crossing are discarded, never delivered later: a TCP stream
 //! that lost bytes cannot be resumed, so once the fault is lifted such a connection is
 //! reset (both ends see it die, as they would after a real partition outlived their
 //! keepalive) and the nodes dial again. A connection that lost nothing simply goes on.
 //!
-//! Runs on tokio tasks of the test process; dropping the proxy stops accepting and resets
-//! every connection it holds.
+//! Runs on tokio tasks of the process that starts it; dropping the proxy stops accepting
+//! and resets every connection it holds.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -26,7 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -154,7 +154,7 @@ impl Counters {
     }
 }
 
-/// A TCP proxy for the directed link `from → to`, listening on `127.0.0.1:0` and
+/// A TCP proxy for the directed link `from → to`, listening on a loopback port and
 /// forwarding to `target`. See the module docs.
 #[derive(Debug)]
 pub struct LinkProxy {
@@ -168,12 +168,27 @@ pub struct LinkProxy {
 }
 
 impl LinkProxy {
-    /// Starts a proxy for link `from → to` that forwards to `target` (`host:port`).
-    /// Must be called within a tokio runtime; its tasks run there.
-    pub fn start(from: u64, to: u64, target: &str) -> Result<Self> {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .with_context(|| format!("binding a proxy for link {from}->{to}"))?;
-        std_listener.set_nonblocking(true)?;
+    /// Starts a proxy for link `from → to` on a free port of `127.0.0.1`, forwarding to
+    /// `target` (`host:port`). Must be called within a tokio runtime; its tasks run there.
+    pub fn start(from: u64, to: u64, target: &str) -> std::io::Result<Self> {
+        Self::start_on(from, to, SocketAddr::from(([127, 0, 0, 1], 0)), target)
+    }
+
+    /// Starts a proxy for link `from → to` listening on `listen` (port 0: any free one),
+    /// forwarding to `target`. A proxy started again on the port it had keeps the
+    /// addresses nodes were given valid. Must be called within a tokio runtime.
+    pub fn start_on(from: u64, to: u64, listen: SocketAddr, target: &str) -> std::io::Result<Self> {
+        let bind = || -> std::io::Result<std::net::TcpListener> {
+            let l = std::net::TcpListener::bind(listen)?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        };
+        let std_listener = bind().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("binding a proxy for link {from}->{to} on {listen}: {e}"),
+            )
+        })?;
         let addr = std_listener.local_addr()?;
         let listener = TcpListener::from_std(std_listener)?;
         let (faults, rx) = watch::channel(LinkFaults::default());
@@ -484,6 +499,24 @@ mod tests {
 
     const T: Duration = Duration::from_secs(5);
 
+    /// Polls `check` every 10 ms until it returns `Ok`, for at most `timeout`.
+    async fn wait_until(
+        what: &str,
+        timeout: Duration,
+        mut check: impl AsyncFnMut() -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let deadline = StdInstant::now() + timeout;
+        loop {
+            match check().await {
+                Ok(()) => return Ok(()),
+                Err(e) if StdInstant::now() >= deadline => {
+                    anyhow::bail!("{what}: not reached within {timeout:?}: {e:#}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
     /// Sends `msg` and reads back as many bytes.
     async fn round_trip(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
         s.write_all(msg).await?;
@@ -561,7 +594,7 @@ mod tests {
         let mut t = connect(&p).await;
         t.write_all(&[7u8; 10_000]).await.unwrap();
         t.shutdown().await.unwrap();
-        crate::wait_until("the proxy discarding 10000 bytes", T, async || {
+        wait_until("the proxy discarding 10000 bytes", T, async || {
             anyhow::ensure!(p.stats().discarded_bytes == 10_000, "{:?}", p.stats());
             Ok(())
         })
@@ -624,7 +657,7 @@ mod tests {
         let p = LinkProxy::start(1, 2, &target.to_string()).unwrap();
         let mut s = connect(&p).await;
         s.write_all(b"before").await.unwrap();
-        crate::wait_until("6 bytes delivered", T, async || {
+        wait_until("6 bytes delivered", T, async || {
             anyhow::ensure!(got.load(Ordering::Relaxed) == 6);
             Ok(())
         })
@@ -632,7 +665,7 @@ mod tests {
         .unwrap();
         p.cut(Direction::Upstream);
         s.write_all(b"during").await.unwrap();
-        crate::wait_until("6 bytes discarded", T, async || {
+        wait_until("6 bytes discarded", T, async || {
             anyhow::ensure!(p.stats().discarded_bytes == 6, "{:?}", p.stats());
             Ok(())
         })
@@ -647,7 +680,7 @@ mod tests {
         round_trip(&mut s, b"ok").await.unwrap();
         e.cut(Direction::Downstream);
         s.write_all(b"lost").await.unwrap();
-        crate::wait_until("the answer discarded", T, async || {
+        wait_until("the answer discarded", T, async || {
             let st = e.stats();
             anyhow::ensure!(st.upstream_bytes == 6 && st.discarded_bytes == 4, "{st:?}");
             Ok(())
@@ -675,7 +708,7 @@ mod tests {
         let mut buf = [0u8; 2];
         let r = tokio::time::timeout(T, s.read(&mut buf)).await.unwrap();
         assert!(matches!(r, Err(_) | Ok(0)), "{r:?}");
-        crate::wait_until("the listener closed", T, async || {
+        wait_until("the listener closed", T, async || {
             anyhow::ensure!(TcpStream::connect(addr).await.is_err(), "still accepting");
             Ok(())
         })
