@@ -12,6 +12,7 @@ pub mod convert;
 pub mod health;
 pub mod linkproxy;
 pub mod local;
+pub mod local_proxies;
 pub mod node;
 pub mod server;
 pub mod service;

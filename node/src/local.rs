@@ -7,6 +7,14 @@
 //!
 //! - `run`: start the nodes, print the endpoints, stop them cleanly on Ctrl-C.
 //! - `start` / `stop` / `status`: the same, detached, for scripts.
+//!
+//! With `--link-proxies`, a third kind of process sits between the nodes: `sutra-node
+//! local proxies` ([`crate::local_proxies`]) hosts a TCP proxy on every directed peer link
+//! and a control socket through which a drill isolates and heals nodes. Its ports are
+//! kept in `cluster.json` like the nodes', and once a cluster has link proxies it keeps
+//! them: every later `start` (a drill's restart of a node included) launches nodes that
+//! dial their peers through them, and starts the proxy process again on the same ports if
+//! it is gone.
 
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -20,6 +28,8 @@ use serde::{Deserialize, Serialize};
 use sutra_certs::Role;
 use sutra_proto::storage::HealthCheckRequest;
 use sutra_proto::storage::storage_service_client::StorageServiceClient;
+
+use crate::local_proxies::{self, LinkProxies, ProxyLink, Request};
 
 /// Arguments of `sutra-node local`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +49,13 @@ pub struct LocalArgs {
     /// base+100+N-1). Default: free ports chosen by the OS.
     #[arg(long, global = true, env = "SUTRA_LOCAL_BASE_PORT")]
     pub base_port: Option<u16>,
+    /// With `start` or `run`: put a TCP proxy on every peer link, hosted by one more
+    /// process, so that `sutra drill --scenario partition-leader` can cut a node off. The
+    /// proxies are recorded in `cluster.json` and kept from then on; a cluster whose
+    /// nodes run without them must be stopped first. With `--base-port B` the proxies
+    /// listen on B+200 onwards.
+    #[arg(long, global = true)]
+    pub link_proxies: bool,
 }
 
 /// `local` actions.
@@ -52,11 +69,16 @@ pub enum Action {
     Stop,
     /// Health of every node, as JSON.
     Status,
+    /// Serve the link proxies recorded in `cluster.json` (started by `start` and `run`).
+    #[command(hide = true)]
+    Proxies,
 }
 
 const NODES: u64 = 3;
 const READY_WAIT: Duration = Duration::from_secs(60);
 const STOP_WAIT: Duration = Duration::from_secs(30);
+/// Longest the proxy process may take to answer on its control socket after it starts.
+const PROXIES_READY_WAIT: Duration = Duration::from_secs(10);
 
 /// What `cluster.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +91,9 @@ pub struct ClusterFile {
     pub admin_key: PathBuf,
     /// The nodes.
     pub nodes: Vec<LocalNode>,
+    /// The proxies on the peer links, if the cluster was started with `--link-proxies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_proxies: Option<LinkProxies>,
 }
 
 /// One node of the local cluster.
@@ -155,9 +180,104 @@ fn prepare(dir: &Path, base_port: Option<u16>) -> anyhow::Result<ClusterFile> {
         admin_cert: admin.cert.clone(),
         admin_key: admin.key.clone(),
         nodes,
+        link_proxies: None,
     };
     save(&dir, &c)?;
     Ok(c)
+}
+
+/// Chooses the ports of a proxy on every directed link of `c`: free ones, or from
+/// `base_port + 200` on.
+fn new_link_proxies(
+    dir: &Path,
+    c: &ClusterFile,
+    base_port: Option<u16>,
+) -> anyhow::Result<LinkProxies> {
+    let mut links = Vec::new();
+    for from in &c.nodes {
+        for to in c.nodes.iter().filter(|n| n.id != from.id) {
+            let port = match base_port {
+                Some(b) => b + 200 + links.len() as u16,
+                None => free_port()?,
+            };
+            links.push(ProxyLink {
+                from: from.id,
+                to: to.id,
+                addr: format!("127.0.0.1:{port}"),
+            });
+        }
+    }
+    Ok(LinkProxies {
+        pid: None,
+        control: dir.join("proxies.sock"),
+        log: dir.join("proxies.log"),
+        links,
+    })
+}
+
+/// Starts `sutra-node local proxies --dir <dir>`.
+fn spawn_proxies(dir: &Path, lp: &LinkProxies, foreground: bool) -> anyhow::Result<Child> {
+    let log = File::options().create(true).append(true).open(&lp.log)?;
+    let exe = std::env::current_exe().context("locating sutra-node")?;
+    let mut cmd = Command::new(exe);
+    if foreground {
+        // SAFETY: as in `spawn`: only marks the child to get SIGTERM if the runner dies.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+    }
+    cmd.args(["local", "proxies", "--dir"])
+        .arg(dir)
+        .env_remove("SUTRA_LOCAL_BASE_PORT")
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting the link proxies")
+}
+
+/// Waits until the proxy process `child` answers on its control socket; fails at once if
+/// it exits (a port taken, say).
+async fn wait_proxies_ready(lp: &LinkProxies, child: &mut Child) -> anyhow::Result<()> {
+    let deadline = Instant::now() + PROXIES_READY_WAIT;
+    let mut interval = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        interval.tick().await;
+        let last = match local_proxies::control(&lp.control, Request::Status).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the link proxy process exited ({status}); see {}",
+                lp.log.display()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the link proxies did not answer within {PROXIES_READY_WAIT:?} ({last:#}); see {}",
+                lp.log.display()
+            );
+        }
+    }
+}
+
+/// Runs `sutra-node local proxies`: the proxies of the cluster in `dir`, until SIGTERM.
+async fn serve_proxies(dir: &Path) -> anyhow::Result<()> {
+    let Some(c) = load(dir)? else {
+        bail!("no cluster in {}", dir.display())
+    };
+    let Some(lp) = &c.link_proxies else {
+        bail!(
+            "the cluster in {} has no link proxies (start it with --link-proxies)",
+            dir.display()
+        )
+    };
+    let raft = c.nodes.iter().map(|n| (n.id, n.raft.clone())).collect();
+    local_proxies::serve(lp, &raft).await
 }
 
 fn spawn(c: &ClusterFile, n: &LocalNode, foreground: bool) -> anyhow::Result<Child> {
@@ -167,6 +287,14 @@ fn spawn(c: &ClusterFile, n: &LocalNode, foreground: bool) -> anyhow::Result<Chi
         .nodes
         .iter()
         .map(|m| format!("{}={}/{}", m.id, m.raft, m.api))
+        .collect();
+    // Through the link proxies, if any: node i dials node j at the proxy of i→j.
+    let peer_dial: Vec<String> = c
+        .link_proxies
+        .iter()
+        .flat_map(|lp| &lp.links)
+        .filter(|l| l.from == n.id)
+        .flat_map(|l| ["--peer-dial".to_string(), format!("{}={}", l.to, l.addr)])
         .collect();
     let log = File::options().create(true).append(true).open(&n.log)?;
     let exe = std::env::current_exe().context("locating sutra-node")?;
@@ -194,7 +322,9 @@ fn spawn(c: &ClusterFile, n: &LocalNode, foreground: bool) -> anyhow::Result<Chi
         .arg(&node_certs.cert)
         .arg("--tls-key")
         .arg(&node_certs.key)
+        .args(&peer_dial)
         .env_remove("SUTRA_CONFIG")
+        .env_remove("SUTRA_PEER_DIAL")
         .stdout(log.try_clone()?)
         .stderr(log)
         // Own process group: Ctrl-C reaches the runner, which stops the nodes in order.
@@ -255,6 +385,14 @@ fn print_endpoints(c: &ClusterFile, dir: &Path) {
     println!("  CA:          {}", c.ca.display());
     println!("  admin cert:  {}", c.admin_cert.display());
     println!("  admin key:   {}", c.admin_key.display());
+    if let Some(lp) = &c.link_proxies {
+        println!(
+            "  link proxies: {} links, control {}  (log {})",
+            lp.links.len(),
+            lp.control.display(),
+            lp.log.display()
+        );
+    }
     println!("  endpoints:   {}", cluster_path(dir).display());
 }
 
@@ -299,13 +437,36 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
         .build()?;
     match args.action {
         Action::Run => {
-            let c = prepare(&args.dir, args.base_port)?;
-            if c.nodes.iter().filter_map(|n| n.pid).any(alive) {
+            let mut c = prepare(&args.dir, args.base_port)?;
+            let dir = fs::canonicalize(&args.dir)?;
+            let proxies_alive = c
+                .link_proxies
+                .as_ref()
+                .and_then(|lp| lp.pid)
+                .is_some_and(alive);
+            if proxies_alive || c.nodes.iter().filter_map(|n| n.pid).any(alive) {
                 bail!(
                     "a detached cluster is running in {}; `sutra-node local stop` it first",
                     args.dir.display()
                 );
             }
+            if args.link_proxies && c.link_proxies.is_none() {
+                c.link_proxies = Some(new_link_proxies(&dir, &c, args.base_port)?);
+                save(&dir, &c)?;
+            }
+            // The proxies go first (nodes dial through them) and stop last (a stopping
+            // leader hands over through them).
+            let mut proxies = match &c.link_proxies {
+                Some(lp) => {
+                    let mut child = spawn_proxies(&dir, lp, true)?;
+                    if let Err(e) = rt.block_on(wait_proxies_ready(lp, &mut child)) {
+                        stop_children(std::slice::from_mut(&mut child));
+                        return Err(e);
+                    }
+                    vec![child]
+                }
+                None => Vec::new(),
+            };
             let mut children: Vec<Child> = c
                 .nodes
                 .iter()
@@ -314,6 +475,7 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
             let ready = rt.block_on(wait_healthy(&c));
             if let Err(e) = ready {
                 stop_children(&mut children);
+                stop_children(&mut proxies);
                 return Err(e);
             }
             print_endpoints(&c, &args.dir);
@@ -328,21 +490,54 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
                                 eprintln!("node {} exited ({status}); stopping the cluster", c.nodes[i].id);
                                 break;
                             }
+                            if let Some(status) = proxies.iter_mut().find_map(|ch| ch.try_wait().ok().flatten()) {
+                                eprintln!("the link proxies exited ({status}); stopping the cluster");
+                                break;
+                            }
                         }
                     }
                 }
             });
             println!("stopping...");
             stop_children(&mut children);
+            stop_children(&mut proxies);
             println!("stopped; data kept in {}", args.dir.display());
             Ok(())
         }
         Action::Start => {
             let mut c = prepare(&args.dir, args.base_port)?;
+            let dir = fs::canonicalize(&args.dir)?;
+            if args.link_proxies && c.link_proxies.is_none() {
+                if c.nodes.iter().filter_map(|n| n.pid).any(alive) {
+                    bail!(
+                        "the nodes in {} run without link proxies; `sutra-node local stop` them first, then start with --link-proxies",
+                        args.dir.display()
+                    );
+                }
+                c.link_proxies = Some(new_link_proxies(&dir, &c, args.base_port)?);
+                save(&dir, &c)?;
+            }
+            // The proxy process comes back (same ports) before any node that would dial
+            // through it.
+            let mut proxies_restarted = false;
+            if let Some(lp) = c.link_proxies.as_mut()
+                && !lp.pid.is_some_and(alive)
+            {
+                let mut child = spawn_proxies(&dir, lp, false)?;
+                lp.pid = Some(child.id());
+                let lp = lp.clone();
+                save(&dir, &c)?;
+                rt.block_on(wait_proxies_ready(&lp, &mut child))?;
+                proxies_restarted = true;
+            }
             // Nodes that stopped (killed, crashed) start again on their ports and data
             // while the others keep running: this is how a drill restarts a node.
             let stopped = stopped_nodes(&c, alive);
             if stopped.is_empty() {
+                if proxies_restarted {
+                    println!("restarted the link proxies; the nodes were running");
+                    return Ok(());
+                }
                 bail!("already running; `sutra-node local status` shows it");
             }
             let partial = stopped.len() < c.nodes.len();
@@ -350,7 +545,7 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
                 let child = spawn(&c, &c.nodes[i], false)?;
                 c.nodes[i].pid = Some(child.id());
             }
-            save(&fs::canonicalize(&args.dir)?, &c)?;
+            save(&dir, &c)?;
             rt.block_on(wait_healthy(&c))?;
             if partial {
                 let ids: Vec<String> = stopped.iter().map(|&i| c.nodes[i].id.to_string()).collect();
@@ -372,27 +567,32 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
                 .filter_map(|n| n.pid)
                 .filter(|p| alive(*p))
                 .collect();
-            pids.iter().copied().for_each(terminate);
-            let deadline = Instant::now() + STOP_WAIT;
-            rt.block_on(async {
-                let mut interval = tokio::time::interval(Duration::from_millis(100));
-                while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
-                    interval.tick().await;
-                }
-            });
-            if let Some(p) = pids.iter().find(|p| alive(**p)) {
-                bail!("process {p} did not stop within {STOP_WAIT:?}");
-            }
+            // The nodes first: a leader stopping gracefully hands over through the links.
+            stop_pids(&rt, &pids)?;
+            let proxies: Vec<u32> = c
+                .link_proxies
+                .iter()
+                .filter_map(|lp| lp.pid)
+                .filter(|p| alive(*p))
+                .collect();
+            stop_pids(&rt, &proxies)?;
             c.nodes.iter_mut().for_each(|n| n.pid = None);
+            if let Some(lp) = c.link_proxies.as_mut() {
+                lp.pid = None;
+            }
             save(&fs::canonicalize(&args.dir)?, &c)?;
-            println!("stopped {} nodes", pids.len());
+            if proxies.is_empty() {
+                println!("stopped {} nodes", pids.len());
+            } else {
+                println!("stopped {} nodes and the link proxies", pids.len());
+            }
             Ok(())
         }
         Action::Status => {
             let Some(c) = load(&args.dir)? else {
                 bail!("no cluster in {}", args.dir.display())
             };
-            let report: Vec<serde_json::Value> = rt.block_on(async {
+            let (report, proxies): (Vec<serde_json::Value>, Option<serde_json::Value>) = rt.block_on(async {
                 let mut out = Vec::new();
                 for n in &c.nodes {
                     let h = health(&c, n).await;
@@ -407,15 +607,44 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
                         "applied_index": h.as_ref().map(|h| h.applied_index).unwrap_or(0),
                     }));
                 }
-                out
+                let proxies = match &c.link_proxies {
+                    Some(lp) => Some(serde_json::json!({
+                        "pid": lp.pid.filter(|p| alive(*p)),
+                        "control": lp.control,
+                        "links": lp.links.len(),
+                        "status": local_proxies::control(&lp.control, Request::Status)
+                            .await
+                            .unwrap_or_else(|e| format!("unreachable: {e:#}")),
+                    })),
+                    None => None,
+                };
+                (out, proxies)
             });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "ca": c.ca, "nodes": report }))?
-            );
+            let mut status = serde_json::json!({ "ca": c.ca, "nodes": report });
+            if let Some(p) = proxies {
+                status["link_proxies"] = p;
+            }
+            println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(())
         }
+        Action::Proxies => rt.block_on(serve_proxies(&fs::canonicalize(&args.dir)?)),
     }
+}
+
+/// Sends SIGTERM to `pids` and waits until they are gone.
+fn stop_pids(rt: &tokio::runtime::Runtime, pids: &[u32]) -> anyhow::Result<()> {
+    pids.iter().copied().for_each(terminate);
+    let deadline = Instant::now() + STOP_WAIT;
+    rt.block_on(async {
+        let mut interval = tokio::time::interval(Duration::from_millis(100));
+        while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+            interval.tick().await;
+        }
+    });
+    if let Some(p) = pids.iter().find(|p| alive(**p)) {
+        bail!("process {p} did not stop within {STOP_WAIT:?}");
+    }
+    Ok(())
 }
 
 fn stop_children(children: &mut [Child]) {
@@ -447,6 +676,7 @@ mod tests {
             ca: "ca.pem".into(),
             admin_cert: "a.pem".into(),
             admin_key: "a-key.pem".into(),
+            link_proxies: None,
             nodes: pids
                 .iter()
                 .enumerate()
