@@ -1,9 +1,13 @@
 //! [`LocalProcessDriver`]: faults for the cluster `sutra-node local start` runs, by
-//! signals to the PIDs its `cluster.json` records.
+//! signals to the PIDs its `cluster.json` records, and partitions through its link
+//! proxies' control socket when it was started with `--link-proxies`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
 
 use crate::TlsFiles;
 use crate::drill::{DrillError, FaultDriver, Scenario};
@@ -12,6 +16,8 @@ use crate::drill::{DrillError, FaultDriver, Scenario};
 const KILL_WAIT: Duration = Duration::from_secs(10);
 /// How long a node may take to stop after SIGTERM (handover and final checkpoint).
 const STOP_WAIT: Duration = Duration::from_secs(30);
+/// How long a request to the link proxies' control socket may take.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One node of `cluster.json`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -21,6 +27,14 @@ struct Node {
     pid: Option<u32>,
 }
 
+/// The link proxies of `cluster.json` (`node/src/local_proxies.rs`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct LinkProxies {
+    /// The control socket: one line per request (`isolate <id>`, `heal`, `status`), one
+    /// line per reply (`ok ...` or `err <reason>`).
+    control: PathBuf,
+}
+
 /// The parts of `cluster.json` (written by `node/src/local.rs`) the driver reads.
 #[derive(Debug, Clone, serde::Deserialize)]
 struct ClusterFile {
@@ -28,6 +42,8 @@ struct ClusterFile {
     admin_cert: PathBuf,
     admin_key: PathBuf,
     nodes: Vec<Node>,
+    #[serde(default)]
+    link_proxies: Option<LinkProxies>,
 }
 
 /// Drives the detached local cluster of `sutra-node local start`.
@@ -38,8 +54,9 @@ struct ClusterFile {
 /// - `restart`: `sutra-node local start --dir <dir>`, which starts the nodes that do not
 ///   run on their ports and data and waits until the cluster is healthy; the PIDs are
 ///   read again afterwards;
-/// - `isolate`/`heal`: not supported (there are no link proxies between local nodes), so
-///   `partition-leader` is refused.
+/// - `isolate`/`heal`: `isolate <id>` and `heal` to the control socket of the link
+///   proxies, when the cluster was started with `--link-proxies` (`cluster.json` lists
+///   them); without them `partition-leader` is refused.
 #[derive(Debug)]
 pub struct LocalProcessDriver {
     file: PathBuf,
@@ -119,6 +136,48 @@ impl LocalProcessDriver {
         Ok(pid)
     }
 
+    /// Sends one request line to the link proxies' control socket; `Ok` with the reply
+    /// after `ok`, or the reason.
+    async fn control(&self, id: u64, request: &str) -> Result<String, DrillError> {
+        let path = {
+            let c = self.cluster.lock().expect("cluster file lock");
+            c.link_proxies.as_ref().map(|lp| lp.control.clone())
+        };
+        let Some(path) = path else {
+            return Err(DrillError::Unsupported {
+                reason: self.unsupported_reason(Scenario::PartitionLeader),
+            });
+        };
+        let exchange = async {
+            let mut s = UnixStream::connect(&path).await?;
+            s.write_all(format!("{request}\n").as_bytes()).await?;
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line).await?;
+            std::io::Result::Ok(line)
+        };
+        let line = match tokio::time::timeout(CONTROL_TIMEOUT, exchange).await {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => {
+                return Err(fault(
+                    id,
+                    format!("link proxies' control socket {}: {e}", path.display()),
+                ));
+            }
+            Err(_) => {
+                return Err(fault(
+                    id,
+                    format!(
+                        "link proxies' control socket {}: no answer to {request:?} within {CONTROL_TIMEOUT:?}",
+                        path.display()
+                    ),
+                ));
+            }
+        };
+        parse_reply(&line)
+            .map(str::to_owned)
+            .map_err(|e| fault(id, format!("link proxies refused {request:?}: {e}")))
+    }
+
     async fn wait_gone(&self, id: u64, pid: u32, timeout: Duration) -> Result<(), DrillError> {
         let deadline = Instant::now() + timeout;
         while alive(pid) {
@@ -136,6 +195,21 @@ impl LocalProcessDriver {
 
 fn fault(node: u64, message: String) -> DrillError {
     DrillError::Fault { node, message }
+}
+
+/// A control socket reply: `ok [text]` → `Ok(text)`, `err <reason>` → `Err(reason)`.
+fn parse_reply(line: &str) -> Result<&str, &str> {
+    let line = line.trim_end();
+    if let Some(rest) = line.strip_prefix("ok")
+        && (rest.is_empty() || rest.starts_with(' '))
+    {
+        return Ok(rest.trim_start());
+    }
+    match line.strip_prefix("err ") {
+        Some(reason) => Err(reason),
+        None if line.is_empty() => Err("no reply"),
+        None => Err(line),
+    }
 }
 
 fn read_cluster(path: &Path) -> Result<ClusterFile, DrillError> {
@@ -198,11 +272,17 @@ impl FaultDriver for LocalProcessDriver {
 
     fn supports(&self, scenario: Scenario) -> bool {
         scenario != Scenario::PartitionLeader
+            || self
+                .cluster
+                .lock()
+                .expect("cluster file lock")
+                .link_proxies
+                .is_some()
     }
 
     fn unsupported_reason(&self, scenario: Scenario) -> String {
         format!(
-            "{scenario} needs link proxies between the nodes to cut the leader's peer links, and {} has none (use the cluster-test harness or Docker)",
+            "{scenario} needs link proxies between the nodes to cut the leader's peer links, and {} has none: stop it and start it with `sutra-node local start --link-proxies`",
             self.describe()
         )
     }
@@ -253,14 +333,22 @@ impl FaultDriver for LocalProcessDriver {
         self.signal(id, libc::SIGCONT).map(|_| ())
     }
 
-    async fn isolate(&self, _id: u64) -> Result<(), DrillError> {
-        Err(DrillError::Unsupported {
-            reason: self.unsupported_reason(Scenario::PartitionLeader),
-        })
+    async fn isolate(&self, id: u64) -> Result<(), DrillError> {
+        self.control(id, &format!("isolate {id}")).await.map(|_| ())
     }
 
     async fn heal(&self) -> Result<(), DrillError> {
-        Ok(())
+        // Nothing to heal without link proxies (nothing was isolated either).
+        if self
+            .cluster
+            .lock()
+            .expect("cluster file lock")
+            .link_proxies
+            .is_none()
+        {
+            return Ok(());
+        }
+        self.control(0, "heal").await.map(|_| ())
     }
 }
 
@@ -286,10 +374,9 @@ mod tests {
         assert_eq!(d.tls().cert, PathBuf::from("/c/a.pem"));
         assert!(!d.supports(Scenario::PartitionLeader));
         assert!(d.supports(Scenario::RollingRestart));
-        assert!(
-            d.unsupported_reason(Scenario::PartitionLeader)
-                .contains("link proxies")
-        );
+        let reason = d.unsupported_reason(Scenario::PartitionLeader);
+        assert!(reason.contains("--link-proxies"), "{reason}");
+        assert!(!reason.contains('\n'), "{reason}");
         // Node 2 has no process; node 1's PID is not a sutra-node (or not there).
         assert!(matches!(d.pid(2), Err(DrillError::Fault { node: 2, .. })));
         assert!(d.pid(1).is_err());
@@ -298,6 +385,42 @@ mod tests {
             LocalProcessDriver::open(&file, None),
             Err(DrillError::ClusterFile { .. })
         ));
+    }
+
+    #[test]
+    fn partition_leader_needs_link_proxies_in_the_cluster_file() {
+        let dir = std::env::temp_dir().join(format!("sutra-drill-proxies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cluster.json");
+        std::fs::write(
+            &file,
+            r#"{"ca":"/c/ca.pem","admin_cert":"/c/a.pem","admin_key":"/c/a-key.pem","nodes":[
+              {"id":1,"api":"127.0.0.1:7001","raft":"127.0.0.1:7101","data_dir":"/d/node-1","log":"/d/node-1.log","pid":null}],
+              "link_proxies":{"pid":null,"control":"/nonexistent/proxies.sock","log":"/d/proxies.log","links":[]}}"#,
+        )
+        .unwrap();
+        let d = LocalProcessDriver::open(&file, Some("/bin/true".into())).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(d.supports(Scenario::PartitionLeader));
+        // The socket is not there: a fault naming it, not a hang.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt.block_on(d.isolate(1)).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/proxies.sock"), "{e}");
+    }
+
+    #[test]
+    fn control_replies_parse() {
+        assert_eq!(parse_reply("ok isolated=2\n"), Ok("isolated=2"));
+        assert_eq!(parse_reply("ok\n"), Ok(""));
+        assert_eq!(
+            parse_reply("err no link of node 9\n"),
+            Err("no link of node 9")
+        );
+        assert_eq!(parse_reply(""), Err("no reply"));
+        assert_eq!(parse_reply("okay"), Err("okay"));
     }
 
     #[test]
