@@ -1,0 +1,227 @@
+//! t155: `sutra drill --scenario partition-leader` against the local cluster of
+//! `sutra-node local start --link-proxies`, with the real binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use sutra_cluster_tests::{init_tracing, process::node_binary};
+
+/// `sutra` sits next to `sutra-node` in the target directory (the test script builds both).
+fn cli_binary() -> anyhow::Result<PathBuf> {
+    let cli = node_binary()?.with_file_name("sutra");
+    ensure!(
+        cli.is_file(),
+        "{} missing: run `cargo build -p sutra-client --bins` first",
+        cli.display()
+    );
+    Ok(cli)
+}
+
+/// Runs `cmd` to its end, killing it if it takes longer than `timeout`.
+fn run_bounded(what: &str, cmd: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {what}"))?;
+    // The pipes are drained by threads so a chatty child never blocks on a full pipe.
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("{what}: no exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    })
+}
+
+/// Whether `pid` runs (a zombie waiting for its new parent to reap it does not).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
+/// Stops the local cluster when the test ends, whatever happened.
+struct LocalCluster {
+    node_bin: PathBuf,
+    dir: PathBuf,
+}
+
+impl LocalCluster {
+    fn local(&self, action: &str, extra: &[&str]) -> anyhow::Result<Output> {
+        run_bounded(
+            &format!("sutra-node local {action}"),
+            Command::new(&self.node_bin)
+                .args(["local", action, "--dir"])
+                .arg(&self.dir)
+                .args(extra)
+                .env_remove("SUTRA_LOCAL_DIR")
+                .env_remove("SUTRA_LOCAL_BASE_PORT"),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn cluster_json(&self) -> anyhow::Result<serde_json::Value> {
+        let path = self.dir.join("cluster.json");
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(serde_json::from_slice(&text)?)
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = self.local("stop", &[]);
+    }
+}
+
+fn check_ok(what: &str, out: &Output) -> anyhow::Result<()> {
+    ensure!(
+        out.status.success(),
+        "{what}: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn log_tails(dir: &Path) -> String {
+    let mut s = String::new();
+    for name in ["proxies.log", "node-1.log", "node-2.log", "node-3.log"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        s.push_str(&format!("===== {name}\n{tail}\n"));
+    }
+    s
+}
+
+/// `sutra-node local start --link-proxies` records a proxy process (pid, control socket)
+/// in `cluster.json`; `sutra drill --scenario partition-leader` against that cluster cuts
+/// the leader off through the control socket for two rounds, and every round recovers
+/// within 5 s with nothing lost, nothing applied twice and a linearizable history;
+/// `local stop` then stops the proxy process with the nodes.
+///
+/// Why: the local cluster is where operators try drills; partitions were the one
+/// scenario it could not run, and the proxy process must not outlive the cluster.
+#[test]
+fn t155_local_drill_partition() -> anyhow::Result<()> {
+    init_tracing();
+    let node_bin = node_binary()?;
+    let cli = cli_binary()?;
+    let tmp = tempfile::tempdir()?;
+    let cluster = LocalCluster {
+        node_bin,
+        dir: tmp.path().join("local"),
+    };
+
+    tracing::info!("--- start the local cluster with link proxies");
+    let proxies_pid = {
+        let out = cluster.local("start", &["--link-proxies"])?;
+        check_ok("local start --link-proxies", &out)?;
+        let c = cluster.cluster_json()?;
+        let lp = &c["link_proxies"];
+        ensure!(
+            lp["links"].as_array().map(Vec::len) == Some(6),
+            "six directed links expected: {lp}"
+        );
+        ensure!(
+            lp["control"]
+                .as_str()
+                .is_some_and(|p| Path::new(p).exists()),
+            "{lp}"
+        );
+        let pid = lp["pid"].as_u64().context("link_proxies.pid")? as u32;
+        ensure!(alive(pid), "the proxy process {pid} does not run");
+        pid
+    };
+
+    tracing::info!("--- a partition-leader drill through the proxies");
+    {
+        let out = run_bounded(
+            "sutra drill",
+            Command::new(&cli)
+                .arg("--cluster-file")
+                .arg(cluster.dir.join("cluster.json"))
+                .args([
+                    "--output",
+                    "json",
+                    "drill",
+                    "--scenario",
+                    "partition-leader",
+                ])
+                .args(["--rounds", "2", "--writers", "4"])
+                .env("SUTRA_NODE_BIN", &cluster.node_bin),
+            Duration::from_secs(60),
+        )?;
+        let logs = || log_tails(&cluster.dir);
+        ensure!(
+            out.status.success(),
+            "sutra drill: {}\nstdout: {}\nstderr: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            logs()
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("drill JSON: {}", String::from_utf8_lossy(&out.stdout)))?;
+        ensure!(report["passed"] == true, "{report}");
+        ensure!(report["lost"] == 0, "{report}");
+        ensure!(report["duplicates"] == 0, "{report}");
+        let rounds = report["rounds"].as_array().context("rounds")?;
+        ensure!(rounds.len() == 2, "{report}");
+        for r in rounds {
+            ensure!(r["scenario"] == "partition-leader", "{r}");
+            ensure!(r["linearizability"] == "linearizable", "{r}");
+            ensure!(r["lost"] == 0 && r["duplicates"] == 0, "{r}");
+        }
+        let rto_max = report["summary"]["rto_ms"]["max"]
+            .as_f64()
+            .with_context(|| format!("summary.rto_ms.max: {report}"))?;
+        ensure!(rto_max < 5000.0, "RTO max {rto_max} ms: {report}");
+        tracing::info!(rto_max, "drill passed");
+    }
+
+    tracing::info!("--- local stop also stops the proxy process");
+    {
+        let out = cluster.local("stop", &[])?;
+        check_ok("local stop", &out)?;
+        ensure!(
+            !alive(proxies_pid),
+            "the proxy process {proxies_pid} outlived local stop"
+        );
+        let c = cluster.cluster_json()?;
+        ensure!(c["link_proxies"]["pid"].is_null(), "{c}");
+        // The ports stay recorded for the next start.
+        ensure!(c["link_proxies"]["links"].as_array().map(Vec::len) == Some(6));
+    }
+    Ok(())
+}
