@@ -42,7 +42,9 @@ pub struct ClientConfig {
     /// Longest one attempt on one node may take before the call moves on to another
     /// node (a paused or cut-off leader accepts connections but never answers). A write
     /// retried this way keeps its exactly-once identity, so it is applied at most once.
-    /// Default: 1 s, far above a healthy cluster's write latency.
+    /// Each further attempt of the call that times out gets twice as long, so a call that
+    /// is slow but progressing (a large batch, a stalled disk) still finishes within its
+    /// deadline. Default: 1 s, far above a healthy cluster's write latency.
     pub attempt_timeout: Duration,
 }
 
@@ -269,6 +271,8 @@ impl Client {
         let mut hinted: Option<String> = None;
         // Nodes that let an attempt of this call time out: avoided while others remain.
         let mut silent: Vec<String> = Vec::new();
+        // Leader hints followed without a pause since the last backoff.
+        let mut redirects = 0;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -281,7 +285,13 @@ impl Client {
             };
             first = false;
             let remaining = deadline - now;
-            let for_attempt = remaining.min(self.config.attempt_timeout);
+            // Doubles with every attempt that timed out, so a call that is slow but
+            // progressing (a large batch, a stalled disk) still gets to finish.
+            let for_attempt = remaining.min(
+                self.config
+                    .attempt_timeout
+                    .saturating_mul(1 << silent.len().min(5)),
+            );
             let result = tokio::time::timeout(for_attempt, async {
                 let client = match self.storage(&endpoint).await {
                     Ok(c) => c,
@@ -290,6 +300,7 @@ impl Client {
                 attempt(client, for_attempt).await.map_err(|s| (true, s))
             })
             .await;
+            let retried = sent;
             let status = match result {
                 Ok(Ok(v)) => return Ok((v, endpoint)),
                 Ok(Err((reached, status))) => {
@@ -305,8 +316,8 @@ impl Client {
                     continue;
                 }
             };
-            if !retryable(&status) {
-                return Err(ClientError::from_status(status));
+            if let Some(e) = final_error(kind, retried, &endpoint, &status) {
+                return Err(e);
             }
             tracing::debug!(%endpoint, code = ?status.code(), message = status.message(), "attempt failed; retrying");
             last = format!("{endpoint}: {}: {}", status.code(), status.message());
@@ -318,8 +329,11 @@ impl Client {
                         .expect("node map lock")
                         .insert(id, addr.clone());
                     *self.leader.lock().expect("leader lock") = Some(addr.clone());
-                    if addr != endpoint {
+                    // Go straight there, unless it already let this call time out or
+                    // nodes keep pointing at each other (stale views mid-election).
+                    if addr != endpoint && !silent.contains(&addr) && redirects < 2 {
                         redirected = true;
+                        redirects += 1;
                         hinted = Some(addr);
                     }
                 }
@@ -334,6 +348,7 @@ impl Client {
                 }
             }
             if !redirected {
+                redirects = 0;
                 tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
                     .await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -922,6 +937,24 @@ fn page_limit(page_size: u32, remaining: usize) -> u32 {
         .max(1)
 }
 
+/// The error a failed attempt ends its call with, or `None` to try again. A write that
+/// was retried after an earlier attempt reached a node, and is now refused as older than
+/// the client's last sequence, may have been applied by that earlier attempt: its outcome
+/// is unknown, not a conflict.
+fn final_error(kind: Kind, retried: bool, endpoint: &str, status: &Status) -> Option<ClientError> {
+    if kind == Kind::Write
+        && retried
+        && status
+            .metadata()
+            .contains_key(sutra_proto::STALE_SEQUENCE_METADATA_KEY)
+    {
+        return Some(ClientError::OutcomeUnknown {
+            message: format!("{endpoint}: {}", status.message()),
+        });
+    }
+    (!retryable(status)).then(|| ClientError::from_status(status.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -933,5 +966,32 @@ mod tests {
         assert_eq!(page_limit(50, 1000), 50);
         assert_eq!(page_limit(50, usize::MAX), 50);
         assert_eq!(page_limit(50, 0), 1);
+    }
+
+    fn stale_sequence() -> Status {
+        let mut s =
+            Status::failed_precondition("sequence 5 of client \"c\" is older than its last (6)");
+        s.metadata_mut().insert(
+            sutra_proto::STALE_SEQUENCE_METADATA_KEY,
+            "6".parse().unwrap(),
+        );
+        s
+    }
+
+    #[test]
+    fn a_retried_write_refused_as_stale_has_an_unknown_outcome() {
+        let e = final_error(Kind::Write, true, "n1:1", &stale_sequence());
+        assert!(
+            matches!(e, Some(ClientError::OutcomeUnknown { .. })),
+            "{e:?}"
+        );
+        // Sent once only: nothing of this write was applied before, a plain refusal.
+        let e = final_error(Kind::Write, false, "n1:1", &stale_sequence());
+        assert!(matches!(e, Some(ClientError::Conflict { .. })), "{e:?}");
+        // A CAS conflict on a retry stays a conflict: the session answered it.
+        let cas = Status::failed_precondition("version mismatch");
+        let e = final_error(Kind::Write, true, "n1:1", &cas);
+        assert!(matches!(e, Some(ClientError::Conflict { .. })), "{e:?}");
+        assert!(final_error(Kind::Write, true, "n1:1", &Status::unavailable("x")).is_none());
     }
 }

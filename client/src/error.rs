@@ -65,6 +65,18 @@ pub enum ClientError {
         /// The last failure seen.
         last: String,
     },
+    /// A retried write may have been applied by an earlier attempt, but the cluster no
+    /// longer keeps that attempt's result: this client sent a later write (a higher
+    /// sequence) meanwhile, and the session table holds only a client's last result. A
+    /// read of the written data tells. Give each concurrent writer its own [`Client`]
+    /// (its own session) to make every retry answerable.
+    ///
+    /// [`Client`]: crate::Client
+    #[error("the write's outcome is unknown: {message}")]
+    OutcomeUnknown {
+        /// What the cluster answered the retry.
+        message: String,
+    },
     /// The node asked could not serve the call (no leader, shutting down, not the
     /// leader for a leader-only request). Returned by calls addressed to one node; calls
     /// to the cluster retry elsewhere until their deadline instead.

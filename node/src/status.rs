@@ -105,6 +105,12 @@ impl From<ServiceError> for Status {
                     md.insert("sutra-invalid-field", field);
                 }
             }
+            ServiceError::Rejected(Rejection::StaleSequence { last, .. }) => {
+                md.insert(
+                    sutra_proto::STALE_SEQUENCE_METADATA_KEY,
+                    MetadataValue::from(*last),
+                );
+            }
             ServiceError::NotLeader {
                 leader_id,
                 leader_addr,
@@ -227,5 +233,27 @@ mod tests {
             "ops[2].put_concept.concept.id"
         );
         assert!(s.message().contains("ops[2].put_concept.concept.id"));
+    }
+
+    #[test]
+    fn a_stale_sequence_names_the_last_one() {
+        let s = Status::from(ServiceError::Rejected(Rejection::StaleSequence {
+            client_id: "c".into(),
+            sequence: 5,
+            last: 6,
+        }));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(
+            s.metadata()
+                .get(sutra_proto::STALE_SEQUENCE_METADATA_KEY)
+                .unwrap(),
+            "6"
+        );
+        let cas = Status::from(ServiceError::FailedPrecondition("version mismatch".into()));
+        assert!(
+            cas.metadata()
+                .get(sutra_proto::STALE_SEQUENCE_METADATA_KEY)
+                .is_none()
+        );
     }
 }

@@ -63,6 +63,12 @@ pub const LEADER_ID_METADATA_KEY: &str = "sutra-leader-id";
 /// client API address (`host:port`). Absent if unknown.
 pub const LEADER_ADDR_METADATA_KEY: &str = "sutra-leader-addr";
 
+/// ASCII metadata key, set on the FAILED_PRECONDITION answering a write whose sequence
+/// is older than the last one its client's session holds: that last sequence, in
+/// decimal. The older write's own result is no longer kept, so a client that retried it
+/// cannot tell whether it was applied.
+pub const STALE_SEQUENCE_METADATA_KEY: &str = "sutra-stale-sequence";
+
 /// Limits stated in the `.proto` files, as numbers. The server enforces them
 /// (INVALID_ARGUMENT naming the field); `DEFAULT_*` values are server
 /// configuration defaults.
