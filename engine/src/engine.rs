@@ -308,8 +308,10 @@ impl Engine {
     ///
     /// Returns `Ok` with [`WriteOutcome::Rejected`] when the write's content or
     /// preconditions rule it out (nothing changes, the position still advances), and
-    /// `Err` only when the engine cannot apply anything (poisoned, disk full); then
-    /// nothing changed at all. Records are written through the mapping without fsync:
+    /// `Err` only when the engine cannot apply anything (poisoned, disk full); then no
+    /// data changed (sessions older than the entry's log time may have expired, as they
+    /// would on any replica at this entry). Records are written through the mapping
+    /// without fsync:
     /// durability comes from the Raft log until the next checkpoint.
     pub fn apply(&self, batch: &WriteBatch, ctx: ApplyContext<'_>) -> Result<ApplyOutcome> {
         self.check_poisoned()?;

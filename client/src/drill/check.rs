@@ -224,6 +224,38 @@ pub fn check_round(
             ));
         }
     }
+    // Every drill write is a single put, one log entry, so a version names one write:
+    // two acknowledged writes at one version mean a log index was acknowledged, lost and
+    // reused (a later write to the key would hide that from the check above). Likewise a
+    // key that ends at an acknowledged write's version must hold that write's value.
+    let mut at_version: HashMap<u64, &OpRecord> = HashMap::new();
+    for w in ops.iter().filter(|o| o.is_acked_write()) {
+        if let Some(other) = at_version.insert(w.version, w)
+            && other.written() != w.written()
+        {
+            r.lost += 1;
+            lost_keys.push(format!(
+                "acknowledged writes {:?} to {} and {:?} to {} both at version {}: one was lost",
+                other.written().unwrap_or_default(),
+                other.key,
+                w.written().unwrap_or_default(),
+                w.key,
+                w.version
+            ));
+        }
+        if let Some(Some((value, version))) = final_state.get(&w.key)
+            && *version == w.version
+            && Some(value.as_str()) != w.written()
+        {
+            r.lost += 1;
+            lost_keys.push(format!(
+                "acknowledged write {:?} to {} at version {} is lost: the key holds {value:?} at that version",
+                w.written().unwrap_or_default(),
+                w.key,
+                w.version
+            ));
+        }
+    }
     for d in lost_keys {
         r.note(d);
     }
@@ -437,6 +469,30 @@ mod tests {
         assert_eq!(r.lost, 2, "{r:?}");
         assert!(!r.passed());
         assert!(r.details[0].contains("\"b\""), "{:?}", r.details);
+    }
+
+    #[test]
+    fn a_lost_write_hidden_by_a_later_one_is_found() {
+        let t0 = Instant::now();
+        // "a" was acknowledged at version 100, then lost: the new leader reused index
+        // 100 for "x" on another key, and "b" raised k's version past 100 afterwards.
+        let ops = vec![
+            write(t0, "k", "a", (0, 10), Outcome::Ok, 100, 1),
+            write(t0, "j", "x", (20, 30), Outcome::Ok, 100, 2),
+            write(t0, "k", "b", (40, 50), Outcome::Ok, 130, 2),
+        ];
+        let fin = state(&[("k", Some(("b", 130))), ("j", Some(("x", 100)))]);
+        let r = check_round(&ops, &fin);
+        assert_eq!(r.lost, 1, "{r:?}");
+        assert!(
+            r.details[0].contains("both at version 100"),
+            "{:?}",
+            r.details
+        );
+        // The key ends at the acknowledged version but with another value.
+        let ops = vec![write(t0, "k", "a", (0, 10), Outcome::Ok, 100, 1)];
+        let r = check_round(&ops, &state(&[("k", Some(("z", 100)))]));
+        assert!(r.lost >= 1, "{r:?}");
     }
 
     #[test]

@@ -274,12 +274,14 @@ impl<D: FaultDriver> Engine<'_, D> {
         let mut out = Injected::default();
         match c.scenario {
             Scenario::KillLeader | Scenario::PauseLeader | Scenario::PartitionLeader => {
+                // From the moment the fault is sent: the leader stops serving at the
+                // signal, not when the driver has seen the process go.
+                let fault_at = Instant::now();
                 match c.scenario {
                     Scenario::KillLeader => d.kill(leader).await?,
                     Scenario::PauseLeader => d.pause(leader).await?,
                     _ => d.isolate(leader).await?,
                 }
-                let fault_at = Instant::now();
                 tracing::info!(round, node = leader, "fault injected");
                 out.node = Some(leader);
                 out.nodes_hit = vec![leader];
@@ -300,8 +302,8 @@ impl<D: FaultDriver> Engine<'_, D> {
             }
             Scenario::KillFollower => {
                 let node = others[(round as usize - 1) % others.len()];
-                d.kill(node).await?;
                 let fault_at = Instant::now();
+                d.kill(node).await?;
                 out.node = Some(node);
                 out.nodes_hit = vec![node];
                 out.steps.push(Step {

@@ -43,10 +43,16 @@ pub struct RoundReport {
 }
 
 impl RoundReport {
-    /// True if nothing was lost, duplicated or read out of order, and the cluster
-    /// recovered.
+    /// True if nothing was lost, duplicated or read out of order, the cluster recovered,
+    /// and both whole-round checks actually ran and agreed: the nodes' content hashes were
+    /// compared at one applied index and found equal, and `sutra-checker` found the
+    /// history linearizable (a search that ran out of budget proves nothing, so it fails
+    /// the round too).
     pub fn passed(&self) -> bool {
-        self.check.passed() && self.rto_ms.is_some() && self.diverged != Some(true)
+        self.check.passed()
+            && self.rto_ms.is_some()
+            && self.diverged == Some(false)
+            && self.check.linearizability == "linearizable"
     }
 }
 
@@ -316,7 +322,7 @@ mod tests {
             leader_ms: rto.map(|r| r / 2.0),
             catch_up_ms: 800.0,
             applied_index: 1234,
-            diverged: None,
+            diverged: Some(false),
             probe_reads: 0,
             probe_served_by_old_leader: 0,
             duration_secs: 9.5,
@@ -327,9 +333,21 @@ mod tests {
                 unknown_applied: 1,
                 unknown_absent: 1,
                 reads: 300,
+                linearizability: "linearizable".into(),
                 ..CheckResult::default()
             },
         }
+    }
+
+    #[test]
+    fn a_round_whose_checks_did_not_run_fails() {
+        assert!(round(1, Some(900.0), 0).passed());
+        let mut r = round(1, Some(900.0), 0);
+        r.diverged = None;
+        assert!(!r.passed(), "content hashes never compared");
+        let mut r = round(1, Some(900.0), 0);
+        r.check.linearizability = "unknown (search budget)".into();
+        assert!(!r.passed(), "linearizability not decided");
     }
 
     #[test]
