@@ -1,5 +1,5 @@
 # Two commands do everything: `make run` and `make test` (see README.md).
-.PHONY: run test bench bench-cluster deps fmt lint
+.PHONY: run test bench bench-cluster deps fmt lint docker
 
 # A local three-node TLS cluster on loopback (data, ports and certificates kept in
 # .sutra/local between runs); Ctrl-C stops it.
@@ -9,6 +9,12 @@ run: deps
 
 deps:
 	@scripts/deps.sh
+
+# The sutra-node image (with the sutra CLI), built without any container registry:
+# a debootstrap base imported once as sutra-base:<release>, then the release binaries
+# (docs/deploy.md). `BASE=debian:bookworm-slim make docker` builds on a pulled base.
+docker: deps
+	@deploy/docker/build.sh
 
 test:
 	@scripts/test.sh
