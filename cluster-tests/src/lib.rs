@@ -23,6 +23,7 @@
 pub mod client;
 pub mod harness;
 pub mod history;
+pub mod load;
 pub mod process;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 pub use client::{ClientRole, NodeClient, WriteOutcome, Writer};
 pub use harness::{Cluster, ClusterOptions};
 pub use history::{CheckReport, History, Outcome, check_writes};
+pub use load::Load;
 pub use process::NodeProcess;
 pub use sutra_node::linkproxy::{Direction, LinkMode, LinkProxy};
 

@@ -2,13 +2,11 @@
 //! clients write: the majority elects a new leader and goes on, the old leader
 //! acknowledges nothing, and after the partition heals it rejoins as a follower.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sutra_cluster_tests::client::{linearizable, stale};
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, History, Outcome, check_writes, init_tracing, wait_until,
+    ClientRole, Cluster, ClusterOptions, Load, Outcome, check_writes, init_tracing, wait_until,
     within,
 };
 use sutra_proto::storage::{Concept, GetConceptRequest, PutConceptRequest, WriteHeader};
@@ -55,25 +53,8 @@ async fn run() -> anyhow::Result<()> {
         ..ClusterOptions::default()
     })
     .await?;
-    let history = History::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut load = tokio::task::JoinSet::new();
-    for w in 0..WRITERS {
-        let mut writer = cluster
-            .writer(&format!("t130-{w}"), Duration::from_secs(10))?
-            .with_history(history.clone());
-        let stop = stop.clone();
-        load.spawn(async move {
-            let start = Instant::now();
-            for i in 0..MAX_OPS {
-                if stop.load(Ordering::Relaxed) || start.elapsed() > MAX_LOAD {
-                    break;
-                }
-                let id = format!("t130/w{w}-{i:05}");
-                let _ = writer.put(&id, format!("v{i}").as_bytes()).await;
-            }
-        });
-    }
+    let load = Load::start(&cluster, "t130", WRITERS, MAX_OPS, MAX_LOAD)?;
+    let history = load.history().clone();
     wait_until(
         "30 acknowledged writes",
         Duration::from_secs(15),
@@ -233,10 +214,7 @@ async fn run() -> anyhow::Result<()> {
         },
     )
     .await?;
-    stop.store(true, Ordering::Relaxed);
-    while let Some(r) = load.join_next().await {
-        r?;
-    }
+    load.stop().await?;
     let counts = history.counts();
     tracing::info!(?counts, "writers stopped");
 

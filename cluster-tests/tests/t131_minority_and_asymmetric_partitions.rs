@@ -2,14 +2,12 @@
 //! one-way cut from the leader to a follower, and a slow link. The cluster keeps taking
 //! writes through each, and the follower catches up once the link heals.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sutra_cluster_tests::client::{linearizable, stale};
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, Direction, History, Outcome, check_writes, init_tracing,
-    wait_until, within,
+    ClientRole, Cluster, ClusterOptions, Direction, History, Load, Outcome, check_writes,
+    init_tracing, wait_until, within,
 };
 use sutra_proto::storage::{Concept, GetConceptRequest, PutConceptRequest, WriteHeader};
 
@@ -60,25 +58,8 @@ async fn run() -> anyhow::Result<()> {
         ..ClusterOptions::default()
     })
     .await?;
-    let history = History::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut load = tokio::task::JoinSet::new();
-    for w in 0..WRITERS {
-        let mut writer = cluster
-            .writer(&format!("t131-{w}"), Duration::from_secs(10))?
-            .with_history(history.clone());
-        let stop = stop.clone();
-        load.spawn(async move {
-            let start = Instant::now();
-            for i in 0..MAX_OPS {
-                if stop.load(Ordering::Relaxed) || start.elapsed() > MAX_LOAD {
-                    break;
-                }
-                let id = format!("t131/w{w}-{i:05}");
-                let _ = writer.put(&id, format!("v{i}").as_bytes()).await;
-            }
-        });
-    }
+    let load = Load::start(&cluster, "t131", WRITERS, MAX_OPS, MAX_LOAD)?;
+    let history = load.history().clone();
     wait_until(
         "20 acknowledged writes",
         Duration::from_secs(15),
@@ -241,10 +222,7 @@ async fn run() -> anyhow::Result<()> {
         },
     )
     .await?;
-    stop.store(true, Ordering::Relaxed);
-    while let Some(r) = load.join_next().await {
-        r?;
-    }
+    load.stop().await?;
     let counts = history.counts();
     tracing::info!(?counts, "writers stopped");
     let applied = wait_until(
