@@ -7,27 +7,12 @@
 //! cargo run -p sutra-client --example graph -- .sutra/local/cluster.json
 //! ```
 
-use std::path::PathBuf;
-
-use sutra_client::{Batch, Client, ClientConfig, ClientError, Neighbors, ReadOptions, TlsFiles};
+use sutra_client::{Batch, Client, ClientConfig, ClientError, Neighbors, ReadOptions};
 use sutra_proto::storage::{Concept, Direction, Edge};
 
 fn client_from(path: &str) -> Result<Client, Box<dyn std::error::Error>> {
-    let cluster: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    let endpoints: Vec<String> = cluster["nodes"]
-        .as_array()
-        .ok_or("cluster.json has no nodes")?
-        .iter()
-        .filter_map(|n| n["api"].as_str().map(str::to_string))
-        .collect();
-    let ca = PathBuf::from(cluster["ca"].as_str().ok_or("cluster.json has no CA")?);
-    let certs = ca.parent().ok_or("CA path has no directory")?.to_path_buf();
-    let tls = TlsFiles {
-        ca,
-        cert: certs.join("client-writer.pem"),
-        key: certs.join("client-writer-key.pem"),
-    };
-    Ok(Client::new(ClientConfig::new(endpoints, tls))?)
+    let config = ClientConfig::from_cluster_file(path.as_ref(), "writer")?;
+    Ok(Client::new(config)?)
 }
 
 fn paper(id: &str, title: &str) -> Concept {

@@ -6,9 +6,7 @@
 //! cargo run -p sutra-client --example quickstart -- .sutra/local/cluster.json
 //! ```
 
-use std::path::PathBuf;
-
-use sutra_client::{Client, ClientConfig, TlsFiles};
+use sutra_client::{Client, ClientConfig};
 use sutra_proto::storage::{Concept, Consistency};
 
 #[tokio::main]
@@ -16,21 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| ".sutra/local/cluster.json".to_string());
-    let cluster: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-    let endpoints: Vec<String> = cluster["nodes"]
-        .as_array()
-        .ok_or("cluster.json has no nodes")?
-        .iter()
-        .filter_map(|n| n["api"].as_str().map(str::to_string))
-        .collect();
-    let ca = PathBuf::from(cluster["ca"].as_str().ok_or("cluster.json has no CA")?);
-    let certs = ca.parent().ok_or("CA path has no directory")?.to_path_buf();
-    let tls = TlsFiles {
-        ca,
-        cert: certs.join("client-writer.pem"),
-        key: certs.join("client-writer-key.pem"),
-    };
-    let client = Client::new(ClientConfig::new(endpoints, tls))?;
+    let client = Client::new(ClientConfig::from_cluster_file(path.as_ref(), "writer")?)?;
 
     let concept = Concept {
         id: "example/hello".into(),

@@ -10,27 +10,12 @@
 //!
 //! The dimension must be the cluster's `--vector-dimension` (default 768).
 
-use std::path::PathBuf;
-
-use sutra_client::{Batch, Client, ClientConfig, ReadOptions, Scan, Search, TlsFiles};
+use sutra_client::{Batch, Client, ClientConfig, ReadOptions, Scan, Search};
 use sutra_proto::storage::{Concept, Metric};
 
 fn client_from(path: &str) -> Result<Client, Box<dyn std::error::Error>> {
-    let cluster: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    let endpoints: Vec<String> = cluster["nodes"]
-        .as_array()
-        .ok_or("cluster.json has no nodes")?
-        .iter()
-        .filter_map(|n| n["api"].as_str().map(str::to_string))
-        .collect();
-    let ca = PathBuf::from(cluster["ca"].as_str().ok_or("cluster.json has no CA")?);
-    let certs = ca.parent().ok_or("CA path has no directory")?.to_path_buf();
-    let tls = TlsFiles {
-        ca,
-        cert: certs.join("client-writer.pem"),
-        key: certs.join("client-writer-key.pem"),
-    };
-    Ok(Client::new(ClientConfig::new(endpoints, tls))?)
+    let config = ClientConfig::from_cluster_file(path.as_ref(), "writer")?;
+    Ok(Client::new(config)?)
 }
 
 /// A vector that points mostly along `axis`, with a little of the next axis.
