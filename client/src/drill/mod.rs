@@ -4,9 +4,10 @@
 //!
 //! The engine ([`run_drill`]) knows nothing about processes: faults go through a
 //! [`FaultDriver`], so the same drill runs against the local cluster of `sutra-node local`
-//! ([`LocalProcessDriver`]), the cluster-test harness and, later, containers. It owns the
-//! load (each writer and reader task with its own [`Client`](crate::Client)), the history
-//! of every operation, the measurements and the checks; it does not own the cluster.
+//! ([`LocalProcessDriver`]), the cluster-test harness and the compose cluster
+//! ([`DockerDriver`]). It owns the load (each writer and reader task with its own
+//! [`Client`](crate::Client)), the history of every operation, the measurements and the
+//! checks; it does not own the cluster.
 //!
 //! ```text
 //!   run_drill ──▶ round ──▶ writers/readers (Client) ──▶ Recorder (history)
@@ -17,6 +18,7 @@
 //! ```
 
 mod check;
+mod docker;
 mod driver;
 mod engine;
 mod history;
@@ -29,6 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use check::{CheckResult, check_history, check_round};
+pub use docker::DockerDriver;
 pub use driver::FaultDriver;
 pub use engine::{DrillConfig, run_drill};
 pub use history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};
