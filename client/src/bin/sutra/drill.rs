@@ -1,4 +1,5 @@
-//! `sutra drill`: failover drills against the local cluster of `sutra-node local start`,
+//! `sutra drill`: failover drills against the local cluster of `sutra-node local start`
+//! or, with `--docker <project>`, the compose cluster of `deploy/docker-compose.yml`,
 //! through the SDK's drill engine (`sutra_client::drill`). Each round's line is printed
 //! as the round ends; a drill that loses or duplicates a write, reads a stale value or
 //! does not recover exits 1 after printing its report.
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sutra_client::TlsFiles;
 use sutra_client::drill::{
-    DrillConfig, DrillReport, FaultDriver, LocalProcessDriver, Scenario, run_drill,
+    DockerDriver, DrillConfig, DrillReport, FaultDriver, LocalProcessDriver, Scenario, run_drill,
 };
 
 use crate::parse;
@@ -46,6 +47,29 @@ pub struct DrillArgs {
     /// Prefix of the ids the drill writes.
     #[arg(long, default_value = "drill/")]
     pub prefix: String,
+    /// Drill the compose cluster of deploy/docker-compose.yml running as this compose
+    /// project, through the docker CLI, instead of a local cluster.
+    #[arg(long, visible_alias = "compose-project", value_name = "PROJECT")]
+    pub docker: Option<String>,
+    /// With --docker: the certificates the compose cluster uses (ca.pem,
+    /// client-admin.pem, client-admin-key.pem); --ca/--cert/--key override each.
+    #[arg(long, default_value = "deploy/certs", env = "SUTRA_CERTS_DIR")]
+    pub certs: PathBuf,
+}
+
+/// The TLS files of a `--docker` drill: --ca/--cert/--key, else the admin client
+/// certificate in `certs`.
+pub fn docker_tls(
+    args: &DrillArgs,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> TlsFiles {
+    TlsFiles {
+        ca: ca.unwrap_or_else(|| args.certs.join("ca.pem")),
+        cert: cert.unwrap_or_else(|| args.certs.join("client-admin.pem")),
+        key: key.unwrap_or_else(|| args.certs.join("client-admin-key.pem")),
+    }
 }
 
 fn scenario(s: &str) -> Result<Scenario, String> {
@@ -62,12 +86,27 @@ pub async fn run(
     json: bool,
     command_line: String,
 ) -> anyhow::Result<()> {
+    if let Some(project) = &args.docker {
+        let driver = DockerDriver::open(project, None).await?;
+        return drive(&driver, args, tls, timeout, json, command_line).await;
+    }
     let Some(cluster_file) = cluster_file else {
         anyhow::bail!(
-            "sutra drill injects faults into the processes of a local cluster: give --cluster-file (the cluster.json of sutra-node local)"
+            "sutra drill injects faults into the processes of a local cluster: give --cluster-file (the cluster.json of sutra-node local), or --docker <compose project>"
         );
     };
     let driver = LocalProcessDriver::open(cluster_file, args.node_bin.clone())?;
+    drive(&driver, args, tls, timeout, json, command_line).await
+}
+
+async fn drive<D: FaultDriver>(
+    driver: &D,
+    args: DrillArgs,
+    tls: TlsFiles,
+    timeout: Duration,
+    json: bool,
+    command_line: String,
+) -> anyhow::Result<()> {
     // Refuse before printing anything.
     anyhow::ensure!(
         driver.supports(args.scenario),
@@ -86,7 +125,7 @@ pub async fn run(
     if !json {
         println!("command    {command_line}\n{}", DrillReport::table_header());
     }
-    let report = run_drill(&driver, &config, |round| {
+    let report = run_drill(driver, &config, |round| {
         if !json {
             println!("{}", DrillReport::table_row(round));
             let _ = std::io::stdout().flush();

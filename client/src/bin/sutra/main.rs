@@ -252,7 +252,8 @@ enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Failover drill against a local cluster: a fault per round under load; RTO,
+    /// Failover drill against a local cluster (--cluster-file) or a compose cluster
+    /// (--docker <project>): a fault per round under load; RTO,
     /// time to a new leader, lost/duplicate writes and stale reads (docs/drills.md).
     Drill(drill::DrillArgs),
     /// Cluster membership and replication, as the leader sees it; with a subcommand,
@@ -459,6 +460,15 @@ fn print_nodes<T>(
 }
 
 async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
+    // A drill of a compose cluster finds its endpoints through docker, its TLS files in
+    // --certs.
+    if let Command::Drill(args) = &cli.command
+        && args.docker.is_some()
+    {
+        let tls = drill::docker_tls(args, cli.ca.clone(), cli.cert.clone(), cli.key.clone());
+        let json = matches!(cli.output, Output::Json);
+        return drill::run(args.clone(), None, tls, cli.timeout, json, command_line).await;
+    }
     let s = setup(&cli)?;
     let mut config = ClientConfig::new(s.endpoints.clone(), s.tls.clone());
     config.request_timeout = cli.timeout;
