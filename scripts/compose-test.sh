@@ -3,7 +3,9 @@
 # (`make docker`, cached), brings deploy/docker-compose.yml up under a project name and
 # host ports of its own, waits for three healthy members, writes and reads through the
 # `sutra` CLI from the host, kills the leader's container, checks that a new leader takes
-# writes and that the killed node rejoins, then removes everything it created
+# writes and that the killed node rejoins, runs one round each of the kill-leader,
+# partition-leader and pause-leader drills (`sutra drill --docker`), then removes
+# everything it created
 # (containers, network, volumes, certificates), on failure too. The images are kept.
 # Without a Docker engine it says so and exits 0. Used by cluster-tests t200.
 set -euo pipefail
@@ -38,10 +40,17 @@ done
 target=${CARGO_TARGET_DIR:-target}
 sutra_bin="$target/release/sutra"
 project="sutra-t200-$$-$RANDOM"
+# Free host ports picked now and fixed (read back with `compose port`): with 0 Docker
+# would publish another port each time a container starts, and the drill's clients keep
+# the ports they started with.
+read -r SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))')
+export SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 SUTRA_BIND=127.0.0.1
 certs=$(mktemp -d /tmp/sutra-compose-certs.XXXXXX)
 export SUTRA_CERTS_DIR="$certs" SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-node:dev}
-# Host ports chosen by Docker (0 = any free port), read back with `compose port`.
-export SUTRA_PORT_1=0 SUTRA_PORT_2=0 SUTRA_PORT_3=0 SUTRA_BIND=127.0.0.1
 compose() { "${compose_bin[@]}" -p "$project" -f deploy/docker-compose.yml "$@"; }
 
 cleanup() {
@@ -141,6 +150,17 @@ until sutra --endpoints "$ep" get t200-b --consistency stale 2>/dev/null | grep 
   sleep 0.5
 done
 log "node$leader is back and has the write made while it was down"
+
+# One short round of each leader fault through `sutra drill --docker` (DockerDriver), TLS
+# files from --certs: it exits non-zero on a lost or duplicated write, a stale read or a
+# round not recovered. --timeout 2: after pause-leader the drill reads every key through
+# the resumed old leader alone, and a read it redirects to the new leader's compose host
+# name (not resolvable on the host) waits out the whole per-call timeout.
+for scenario in kill-leader partition-leader pause-leader; do
+  log "--- sutra drill --docker $project --scenario $scenario"
+  "$sutra_bin" --timeout 2 drill --docker "$project" --certs "$certs" --scenario "$scenario" \
+    --rounds 1 --writers 2 --window 2
+done
 
 log "--- compose down -v"
 compose down -v --remove-orphans
