@@ -369,11 +369,17 @@ impl Client {
             last = format!("{endpoint}: {}: {}", status.code(), status.message());
             let mut redirected = false;
             match leader_hint(&status) {
-                Some((id, Some(addr))) => {
-                    self.nodes
+                Some((id, Some(hint))) => {
+                    // An endpoint this client already reached the leader on beats the
+                    // address the cluster advertises, which may not resolve from here
+                    // (compose host names, NAT).
+                    let addr = self
+                        .nodes
                         .lock()
                         .expect("node map lock")
-                        .insert(id, addr.clone());
+                        .entry(id)
+                        .or_insert(hint)
+                        .clone();
                     *self.leader.lock().expect("leader lock") = Some(addr.clone());
                     // Go straight there, unless it already let this call time out or
                     // nodes keep pointing at each other (stale views mid-election).
