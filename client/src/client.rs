@@ -413,6 +413,31 @@ impl Client {
         })
     }
 
+    /// Runs a write RPC on the leader through [`call`](Self::call): every attempt sends
+    /// the same request (its exactly-once header included) with the time left.
+    async fn write_call<Req, Resp, F, Fut>(
+        &self,
+        req: Req,
+        opts: CallOptions,
+        rpc: F,
+    ) -> Result<(Resp, String), ClientError>
+    where
+        Req: Clone,
+        F: Fn(StorageServiceClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        self.call(
+            Route::Leader,
+            Kind::Write,
+            self.budget(opts.deadline),
+            |c, t| {
+                let sent = rpc(c, request(req.clone(), t));
+                async move { sent.await.map(tonic::Response::into_inner) }
+            },
+        )
+        .await
+    }
+
     fn budget(&self, deadline: Option<Duration>) -> Duration {
         deadline.unwrap_or(self.config.request_timeout)
     }
@@ -467,15 +492,7 @@ impl Client {
             expected_version,
         };
         let (resp, ep) = self
-            .call(
-                Route::Leader,
-                Kind::Write,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.put_concept(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .write_call(req, opts, |mut c, r| async move { c.put_concept(r).await })
             .await?;
         self.note_write(&ep, &resp);
         Ok(resp)
@@ -505,14 +522,10 @@ impl Client {
             expected_version,
         };
         let (resp, ep) = self
-            .call(
-                Route::Leader,
-                Kind::Write,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.delete_concept(req).await.map(|r| r.into_inner()) }
-                },
+            .write_call(
+                req,
+                opts,
+                |mut c, r| async move { c.delete_concept(r).await },
             )
             .await?;
         if let Some(w) = &resp.write {
@@ -538,15 +551,7 @@ impl Client {
             edge: Some(edge),
         };
         let (resp, ep) = self
-            .call(
-                Route::Leader,
-                Kind::Write,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.put_edge(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .write_call(req, opts, |mut c, r| async move { c.put_edge(r).await })
             .await?;
         self.note_write(&ep, &resp);
         Ok(resp)
@@ -578,15 +583,7 @@ impl Client {
             relation: relation.to_string(),
         };
         let (resp, ep) = self
-            .call(
-                Route::Leader,
-                Kind::Write,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.delete_edge(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .write_call(req, opts, |mut c, r| async move { c.delete_edge(r).await })
             .await?;
         if let Some(w) = &resp.write {
             self.note_write(&ep, w);
@@ -611,15 +608,7 @@ impl Client {
             ops: batch.ops().to_vec(),
         };
         let (resp, ep) = self
-            .call(
-                Route::Leader,
-                Kind::Write,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.batch(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .write_call(req, opts, |mut c, r| async move { c.batch(r).await })
             .await?;
         let write = resp.write.unwrap_or_default();
         self.note_write(&ep, &write);
