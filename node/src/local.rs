@@ -215,13 +215,16 @@ fn new_link_proxies(
     })
 }
 
-/// Starts `sutra-node local proxies --dir <dir>`.
-fn spawn_proxies(dir: &Path, lp: &LinkProxies, foreground: bool) -> anyhow::Result<Child> {
-    let log = File::options().create(true).append(true).open(&lp.log)?;
+/// This `sutra-node` binary as a child process with its output appended to `log`, in a
+/// process group of its own (Ctrl-C reaches the runner, which stops the children in
+/// order). In the foreground, the child also gets SIGTERM if the runner dies without
+/// stopping it (killed, or its output pipe closed).
+fn self_command(log: &Path, foreground: bool) -> anyhow::Result<Command> {
+    let log = File::options().create(true).append(true).open(log)?;
     let exe = std::env::current_exe().context("locating sutra-node")?;
     let mut cmd = Command::new(exe);
     if foreground {
-        // SAFETY: as in `spawn`: only marks the child to get SIGTERM if the runner dies.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -229,12 +232,16 @@ fn spawn_proxies(dir: &Path, lp: &LinkProxies, foreground: bool) -> anyhow::Resu
             });
         }
     }
-    cmd.args(["local", "proxies", "--dir"])
+    cmd.stdout(log.try_clone()?).stderr(log).process_group(0);
+    Ok(cmd)
+}
+
+/// Starts `sutra-node local proxies --dir <dir>`.
+fn spawn_proxies(dir: &Path, lp: &LinkProxies, foreground: bool) -> anyhow::Result<Child> {
+    self_command(&lp.log, foreground)?
+        .args(["local", "proxies", "--dir"])
         .arg(dir)
         .env_remove("SUTRA_LOCAL_BASE_PORT")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
         .spawn()
         .context("starting the link proxies")
 }
@@ -296,20 +303,7 @@ fn spawn(c: &ClusterFile, n: &LocalNode, foreground: bool) -> anyhow::Result<Chi
         .filter(|l| l.from == n.id)
         .flat_map(|l| ["--peer-dial".to_string(), format!("{}={}", l.to, l.addr)])
         .collect();
-    let log = File::options().create(true).append(true).open(&n.log)?;
-    let exe = std::env::current_exe().context("locating sutra-node")?;
-    let mut cmd = Command::new(exe);
-    if foreground {
-        // SAFETY: prctl is async-signal-safe; it only marks the child to get SIGTERM if
-        // the runner dies without stopping it (e.g. killed, or its output pipe closed).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-    }
-    let child = cmd
+    let child = self_command(&n.log, foreground)?
         .arg("run")
         .args(["--node-id", &n.id.to_string()])
         .arg("--data-dir")
@@ -325,10 +319,6 @@ fn spawn(c: &ClusterFile, n: &LocalNode, foreground: bool) -> anyhow::Result<Chi
         .args(&peer_dial)
         .env_remove("SUTRA_CONFIG")
         .env_remove("SUTRA_PEER_DIAL")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Own process group: Ctrl-C reaches the runner, which stops the nodes in order.
-        .process_group(0)
         .spawn()
         .with_context(|| format!("starting node {}", n.id))?;
     Ok(child)
