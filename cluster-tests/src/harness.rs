@@ -310,6 +310,16 @@ impl Cluster {
         &self.certs
     }
 
+    /// Drops the cached client channels, so that the next [`Cluster::client`] call reads
+    /// the CA and client certificate files again: for a test that replaced them (a
+    /// certificate or CA rotation). Channels handed out earlier keep what they loaded.
+    pub fn reload_client_certs(&self) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Every node id, started or not.
     pub fn ids(&self) -> Vec<u64> {
         self.nodes.keys().copied().collect()
