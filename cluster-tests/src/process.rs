@@ -54,6 +54,19 @@ pub fn node_binary() -> Result<PathBuf> {
         })
 }
 
+/// The `sutra` CLI, which sits next to `sutra-node` in the target directory (the test
+/// script builds both).
+pub fn cli_binary() -> Result<PathBuf> {
+    let cli = node_binary()?.with_file_name("sutra");
+    if !cli.is_file() {
+        bail!(
+            "{} missing: run `cargo build -p sutra-client --bins` first",
+            cli.display()
+        );
+    }
+    Ok(cli)
+}
+
 /// A `sutra-node` process that can be killed, paused, stopped and restarted with the same
 /// arguments (hence the same data directory and ports).
 ///

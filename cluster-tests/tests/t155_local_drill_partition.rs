@@ -6,18 +6,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use sutra_cluster_tests::{init_tracing, process::node_binary};
-
-/// `sutra` sits next to `sutra-node` in the target directory (the test script builds both).
-fn cli_binary() -> anyhow::Result<PathBuf> {
-    let cli = node_binary()?.with_file_name("sutra");
-    ensure!(
-        cli.is_file(),
-        "{} missing: run `cargo build -p sutra-client --bins` first",
-        cli.display()
-    );
-    Ok(cli)
-}
+use sutra_cluster_tests::init_tracing;
+use sutra_cluster_tests::process::{cli_binary, node_binary};
 
 /// Runs `cmd` to its end, killing it if it takes longer than `timeout`.
 fn run_bounded(what: &str, cmd: &mut Command, timeout: Duration) -> anyhow::Result<Output> {

@@ -1,22 +1,9 @@
 //! t90: the `sutra` command line against a real cluster.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, process::node_binary, within};
-
-/// `sutra` sits next to `sutra-node` in the target directory (the test script builds both).
-fn cli_binary() -> anyhow::Result<PathBuf> {
-    let node = node_binary()?;
-    let cli = node.with_file_name("sutra");
-    anyhow::ensure!(
-        cli.is_file(),
-        "{} missing: run `cargo build -p sutra-client --bins` first",
-        cli.display()
-    );
-    Ok(cli)
-}
+use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, process::cli_binary, within};
 
 /// `sutra put` then `sutra get --output json` round-trip a concept through whichever node
 /// leads; `sutra health --output json` lists every node with one leader; `sutra cluster`

@@ -2,23 +2,11 @@
 //! scan, search, batch files) and `sutra bench` against a real cluster, configured only
 //! through `SUTRA_*` variables.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, process::node_binary, within};
-
-/// `sutra` sits next to `sutra-node` in the target directory (the test script builds both).
-fn cli_binary() -> anyhow::Result<PathBuf> {
-    let node = node_binary()?;
-    let cli = node.with_file_name("sutra");
-    anyhow::ensure!(
-        cli.is_file(),
-        "{} missing: run `cargo build -p sutra-client --bins` first",
-        cli.display()
-    );
-    Ok(cli)
-}
+use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, process::cli_binary, within};
 
 /// What one `sutra` run printed.
 struct Run {
