@@ -7,6 +7,7 @@
 mod batch_file;
 mod bench;
 mod drill;
+mod health;
 mod parse;
 
 use std::io::Read as _;
@@ -33,6 +34,16 @@ Only op and ids are required (check also needs expected_version); content defaul
 weight to 1.0, expected_version to none (unconditional; 0 = must not exist). Blank lines and
 lines starting with # are skipped. A bad line is reported with its number and nothing is sent.";
 
+const HEALTH_HELP: &str = "\
+With --check, the endpoints are taken as the whole cluster. Each node's line starts with OK
+(serving: it knows a leader and is caught up) or FAIL (with the reason or the connection
+error); the last line is the verdict:
+  0 OK        every node serves and all name the same leader
+  1 WARNING   a majority serves and agrees on the leader (writes go on); a node is down or behind
+  2 CRITICAL  fewer than a majority serve, or serving nodes name different leaders
+  3 UNKNOWN   the check could not run (flags, TLS files)
+deploy/health-check wraps this for cron and monitoring.";
+
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
 struct Cli {
@@ -48,6 +59,11 @@ struct Cli {
     /// Client key (PEM).
     #[arg(long, env = "SUTRA_KEY", global = true)]
     key: Option<PathBuf>,
+    /// The name the nodes' certificates must carry (default `localhost`, which the
+    /// generated certificates carry); for certificates issued to the nodes' host names
+    /// behind a load balancer or one DNS name, that name.
+    #[arg(long, env = "SUTRA_SERVER_NAME", global = true)]
+    server_name: Option<String>,
     /// A cluster.json from `sutra-node local` (endpoints, CA, and the admin certificate
     /// unless --cert/--key are given).
     #[arg(long, env = "SUTRA_CLUSTER_FILE", global = true)]
@@ -213,7 +229,13 @@ enum Command {
         file: PathBuf,
     },
     /// Health of every node.
-    Health,
+    #[command(after_help = HEALTH_HELP)]
+    Health {
+        /// Judge the cluster as a monitoring check: a line per node, a verdict line,
+        /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run).
+        #[arg(long)]
+        check: bool,
+    },
     /// Statistics of every node.
     Stats {
         /// Also print each node's content hash and the applied index it reflects
@@ -472,8 +494,9 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
     let s = setup(&cli)?;
     let mut config = ClientConfig::new(s.endpoints.clone(), s.tls.clone());
     config.request_timeout = cli.timeout;
+    config.server_name = cli.server_name.clone();
     let client = Client::new(config.clone())?;
-    let connector = Connector::new(&s.tls, None)?;
+    let connector = Connector::new(&s.tls, cli.server_name.as_deref())?;
     let call = CallOptions::default();
     match cli.command {
         Command::Put {
@@ -687,15 +710,26 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
                 serde_json::json!({"ops": out.existed.len(), "version": out.write.version, "existed": out.existed, "deduplicated": out.write.deduplicated}),
             );
         }
-        Command::Health => print_nodes(cli.output, client.health_all(call).await, |ep, h| {
-            (
-                format!(
-                    "{ep}  node {}  {}  {}  leader {}  term {}  applied {}  {}",
-                    h.node_id, h.status, h.role, h.leader_id, h.term, h.applied_index, h.reason
-                ),
-                serde_json::json!({"endpoint": ep, "node_id": h.node_id, "healthy": h.healthy, "status": h.status, "role": h.role, "leader_id": h.leader_id, "term": h.term, "applied_index": h.applied_index, "reason": h.reason}),
-            )
-        })?,
+        Command::Health { check: false } => {
+            print_nodes(cli.output, client.health_all(call).await, |ep, h| {
+                (
+                    format!(
+                        "{ep}  node {}  {}  {}  leader {}  term {}  applied {}  {}",
+                        h.node_id, h.status, h.role, h.leader_id, h.term, h.applied_index, h.reason
+                    ),
+                    serde_json::json!({"endpoint": ep, "node_id": h.node_id, "healthy": h.healthy, "status": h.status, "role": h.role, "leader_id": h.leader_id, "term": h.term, "applied_index": h.applied_index, "reason": h.reason}),
+                )
+            })?
+        }
+        Command::Health { check: true } => {
+            let report = health::check(&client.health_all(call).await);
+            let mut table = report.lines;
+            table.push(report.summary);
+            print(cli.output, table.join("\n"), report.json);
+            if report.verdict != health::Verdict::Ok {
+                return Err(Exit(report.verdict.exit_code()).into());
+            }
+        }
         Command::Stats { content_hash } => {
             let req = sutra_proto::storage::GetStatsRequest {
                 include_content_hash: content_hash,
@@ -910,11 +944,25 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    // A check that cannot run says UNKNOWN, not WARNING.
+    let failed = if matches!(cli.command, Command::Health { check: true }) {
+        health::UNKNOWN_EXIT
+    } else {
+        1
+    };
     if let Err(e) = run(cli, parse::command_line(args)).await {
+        if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+            std::process::exit(*code);
+        }
         eprintln!("error: {}", one_line(&e));
-        std::process::exit(1);
+        std::process::exit(failed);
     }
 }
+
+/// Ends the command with this exit code; what it had to say is already printed.
+#[derive(Debug, thiserror::Error)]
+#[error("exit code {0}")]
+struct Exit(i32);
 
 #[cfg(test)]
 mod tests {
