@@ -1,5 +1,7 @@
 //! t150: the failover drill engine of the SDK (`sutra_client::drill`, what `sutra drill`
-//! runs) against a harness cluster with link proxies: two rounds of every scenario.
+//! runs) against a harness cluster with link proxies: two rounds of every scenario. The
+//! `procedure` scenario runs an operator's maintenance step: `sutra cluster
+//! transfer-leader` twice, moving leadership round under load.
 //!
 //! The same test runs longer drills (docs/drills.md), e.g. 20 rounds of partition-leader
 //! on release binaries, writing JSON reports:
@@ -15,7 +17,22 @@ use std::time::Duration;
 
 use sutra_client::TlsFiles;
 use sutra_client::drill::{DrillConfig, DrillError, FaultDriver, Scenario, run_drill};
+use sutra_cluster_tests::process::cli_binary;
 use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, within};
+
+/// The shell command of the procedure round: hand leadership to the most up-to-date
+/// other voter, twice, through the `sutra` CLI.
+fn transfer_twice(cluster: &Cluster, tls: &TlsFiles) -> anyhow::Result<String> {
+    let sutra = format!(
+        "'{}' --endpoints {} --ca '{}' --cert '{}' --key '{}' cluster transfer-leader",
+        cli_binary()?.display(),
+        cluster.api_addrs().join(","),
+        tls.ca.display(),
+        tls.cert.display(),
+        tls.key.display()
+    );
+    Ok(format!("{sutra} && {sutra}"))
+}
 
 /// Faults through the harness: signals to the node processes it started, and its link
 /// proxies for isolating a node.
@@ -178,6 +195,9 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         config.catch_up_timeout = Duration::from_secs(30);
         config.prefix = format!("t150/{scenario}/");
         config.command = format!("t150 {scenario}");
+        if scenario == Scenario::Procedure {
+            config.procedure = Some(transfer_twice(&cluster, &tls)?);
+        }
         let report = run_drill(&driver, &config, |r| {
             tracing::info!(
                 round = r.round,

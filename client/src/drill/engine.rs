@@ -67,6 +67,10 @@ pub struct DrillConfig {
     pub catch_up_timeout: Duration,
     /// Prefix of every key the drill writes (a run id and the round follow).
     pub prefix: String,
+    /// The `procedure` scenario: the shell command (`sh -c`) it runs each round.
+    pub procedure: Option<String>,
+    /// Longest a procedure may run before the round fails.
+    pub procedure_timeout: Duration,
     /// The command line, for the report.
     pub command: String,
 }
@@ -90,6 +94,8 @@ impl DrillConfig {
             leader_timeout: Duration::from_secs(20),
             catch_up_timeout: Duration::from_secs(60),
             prefix: "drill/".into(),
+            procedure: None,
+            procedure_timeout: Duration::from_secs(600),
             command: String::new(),
         }
     }
@@ -108,6 +114,19 @@ pub async fn run_drill<D: FaultDriver>(
         return Err(DrillError::Config(
             "rounds, writers and keys must be at least 1".into(),
         ));
+    }
+    match (config.scenario, &config.procedure) {
+        (Scenario::Procedure, None) => {
+            return Err(DrillError::Config(
+                "the procedure scenario needs the command to run (--procedure)".into(),
+            ));
+        }
+        (Scenario::Procedure, Some(_)) | (_, None) => {}
+        (other, Some(_)) => {
+            return Err(DrillError::Config(format!(
+                "a procedure runs only with the procedure scenario, not {other}"
+            )));
+        }
     }
     if !driver.supports(config.scenario) {
         return Err(DrillError::Unsupported {
@@ -162,6 +181,30 @@ fn client_config<D: FaultDriver>(driver: &D, config: &DrillConfig, ids: &[u64]) 
     c.server_name = config.server_name.clone();
     c.request_timeout = config.op_timeout;
     c
+}
+
+/// Runs an operator's procedure with `sh -c`, its output passed through; fails the round
+/// if it exits non-zero or outlives `timeout` (it is then killed).
+async fn run_procedure(command: &str, timeout: Duration) -> Result<(), DrillError> {
+    let failed = |message: String| DrillError::Procedure {
+        command: command.to_string(),
+        message,
+    };
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("cannot start: {e}")))?;
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(failed(format!("exited with {status}"))),
+        Ok(Err(e)) => Err(failed(format!("waiting for it: {e}"))),
+        Err(_) => {
+            let _ = child.kill().await;
+            Err(failed(format!("still running after {timeout:?}; killed")))
+        }
+    }
 }
 
 /// One fault of a round and how its recovery is measured.
@@ -358,6 +401,18 @@ impl<D: FaultDriver> Engine<'_, D> {
                 }
                 out.node = Some(leader);
                 out.nodes_hit = order;
+            }
+            Scenario::Procedure => {
+                let command = c.procedure.as_deref().unwrap_or_default();
+                let started = Instant::now();
+                run_procedure(command, c.procedure_timeout).await?;
+                tracing::info!(round, took = ?started.elapsed(), "procedure done");
+                out.nodes_hit = self.ids.clone();
+                out.steps.push(Step {
+                    fault_at: started,
+                    recovery: Recovery::LongestGapUntil(Instant::now()),
+                    leader_poll: None,
+                });
             }
         }
         Ok(out)

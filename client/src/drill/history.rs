@@ -114,19 +114,46 @@ pub enum Recovery {
     /// A write acknowledged after the fault under a leader other than this node: an
     /// answer the old leader sent before the fault and that arrives late does not count.
     NewLeader(u64),
+    /// The longest stretch without an acknowledged write, from the fault until the first
+    /// write acknowledged after this instant (a procedure that takes nodes down one at a
+    /// time, at moments the drill does not know).
+    LongestGapUntil(Instant),
 }
 
 /// The RTO of a fault at `fault_at`: from the fault to the completion of the first
 /// write acknowledged after it that `recovery` accepts. `None` if there is none.
 pub fn rto(ops: &[OpRecord], fault_at: Instant, recovery: Recovery) -> Option<Duration> {
+    if let Recovery::LongestGapUntil(end) = recovery {
+        return longest_gap(ops, fault_at, end);
+    }
     ops.iter()
         .filter(|o| o.is_acked_write() && o.complete >= fault_at)
         .filter(|o| match recovery {
             Recovery::AnyAck => true,
             Recovery::NewLeader(old) => o.leader_id != 0 && o.leader_id != old,
+            Recovery::LongestGapUntil(_) => unreachable!("answered by longest_gap above"),
         })
         .map(|o| o.complete - fault_at)
         .min()
+}
+
+/// The longest time without an acknowledged write between `from` and the first write
+/// acknowledged at or after `end`; `None` if no write was acknowledged after `end`.
+fn longest_gap(ops: &[OpRecord], from: Instant, end: Instant) -> Option<Duration> {
+    let mut acks: Vec<Instant> = ops
+        .iter()
+        .filter(|o| o.is_acked_write() && o.complete >= from)
+        .map(|o| o.complete)
+        .collect();
+    acks.sort_unstable();
+    let last = acks.iter().position(|&t| t >= end)?;
+    let mut longest = Duration::ZERO;
+    let mut previous = from;
+    for &t in &acks[..=last] {
+        longest = longest.max(t - previous);
+        previous = t;
+    }
+    Some(longest)
 }
 
 #[cfg(test)]
@@ -209,5 +236,26 @@ pub(crate) mod tests {
             None
         );
         assert_eq!(rto(&ops[..3], fault, Recovery::NewLeader(1)), None);
+    }
+
+    #[test]
+    fn a_procedure_rto_is_its_longest_stretch_without_an_ack() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let ops = vec![
+            write(t0, "k", "a", (0, 100), Outcome::Ok, 1, 1),
+            // Node 1 goes down at 500: nothing acknowledged until 1300.
+            write(t0, "k", "b", (150, 1300), Outcome::Ok, 2, 2),
+            write(t0, "k", "c", (1300, 1320), Outcome::Ok, 3, 2),
+            write(t0, "k", "x", (1320, 1900), Outcome::Unknown, 0, 0),
+            // The procedure ends at 2000; the next ack, at 2400, closes the last gap.
+            write(t0, "k", "d", (1330, 2400), Outcome::Ok, 4, 2),
+            write(t0, "k", "e", (2400, 2410), Outcome::Ok, 5, 2),
+        ];
+        let gap = |from, end| rto(&ops, at(from), Recovery::LongestGapUntil(at(end)));
+        assert_eq!(gap(0, 2000), Some(Duration::from_millis(1200)));
+        assert_eq!(gap(1400, 2000), Some(Duration::from_millis(1000)));
+        // No write acknowledged after the procedure: no recovery.
+        assert_eq!(gap(0, 3000), None);
     }
 }

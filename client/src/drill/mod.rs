@@ -72,6 +72,14 @@ pub enum DrillError {
         /// What went wrong.
         message: String,
     },
+    /// The procedure of the `procedure` scenario failed.
+    #[error("procedure `{command}`: {message}")]
+    Procedure {
+        /// The shell command.
+        command: String,
+        /// How it failed.
+        message: String,
+    },
     /// No node said it leads.
     #[error("no leader within {waited:?}: {last}")]
     NoLeader {

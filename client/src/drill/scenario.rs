@@ -21,17 +21,23 @@ pub enum Scenario {
     /// Gracefully stop (SIGTERM) and restart each node in turn, followers first, then
     /// the leader, under load.
     RollingRestart,
+    /// Run an operator's procedure (a shell command: a rolling upgrade, a certificate
+    /// rotation, maintenance) under load, with the same checks. Its RTO is the longest
+    /// time without an acknowledged write from the procedure's start until the first
+    /// write acknowledged after it ended.
+    Procedure,
 }
 
 impl Scenario {
     /// Every scenario, in the order the documentation lists them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Self::KillLeader,
         Self::PauseLeader,
         Self::PartitionLeader,
         Self::KillFollower,
         Self::RestartAll,
         Self::RollingRestart,
+        Self::Procedure,
     ];
 
     /// The name used on the command line and in reports.
@@ -43,6 +49,7 @@ impl Scenario {
             Self::KillFollower => "kill-follower",
             Self::RestartAll => "restart-all",
             Self::RollingRestart => "rolling-restart",
+            Self::Procedure => "procedure",
         }
     }
 

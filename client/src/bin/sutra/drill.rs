@@ -19,8 +19,8 @@ use crate::parse;
 /// Flags of `sutra drill`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
-    /// kill-leader, pause-leader, partition-leader, kill-follower, restart-all or
-    /// rolling-restart.
+    /// kill-leader, pause-leader, partition-leader, kill-follower, restart-all,
+    /// rolling-restart, or procedure (runs --procedure under load).
     #[arg(long, value_parser = scenario)]
     pub scenario: Scenario,
     /// Rounds to run.
@@ -38,6 +38,13 @@ pub struct DrillArgs {
     /// Seconds the fault lasts under load before it is healed.
     #[arg(long, default_value = "3", value_parser = parse::seconds)]
     pub window: Duration,
+    /// The procedure scenario: a shell command run under load in each round, e.g.
+    /// `deploy/rolling-upgrade --image sutra-node:next`; it must exit 0.
+    #[arg(long, value_name = "COMMAND")]
+    pub procedure: Option<String>,
+    /// Longest the procedure may run, in seconds.
+    #[arg(long, default_value = "600", value_parser = parse::seconds)]
+    pub procedure_timeout: Duration,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -121,6 +128,8 @@ async fn drive<D: FaultDriver>(
     config.fault_window = args.window;
     config.op_timeout = timeout;
     config.prefix = args.prefix.clone();
+    config.procedure = args.procedure.clone();
+    config.procedure_timeout = args.procedure_timeout;
     config.command = command_line.clone();
     if !json {
         println!("command    {command_line}\n{}", DrillReport::table_header());
