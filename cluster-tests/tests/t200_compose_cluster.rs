@@ -4,7 +4,10 @@
 //! published ports, `docker kill` of the leader, a new leader taking writes, the killed
 //! node rejoining, one round each of the kill-leader, partition-leader and pause-leader
 //! drills through `sutra drill --docker` (no write lost or duplicated, no stale read),
-//! and everything it created removed again, on failure too.
+//! `deploy/health-check` against the cluster, `deploy/rolling-upgrade` to another image
+//! tag under a drill's write load (`--scenario procedure`: nothing lost, histories
+//! linearizable, replicas equal), and everything it created removed again, on failure
+//! too.
 //!
 //! Without a Docker engine the script prints "skipped: no Docker engine" and the test
 //! passes.
