@@ -3,8 +3,9 @@
 # (`make docker`, cached), brings deploy/docker-compose.yml up under a project name and
 # host ports of its own, waits for three healthy members, writes and reads through the
 # `sutra` CLI from the host, kills the leader's container, checks that a new leader takes
-# writes and that the killed node rejoins, runs one round each of the kill-leader,
-# partition-leader and pause-leader drills (`sutra drill --docker`), checks the cluster
+# writes and that the killed node rejoins, runs one round of every fault scenario of
+# `sutra drill --docker` (kill, pause and partition of the leader and of a follower,
+# restart-all, rolling-restart), checks the cluster
 # with deploy/health-check, upgrades it node by node with deploy/rolling-upgrade under a
 # drill's write load (`--scenario procedure`), then removes everything it created
 # (containers, network, volumes, certificates), on failure too. The images are kept.
@@ -153,15 +154,16 @@ until sutra --endpoints "$ep" get t200-b --consistency stale 2>/dev/null | grep 
 done
 log "node$leader is back and has the write made while it was down"
 
-# One short round of each leader fault through `sutra drill --docker` (DockerDriver), TLS
+# One short round of each fault scenario through `sutra drill --docker` (DockerDriver), TLS
 # files from --certs: it exits non-zero on a lost or duplicated write, a stale read or a
 # round not recovered. --timeout 2: after pause-leader the drill reads every key through
 # the resumed old leader alone, and a read it redirects to the new leader's compose host
 # name (not resolvable on the host) waits out the whole per-call timeout.
-for scenario in kill-leader partition-leader pause-leader; do
+for scenario in kill-leader partition-leader pause-leader kill-follower pause-follower \
+  partition-follower restart-all rolling-restart; do
   log "--- sutra drill --docker $project --scenario $scenario"
   "$sutra_bin" --timeout 2 drill --docker "$project" --certs "$certs" --scenario "$scenario" \
-    --rounds 1 --writers 2 --window 2
+    --rounds 1 --writers 2 --keys 8 --window 2
 done
 
 log "--- deploy/health-check from the host: OK, exit 0"

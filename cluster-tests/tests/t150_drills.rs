@@ -116,8 +116,8 @@ impl FaultDriver for HarnessDriver<'_> {
     }
 }
 
-/// Two rounds of each scenario (kill, pause and partition of the leader, kill of a
-/// follower, restart of all nodes, rolling restart) with 4 writers and 2 LINEARIZABLE
+/// Two rounds of each scenario (kill, pause and partition of the leader and of a
+/// follower, restart of all nodes, rolling restart, a procedure) with 4 writers and 2 LINEARIZABLE
 /// readers on one three-node cluster with a proxy on every peer link. Every round must
 /// lose no acknowledged write, apply none twice, pass the linearizability and durability
 /// checks of `sutra-checker`, leave the nodes with equal content at one applied index,

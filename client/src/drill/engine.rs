@@ -343,10 +343,14 @@ impl<D: FaultDriver> Engine<'_, D> {
                     _ => d.heal().await?,
                 }
             }
-            Scenario::KillFollower => {
+            Scenario::KillFollower | Scenario::PauseFollower | Scenario::PartitionFollower => {
                 let node = others[(round as usize - 1) % others.len()];
                 let fault_at = Instant::now();
-                d.kill(node).await?;
+                match c.scenario {
+                    Scenario::KillFollower => d.kill(node).await?,
+                    Scenario::PauseFollower => d.pause(node).await?,
+                    _ => d.isolate(node).await?,
+                }
                 out.node = Some(node);
                 out.nodes_hit = vec![node];
                 out.steps.push(Step {
@@ -355,7 +359,11 @@ impl<D: FaultDriver> Engine<'_, D> {
                     leader_poll: None,
                 });
                 tokio::time::sleep(c.fault_window).await;
-                d.restart(node).await?;
+                match c.scenario {
+                    Scenario::KillFollower => d.restart(node).await?,
+                    Scenario::PauseFollower => d.resume(node).await?,
+                    _ => d.heal().await?,
+                }
             }
             Scenario::RestartAll => {
                 let killed = join_all(self.ids.iter().map(|&id| d.kill(id))).await;

@@ -271,18 +271,20 @@ impl FaultDriver for LocalProcessDriver {
     }
 
     fn supports(&self, scenario: Scenario) -> bool {
-        scenario != Scenario::PartitionLeader
-            || self
-                .cluster
-                .lock()
-                .expect("cluster file lock")
-                .link_proxies
-                .is_some()
+        !matches!(
+            scenario,
+            Scenario::PartitionLeader | Scenario::PartitionFollower
+        ) || self
+            .cluster
+            .lock()
+            .expect("cluster file lock")
+            .link_proxies
+            .is_some()
     }
 
     fn unsupported_reason(&self, scenario: Scenario) -> String {
         format!(
-            "{scenario} needs link proxies between the nodes to cut the leader's peer links, and {} has none: stop it and start it with `sutra-node local start --link-proxies`",
+            "{scenario} needs link proxies between the nodes to cut a node's peer links, and {} has none: stop it and start it with `sutra-node local start --link-proxies`",
             self.describe()
         )
     }
@@ -373,7 +375,9 @@ mod tests {
         assert_eq!(d.api_endpoint(2), "127.0.0.1:7002");
         assert_eq!(d.tls().cert, PathBuf::from("/c/a.pem"));
         assert!(!d.supports(Scenario::PartitionLeader));
+        assert!(!d.supports(Scenario::PartitionFollower));
         assert!(d.supports(Scenario::RollingRestart));
+        assert!(d.supports(Scenario::PauseFollower));
         let reason = d.unsupported_reason(Scenario::PartitionLeader);
         assert!(reason.contains("--link-proxies"), "{reason}");
         assert!(!reason.contains('\n'), "{reason}");
@@ -402,6 +406,7 @@ mod tests {
         let d = LocalProcessDriver::open(&file, Some("/bin/true".into())).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(d.supports(Scenario::PartitionLeader));
+        assert!(d.supports(Scenario::PartitionFollower));
         // The socket is not there: a fault naming it, not a hang.
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -151,7 +151,7 @@ impl DrillReport {
     /// The header of the round table.
     pub fn table_header() -> String {
         format!(
-            "{:>5}  {:<16}  {:>4}  {:>9}  {:>9}  {:>6}  {:>4}  {:>3}  {:>14}  {:>5}  {}",
+            "{:>5}  {:<18}  {:>4}  {:>9}  {:>9}  {:>6}  {:>4}  {:>3}  {:>14}  {:>5}  {}",
             "round",
             "scenario",
             "node",
@@ -185,7 +185,7 @@ impl DrillReport {
             )
         };
         format!(
-            "{:>5}  {:<16}  {:>4}  {:>9}  {:>9}  {:>6}  {:>4}  {:>3}  {:>14}  {:>5}  {}",
+            "{:>5}  {:<18}  {:>4}  {:>9}  {:>9}  {:>6}  {:>4}  {:>3}  {:>14}  {:>5}  {}",
             r.round,
             r.scenario.name(),
             r.node.map_or_else(|| "all".to_string(), |n| n.to_string()),

@@ -16,6 +16,11 @@ pub enum Scenario {
     PartitionLeader,
     /// SIGKILL a follower (a different one each round); restart it after the window.
     KillFollower,
+    /// SIGSTOP a follower (a different one each round); SIGCONT it after the window.
+    PauseFollower,
+    /// Cut a follower's peer links both ways (a different one each round); heal after
+    /// the window.
+    PartitionFollower,
     /// SIGKILL every node, then restart them all.
     RestartAll,
     /// Gracefully stop (SIGTERM) and restart each node in turn, followers first, then
@@ -30,11 +35,13 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order the documentation lists them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 9] = [
         Self::KillLeader,
         Self::PauseLeader,
         Self::PartitionLeader,
         Self::KillFollower,
+        Self::PauseFollower,
+        Self::PartitionFollower,
         Self::RestartAll,
         Self::RollingRestart,
         Self::Procedure,
@@ -47,6 +54,8 @@ impl Scenario {
             Self::PauseLeader => "pause-leader",
             Self::PartitionLeader => "partition-leader",
             Self::KillFollower => "kill-follower",
+            Self::PauseFollower => "pause-follower",
+            Self::PartitionFollower => "partition-follower",
             Self::RestartAll => "restart-all",
             Self::RollingRestart => "rolling-restart",
             Self::Procedure => "procedure",
@@ -127,5 +136,7 @@ mod tests {
         assert_eq!(Scenario::PauseLeader.rto_targets_ms(), None);
         assert!(Scenario::PauseLeader.hits_leader());
         assert!(!Scenario::KillFollower.hits_leader());
+        assert!(!Scenario::PartitionFollower.hits_leader());
+        assert_eq!(Scenario::PauseFollower.rto_targets_ms(), None);
     }
 }

@@ -19,8 +19,9 @@ use crate::parse;
 /// Flags of `sutra drill`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
-    /// kill-leader, pause-leader, partition-leader, kill-follower, restart-all,
-    /// rolling-restart, or procedure (runs --procedure under load).
+    /// kill-leader, pause-leader, partition-leader, kill-follower, pause-follower,
+    /// partition-follower, restart-all, rolling-restart, or procedure (runs --procedure
+    /// under load).
     #[arg(long, value_parser = scenario)]
     pub scenario: Scenario,
     /// Rounds to run.
