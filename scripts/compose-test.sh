@@ -167,9 +167,13 @@ for scenario in kill-leader partition-leader pause-leader kill-follower pause-fo
 done
 
 log "--- deploy/health-check from the host: OK, exit 0"
-SUTRA_BIN="$sutra_bin" SUTRA_ENDPOINTS="$all" SUTRA_CA="$certs/ca.pem" \
+rc=0
+out=$(SUTRA_BIN="$sutra_bin" SUTRA_ENDPOINTS="$all" SUTRA_CA="$certs/ca.pem" \
   SUTRA_CERT="$certs/client-reader.pem" SUTRA_KEY="$certs/client-reader-key.pem" \
-  deploy/health-check | tee /dev/stderr | tail -n 1 | grep -q '^cluster OK: 3 of 3 nodes serving'
+  deploy/health-check) || rc=$?
+echo "$out"
+[ $rc -eq 0 ] && tail -n 1 <<<"$out" | grep -q '^cluster OK: 3 of 3 nodes serving' ||
+  { echo "deploy/health-check: exit $rc"; exit 1; }
 
 # The upgrade procedure under write load: `deploy/rolling-upgrade` recreates each
 # container on another image tag (the same build; what is exercised is the procedure),
