@@ -160,7 +160,7 @@ impl Node {
     /// instead of being refused. A leader that hears from no quorum in that time is cut
     /// off, and the write is refused as unavailable; nothing reached the log.
     async fn propose(&self, cmd: Command) -> Result<CommandResponse, ServiceError> {
-        self.await_quorum_lease().await;
+        sutra_raft::await_quorum_lease(&self.raft).await;
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
@@ -189,33 +189,6 @@ impl Node {
                 Err(ServiceError::Unavailable(format!("raft stopped: {e}")))
             }
         }
-    }
-
-    /// Waits, for at most one leader lease, until this node either leads with a quorum
-    /// acknowledgment inside its lease or stops leading. Returns at once on a follower
-    /// and on a leader whose lease holds, which is every write but the first few after
-    /// an election.
-    async fn await_quorum_lease(&self) {
-        let lease = Duration::from_millis(self.raft.config().election_timeout_max);
-        let settled = |m: &Metrics| {
-            m.state != ServerState::Leader
-                || m.last_quorum_acked
-                    .as_ref()
-                    .is_some_and(|t| openraft::async_runtime::Instant::elapsed(&**t) < lease)
-        };
-        let mut metrics = self.raft.metrics();
-        if settled(&metrics.borrow_watched()) {
-            return;
-        }
-        let changed = async {
-            while !settled(&metrics.borrow_watched()) {
-                if metrics.changed().await.is_err() {
-                    return;
-                }
-            }
-        };
-        // Past the lease the proposal is refused, which is the answer for a cut-off leader.
-        let _ = tokio::time::timeout(lease, changed).await;
     }
 
     /// On the leader: the other voter whose log matches furthest, which takes over with

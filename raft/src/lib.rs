@@ -58,6 +58,7 @@
 
 mod command;
 mod error;
+mod lease;
 mod log_store;
 mod network;
 pub mod pb;
@@ -70,6 +71,7 @@ mod types;
 
 pub use command::{Command, CommandResponse};
 pub use error::{Error, Result};
+pub use lease::await_quorum_lease;
 pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
 pub use network::{EndpointFactory, NetworkConfig, PeerClient, PeerNetwork, plaintext_endpoints};
 pub use position::AppliedPosition;

@@ -292,11 +292,22 @@ impl RaftService for RaftGrpcService {
     ) -> Result<Response<pb::ForwardWriteResponse>, Status> {
         let (_caller, msg) = self.authorize(request)?;
         let cmd = crate::pb::decode_command(&msg.command).map_err(ServiceError::from)?;
+        // A write relayed to a leader elected a moment ago waits for its first quorum
+        // acknowledgment, as a write sent to it directly does.
+        crate::await_quorum_lease(&self.inner.raft).await;
         match self.inner.raft.client_write(cmd).await {
             Ok(resp) => {
                 let response =
                     crate::pb::encode_response(&resp.data).map_err(ServiceError::from)?;
                 Ok(Response::new(pb::ForwardWriteResponse { response }))
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
+                if f.reason == openraft::errors::ForwardReason::LeaseExpired =>
+            {
+                Err(Status::unavailable(format!(
+                    "node {} leads but no quorum acknowledged it within its lease: retry",
+                    self.inner.raft.node_id()
+                )))
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
