@@ -204,19 +204,43 @@ impl Node {
     }
 
     /// The leader's id and node record, if this node knows one other than itself.
-    fn remote_leader(&self) -> Result<(u64, NodeInfo), ServiceError> {
-        let m = self.metrics();
-        match m.current_leader {
-            Some(id) if id != self.id => match m.membership_config.membership().get_node(&id) {
-                Some(node) => Ok((id, node.clone())),
-                None => Err(self.not_leader()),
-            },
-            _ => Err(self.not_leader()),
+    ///
+    /// Right after the cluster is initialised a follower can know the leader's id (from
+    /// its vote or first heartbeat) a moment before the log entry with the membership,
+    /// which holds the leader's address, reaches it. That wait is short and bounded by
+    /// one election timeout; after it, or if the leader changes meanwhile, the caller gets
+    /// the usual not-leader answer.
+    async fn remote_leader(&self) -> Result<(u64, NodeInfo), ServiceError> {
+        let patience = Duration::from_millis(self.raft.config().election_timeout_max);
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut metrics = self.raft.metrics();
+        loop {
+            let known = {
+                let m = metrics.borrow_watched();
+                match m.current_leader {
+                    Some(id) if id != self.id => Some(
+                        m.membership_config
+                            .membership()
+                            .get_node(&id)
+                            .map(|node| (id, node.clone())),
+                    ),
+                    _ => None,
+                }
+            };
+            match known {
+                Some(Some(leader)) => return Ok(leader),
+                Some(None) => {}
+                None => return Err(self.not_leader()),
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(self.not_leader()),
+            }
         }
     }
 
     /// A peer-service client of the leader, over the cached peer channel.
-    fn leader_client(
+    async fn leader_client(
         &self,
     ) -> Result<
         (
@@ -225,7 +249,7 @@ impl Node {
         ),
         ServiceError,
     > {
-        let (id, node) = self.remote_leader()?;
+        let (id, node) = self.remote_leader().await?;
         let client = self
             .network
             .leader_client(id, &node)
@@ -279,7 +303,7 @@ impl Node {
     /// Relays a write to the leader over the peer channel (a client may write through
     /// any node). Safe to retry: the write carries its exactly-once identity.
     async fn forward_write(&self, cmd: &Command) -> Result<CommandResponse, ServiceError> {
-        let (leader, mut client) = self.leader_client()?;
+        let (leader, mut client) = self.leader_client().await?;
         let command = sutra_raft::pb::encode_command(cmd)
             .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
         let resp = self
@@ -299,7 +323,7 @@ impl Node {
     /// A follower's LINEARIZABLE read: the leader confirms its leadership with a quorum
     /// and names a read index; this node waits until it has applied it.
     async fn follower_linearizable_read(&self) -> Result<(), ServiceError> {
-        let (leader, mut client) = self.leader_client()?;
+        let (leader, mut client) = self.leader_client().await?;
         let read_index = self
             .while_leader(
                 leader,
