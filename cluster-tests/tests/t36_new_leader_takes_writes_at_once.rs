@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use sutra_cluster_tests::client::NodeClient;
 use sutra_cluster_tests::client::{linearizable, stale};
 use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, Direction, init_tracing, within};
 use sutra_proto::cluster::TransferLeaderRequest;
@@ -24,6 +25,43 @@ fn put(client_id: &str, round: u64, key: &str) -> PutConceptRequest {
         }),
         expected_version: None,
     }
+}
+
+/// Writer clients of `target` and of `old`, with their connections open (a STALE read
+/// each), so the writes after the transfer are not delayed by a TLS handshake.
+async fn warm_writers(cluster: &Cluster, target: u64, old: u64) -> anyhow::Result<[NodeClient; 2]> {
+    let mut clients = [
+        cluster.client(target, ClientRole::Writer)?,
+        cluster.client(old, ClientRole::Writer)?,
+    ];
+    for c in &mut clients {
+        c.storage
+            .get_concept(GetConceptRequest {
+                read: stale(),
+                id: "t36/warm".into(),
+            })
+            .await
+            .ok();
+    }
+    Ok(clients)
+}
+
+/// Asks the leader `old` to hand leadership to `target`; returns once it has.
+async fn transfer(cluster: &Cluster, old: u64, target: u64) -> anyhow::Result<()> {
+    let moved = cluster
+        .client(old, ClientRole::Admin)?
+        .cluster
+        .transfer_leader(TransferLeaderRequest {
+            target_node_id: Some(target),
+        })
+        .await?
+        .into_inner();
+    anyhow::ensure!(
+        moved.new_leader_id == target,
+        "asked for {target}, got {}",
+        moved.new_leader_id
+    );
+    Ok(())
 }
 
 /// Leadership is handed round the three nodes twenty times. Each time the transfer call
@@ -48,28 +86,8 @@ async fn run() -> anyhow::Result<()> {
     let mut versions = Vec::new();
     for round in 0..ROUNDS {
         let target = ids[(ids.iter().position(|&id| id == leader).unwrap_or(0) + 1) % ids.len()];
-        // Connections to both nodes are open before the transfer, so the writes are not
-        // delayed by a TLS handshake.
-        let mut to = cluster.client(target, ClientRole::Writer)?;
-        let mut via = cluster.client(leader, ClientRole::Writer)?;
-        for c in [&mut to, &mut via] {
-            c.storage
-                .get_concept(GetConceptRequest {
-                    read: stale(),
-                    id: "t36/warm".into(),
-                })
-                .await
-                .ok();
-        }
-        let mut admin = cluster.client(leader, ClientRole::Admin)?;
-        let moved = admin
-            .cluster
-            .transfer_leader(TransferLeaderRequest {
-                target_node_id: Some(target),
-            })
-            .await?
-            .into_inner();
-        assert_eq!(moved.new_leader_id, target, "round {round}");
+        let [mut to, mut via] = warm_writers(&cluster, target, leader).await?;
+        transfer(&cluster, leader, target).await?;
         // One write straight to the new leader, one relayed to it by the old leader.
         let (direct, relayed) = tokio::join!(
             to.storage.put_concept(put("t36", round, "k")),
@@ -148,17 +166,7 @@ async fn run_slow_ack() -> anyhow::Result<()> {
         .copied()
         .find(|&id| id != old)
         .expect("a follower");
-    let mut to = cluster.client(target, ClientRole::Writer)?;
-    let mut via = cluster.client(old, ClientRole::Writer)?;
-    for c in [&mut to, &mut via] {
-        c.storage
-            .get_concept(GetConceptRequest {
-                read: stale(),
-                id: "t36/warm".into(),
-            })
-            .await
-            .ok();
-    }
+    let [mut to, mut via] = warm_writers(&cluster, target, old).await?;
     for &peer in ids.iter().filter(|&&id| id != target) {
         cluster
             .link(target, peer)?
@@ -169,15 +177,7 @@ async fn run_slow_ack() -> anyhow::Result<()> {
         target,
         "--- answers to {target} held {SLOW_ACK:?}; transfer"
     );
-    let mut admin = cluster.client(old, ClientRole::Admin)?;
-    let moved = admin
-        .cluster
-        .transfer_leader(TransferLeaderRequest {
-            target_node_id: Some(target),
-        })
-        .await?
-        .into_inner();
-    assert_eq!(moved.new_leader_id, target);
+    transfer(&cluster, old, target).await?;
     let (direct, relayed) = tokio::join!(
         to.storage.put_concept(put("t36-slow", 0, "slow-k")),
         via.storage.put_concept(put("t36-slow-relay", 0, "slow-r")),

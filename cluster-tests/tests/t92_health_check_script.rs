@@ -17,6 +17,17 @@ struct Run {
     stderr: String,
 }
 
+impl Run {
+    /// The last line, the verdict, starts with `prefix`.
+    fn assert_verdict(&self, prefix: &str) {
+        assert!(
+            self.lines.last().is_some_and(|l| l.starts_with(prefix)),
+            "verdict not {prefix:?}: {:?}",
+            self.lines
+        );
+    }
+}
+
 /// Runs the script with only the given environment (no settings leak in from the
 /// caller's), as cron would.
 fn health_check(env: &[(&str, String)], args: &[&str]) -> Run {
@@ -130,25 +141,13 @@ async fn run() -> anyhow::Result<()> {
         "{:?}",
         r.lines
     );
-    assert!(
-        r.lines
-            .last()
-            .is_some_and(|l| l.starts_with("cluster WARNING: 2 of 3 nodes serving")),
-        "{:?}",
-        r.lines
-    );
+    r.assert_verdict("cluster WARNING: 2 of 3 nodes serving");
 
     tracing::info!("--- a second node killed: CRITICAL");
     cluster.kill(followers[1])?;
     let r = health_check(&env, &[]);
     assert_eq!(r.code, Some(2), "{:?} {}", r.lines, r.stderr);
-    assert!(
-        r.lines
-            .last()
-            .is_some_and(|l| l.starts_with("cluster CRITICAL: ")),
-        "{:?}",
-        r.lines
-    );
+    r.assert_verdict("cluster CRITICAL: ");
 
     tracing::info!("--- a check that cannot run: UNKNOWN");
     let missing = health_check(&env, &["/nonexistent/health-check.env"]);
