@@ -23,6 +23,14 @@ cp deploy/docker/Dockerfile "$context/"
 cp "$target/release/sutra-node" "$target/release/sutra" "$context/"
 strip "$context/sutra-node" "$context/sutra" 2>/dev/null || true
 
+previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
 docker build -q --build-arg "BASE=$BASE" -t "$image" "$context" >/dev/null
+# The image this tag named before is now untagged: remove it unless a container or
+# another tag still uses it (docker then refuses, which is fine).
+current=$(docker image inspect -f '{{.Id}}' "$image")
+if [ -n "$previous" ] && [ "$previous" != "$current" ] &&
+  [ -z "$(docker image inspect -f '{{join .RepoTags ","}}' "$previous" 2>/dev/null)" ]; then
+  docker rmi "$previous" >/dev/null 2>&1 || true
+fi
 size=$(docker image inspect -f '{{.Size}}' "$image")
 echo "$image built on $BASE: $((size / 1000000)) MB ($size bytes)"
