@@ -49,6 +49,15 @@ pub struct Node {
     limits: Limits,
 }
 
+/// Whether a call to a peer failed in the connection (reset, closed, refused) rather than
+/// with an answer from the peer: only the client side attaches a source error.
+fn is_transport_failure(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal
+    ) && std::error::Error::source(status).is_some()
+}
+
 /// Milliseconds since the Unix epoch: the log time a leader stamps into entries.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -306,13 +315,21 @@ impl Node {
         let (leader, mut client) = self.leader_client().await?;
         let command = sutra_raft::pb::encode_command(cmd)
             .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
-        let resp = self
-            .while_leader(
-                leader,
-                client.forward_write(sutra_proto::raft::ForwardWriteRequest { command }),
-            )
-            .await?
-            .map_err(|s| self.leader_call_failed(leader, s))?;
+        let request = sutra_proto::raft::ForwardWriteRequest { command };
+        let first = self
+            .while_leader(leader, client.forward_write(request.clone()))
+            .await?;
+        let resp = match first {
+            // The connection to the leader broke (reset, closed): the channel reconnects,
+            // and the write, which carries its exactly-once identity, is sent once more.
+            Err(s) if is_transport_failure(&s) => {
+                tracing::debug!(leader, error = %s, "relay connection failed; one more try");
+                self.while_leader(leader, client.forward_write(request))
+                    .await?
+            }
+            other => other,
+        }
+        .map_err(|s| self.leader_call_failed(leader, s))?;
         sutra_raft::pb::decode_response(&resp.into_inner().response).map_err(|e| {
             ServiceError::Internal(format!(
                 "leader {leader} answered an undecodable response: {e}"
@@ -324,15 +341,18 @@ impl Node {
     /// and names a read index; this node waits until it has applied it.
     async fn follower_linearizable_read(&self) -> Result<(), ServiceError> {
         let (leader, mut client) = self.leader_client().await?;
-        let read_index = self
-            .while_leader(
-                leader,
-                client.read_index(sutra_proto::raft::ReadIndexRequest {}),
-            )
-            .await?
-            .map_err(|s| self.leader_call_failed(leader, s))?
-            .into_inner()
-            .read_index;
+        let ask = sutra_proto::raft::ReadIndexRequest {};
+        let first = self.while_leader(leader, client.read_index(ask)).await?;
+        let read_index = match first {
+            // As for a relayed write: one more try over a fresh connection.
+            Err(s) if is_transport_failure(&s) => {
+                self.while_leader(leader, client.read_index(ask)).await?
+            }
+            other => other,
+        }
+        .map_err(|s| self.leader_call_failed(leader, s))?
+        .into_inner()
+        .read_index;
         self.raft
             .wait(Some(SESSION_WAIT))
             .applied_index_at_least(Some(read_index), "read index")
@@ -528,4 +548,26 @@ fn dir_size(dir: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_connection_failures_count_as_transport_failures() {
+        // What the leader itself answers: no source attached.
+        assert!(!is_transport_failure(&tonic::Status::unavailable(
+            "not the leader"
+        )));
+        assert!(!is_transport_failure(&tonic::Status::internal("bug")));
+        // What the client side makes of a broken connection.
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let status = tonic::Status::from_error(Box::new(reset));
+        assert!(is_transport_failure(&status), "{status:?}");
+        // A source on a status that is an answer (not found, refused) does not count.
+        let mut refused = tonic::Status::permission_denied("no");
+        refused.set_source(std::sync::Arc::new(std::io::Error::other("x")));
+        assert!(!is_transport_failure(&refused));
+    }
 }
