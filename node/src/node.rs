@@ -175,9 +175,8 @@ impl Node {
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
                 if f.reason == ForwardReason::LeaseExpired =>
             {
-                Err(ServiceError::Unavailable(format!(
-                    "node {} leads but no quorum acknowledged it within its lease: retry",
-                    self.id
+                Err(ServiceError::Unavailable(sutra_raft::lease_refusal(
+                    self.id,
                 )))
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {

@@ -36,3 +36,9 @@ pub async fn await_quorum_lease(raft: &Raft) {
     };
     let _ = tokio::time::timeout(lease, changed).await;
 }
+
+/// What a leader answers when it refuses a write because no quorum acknowledged it within
+/// its lease (cut off, or elected a moment ago and still waiting past the lease).
+pub fn lease_refusal(node_id: u64) -> String {
+    format!("node {node_id} leads but no quorum acknowledged it within its lease: retry")
+}

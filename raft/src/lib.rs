@@ -71,7 +71,7 @@ mod types;
 
 pub use command::{Command, CommandResponse};
 pub use error::{Error, Result};
-pub use lease::await_quorum_lease;
+pub use lease::{await_quorum_lease, lease_refusal};
 pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
 pub use network::{EndpointFactory, NetworkConfig, PeerClient, PeerNetwork, plaintext_endpoints};
 pub use position::AppliedPosition;

@@ -304,9 +304,8 @@ impl RaftService for RaftGrpcService {
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
                 if f.reason == openraft::errors::ForwardReason::LeaseExpired =>
             {
-                Err(Status::unavailable(format!(
-                    "node {} leads but no quorum acknowledged it within its lease: retry",
-                    self.inner.raft.node_id()
+                Err(Status::unavailable(crate::lease_refusal(
+                    *self.inner.raft.node_id(),
                 )))
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
