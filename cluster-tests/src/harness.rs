@@ -153,6 +153,7 @@ impl Cluster {
                 .await
             {
                 Ok(leader) => {
+                    cluster.wait_all_applied_first_entries(leader, &ids).await?;
                     tracing::info!(leader, attempt, "cluster up");
                     return Ok(cluster);
                 }
@@ -164,6 +165,28 @@ impl Cluster {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// Waits until every node has applied the leader's first entries (the membership and
+    /// the leader's entry of its term). A follower learns the leader's id from its first
+    /// heartbeat, which can come before those entries: until they arrive it knows no
+    /// address to relay to, and a test that froze the leader in that moment would test
+    /// start-up, not what it means to.
+    async fn wait_all_applied_first_entries(&self, leader: u64, ids: &[u64]) -> Result<()> {
+        let timeout = self.opts.start_timeout;
+        let index = wait_until("the leader applying its first entry", timeout, async || {
+            let h = self.health(leader).await?;
+            if h.applied_index >= 1 {
+                Ok(h.applied_index)
+            } else {
+                bail!("leader {leader} applied {}", h.applied_index)
+            }
+        })
+        .await?;
+        for &id in ids {
+            self.wait_applied(id, index, timeout).await?;
+        }
+        Ok(())
     }
 
     fn launch_initial(&mut self, ids: &[u64]) -> Result<()> {
