@@ -308,28 +308,42 @@ impl Node {
         }
     }
 
+    /// Makes a call to `leader` for as long as this node follows it ([`while_leader`]).
+    /// If the connection broke (reset, closed: not an answer from the leader) the channel
+    /// reconnects and the call is made once more; callers only relay what is safe to
+    /// repeat (a write carries its exactly-once identity).
+    ///
+    /// [`while_leader`]: Self::while_leader
+    async fn call_leader<T, F, Fut>(&self, leader: u64, call: F) -> Result<T, ServiceError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let out = match self.while_leader(leader, call()).await? {
+            Err(s) if is_transport_failure(&s) => {
+                tracing::debug!(leader, error = %s, "connection to the leader failed; one more try");
+                self.while_leader(leader, call()).await?
+            }
+            other => other,
+        };
+        out.map(tonic::Response::into_inner)
+            .map_err(|s| self.leader_call_failed(leader, s))
+    }
+
     /// Relays a write to the leader over the peer channel (a client may write through
     /// any node). Safe to retry: the write carries its exactly-once identity.
     async fn forward_write(&self, cmd: &Command) -> Result<CommandResponse, ServiceError> {
-        let (leader, mut client) = self.leader_client().await?;
+        let (leader, client) = self.leader_client().await?;
         let command = sutra_raft::pb::encode_command(cmd)
             .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
         let request = sutra_proto::raft::ForwardWriteRequest { command };
-        let first = self
-            .while_leader(leader, client.forward_write(request.clone()))
+        let resp = self
+            .call_leader(leader, || {
+                let (mut client, request) = (client.clone(), request.clone());
+                async move { client.forward_write(request).await }
+            })
             .await?;
-        let resp = match first {
-            // The connection to the leader broke (reset, closed): the channel reconnects,
-            // and the write, which carries its exactly-once identity, is sent once more.
-            Err(s) if is_transport_failure(&s) => {
-                tracing::debug!(leader, error = %s, "relay connection failed; one more try");
-                self.while_leader(leader, client.forward_write(request))
-                    .await?
-            }
-            other => other,
-        }
-        .map_err(|s| self.leader_call_failed(leader, s))?;
-        sutra_raft::pb::decode_response(&resp.into_inner().response).map_err(|e| {
+        sutra_raft::pb::decode_response(&resp.response).map_err(|e| {
             ServiceError::Internal(format!(
                 "leader {leader} answered an undecodable response: {e}"
             ))
@@ -339,19 +353,18 @@ impl Node {
     /// A follower's LINEARIZABLE read: the leader confirms its leadership with a quorum
     /// and names a read index; this node waits until it has applied it.
     async fn follower_linearizable_read(&self) -> Result<(), ServiceError> {
-        let (leader, mut client) = self.leader_client().await?;
-        let ask = sutra_proto::raft::ReadIndexRequest {};
-        let first = self.while_leader(leader, client.read_index(ask)).await?;
-        let read_index = match first {
-            // As for a relayed write: one more try over a fresh connection.
-            Err(s) if is_transport_failure(&s) => {
-                self.while_leader(leader, client.read_index(ask)).await?
-            }
-            other => other,
-        }
-        .map_err(|s| self.leader_call_failed(leader, s))?
-        .into_inner()
-        .read_index;
+        let (leader, client) = self.leader_client().await?;
+        let read_index = self
+            .call_leader(leader, || {
+                let mut client = client.clone();
+                async move {
+                    client
+                        .read_index(sutra_proto::raft::ReadIndexRequest {})
+                        .await
+                }
+            })
+            .await?
+            .read_index;
         self.raft
             .wait(Some(SESSION_WAIT))
             .applied_index_at_least(Some(read_index), "read index")

@@ -97,7 +97,7 @@ pub fn check(results: &[NodeResult<HealthCheckResponse>]) -> Report {
     }
     let serving = serving_leaders.len();
     let majority = total / 2 + 1;
-    let mut leaders = serving_leaders.clone();
+    let mut leaders = serving_leaders;
     leaders.sort_unstable();
     leaders.dedup();
     let (verdict, summary) = if serving < majority {
