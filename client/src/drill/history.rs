@@ -123,16 +123,14 @@ pub enum Recovery {
 /// The RTO of a fault at `fault_at`: from the fault to the completion of the first
 /// write acknowledged after it that `recovery` accepts. `None` if there is none.
 pub fn rto(ops: &[OpRecord], fault_at: Instant, recovery: Recovery) -> Option<Duration> {
-    if let Recovery::LongestGapUntil(end) = recovery {
-        return longest_gap(ops, fault_at, end);
-    }
+    let old_leader = match recovery {
+        Recovery::LongestGapUntil(end) => return longest_gap(ops, fault_at, end),
+        Recovery::AnyAck => None,
+        Recovery::NewLeader(old) => Some(old),
+    };
     ops.iter()
         .filter(|o| o.is_acked_write() && o.complete >= fault_at)
-        .filter(|o| match recovery {
-            Recovery::AnyAck => true,
-            Recovery::NewLeader(old) => o.leader_id != 0 && o.leader_id != old,
-            Recovery::LongestGapUntil(_) => unreachable!("answered by longest_gap above"),
-        })
+        .filter(|o| old_leader.is_none_or(|old| o.leader_id != 0 && o.leader_id != old))
         .map(|o| o.complete - fault_at)
         .min()
 }
