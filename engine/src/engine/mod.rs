@@ -1,7 +1,6 @@
 //! [`Engine`]: the store's front door. Apply, reads, checkpoints, recovery and
 //! compaction; snapshots live in `snapshot.rs`.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -15,11 +14,11 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::{EngineConfig, Limits, StoreParams};
 use crate::digest::DataDigest;
 use crate::error::{Error, Result};
-use crate::index::{ConceptEntry, EdgeEntry, Index};
-use crate::record::{self, FileHeader, HEADER_LEN};
-use crate::session::{Seen, SessionTable};
-use crate::types::*;
+use crate::index::Index;
+use crate::record::{FileHeader, HEADER_LEN};
+use crate::session::SessionTable;
 
+mod apply;
 mod compaction;
 mod read;
 mod recovery;
@@ -202,70 +201,6 @@ impl Engine {
         e
     }
 
-    /// Applies a write atomically at `ctx.version` (which must exceed the last one).
-    ///
-    /// Returns `Ok` with [`WriteOutcome::Rejected`] when the write's content or
-    /// preconditions rule it out (nothing changes, the position still advances), and
-    /// `Err` only when the engine cannot apply anything (poisoned, disk full); then no
-    /// data changed (sessions older than the entry's log time may have expired, as they
-    /// would on any replica at this entry). Records are written through the mapping
-    /// without fsync:
-    /// durability comes from the Raft log until the next checkpoint.
-    pub fn apply(&self, batch: &WriteBatch, ctx: ApplyContext<'_>) -> Result<ApplyOutcome> {
-        self.check_poisoned()?;
-        let cfg = &self.inner.config;
-        let mut guard = self.inner.state.write();
-        let st = &mut *guard;
-        if ctx.version <= st.last_version {
-            return Err(Error::OutOfOrder {
-                version: ctx.version,
-                last: st.last_version,
-            });
-        }
-        let now = ctx.time_ms.max(st.last_time_ms);
-        let params = st.params;
-        st.sessions.expire(now, &params);
-        let seen = batch
-            .session
-            .as_ref()
-            .map(|s| (s, st.sessions.check(&s.client_id, s.sequence)));
-        let (outcome, deduplicated) = match seen {
-            Some((_, Seen::Duplicate(o))) => (o.clone(), true),
-            Some((s, Seen::Stale { last })) => {
-                let r = Rejection::StaleSequence {
-                    client_id: s.client_id.clone(),
-                    sequence: s.sequence,
-                    last,
-                };
-                (WriteOutcome::Rejected(r), false)
-            }
-            _ => {
-                let outcome = st.execute(batch, ctx.version, cfg.grow_step_bytes)?;
-                if let Some(s) = &batch.session {
-                    st.sessions
-                        .record(&s.client_id, s.sequence, outcome.clone(), now, &params);
-                }
-                if matches!(outcome, WriteOutcome::Applied { .. }) && !batch.ops.is_empty() {
-                    st.writes_applied += 1;
-                }
-                (outcome, false)
-            }
-        };
-        st.last_version = ctx.version;
-        st.last_time_ms = now;
-        st.position.clear();
-        st.position.extend_from_slice(ctx.position);
-        let wants_compaction = self.wants_compaction(st);
-        drop(guard);
-        if wants_compaction {
-            self.spawn_compaction();
-        }
-        Ok(ApplyOutcome {
-            outcome,
-            deduplicated,
-        })
-    }
-
     /// Makes everything applied so far durable: msync the data file, then atomically
     /// replace `checkpoint`. A failed sync poisons the engine (it is never retried).
     pub fn checkpoint(&self) -> Result<DurableState> {
@@ -387,171 +322,5 @@ impl State {
             position: self.position.clone(),
             sessions: self.sessions.clone(),
         }
-    }
-
-    /// Checks preconditions, then writes records and updates the index. Either the
-    /// whole batch applies or nothing changes.
-    fn execute(
-        &mut self,
-        batch: &WriteBatch,
-        version: u64,
-        grow_step: u64,
-    ) -> Result<WriteOutcome> {
-        // Writes are validated against the proposer's store before they are ordered, so an
-        // embedding of another length here means this replica was made with another
-        // dimension. Rejecting it on this replica alone would make replicas diverge:
-        // refuse to apply anything instead.
-        let dim = self.params.vector_dimension as usize;
-        let foreign = batch.ops.iter().find_map(|op| match op {
-            WriteOp::PutConcept { concept, .. }
-                if !concept.embedding.is_empty() && concept.embedding.len() != dim =>
-            {
-                Some(concept.embedding.len())
-            }
-            _ => None,
-        });
-        if let Some(len) = foreign {
-            return Err(Error::Incompatible {
-                path: self.data.path().to_path_buf(),
-                reason: format!(
-                    "a replicated write carries a {len}-dimension embedding but this store has dimension {dim}: \
-                     this node was configured with another vector dimension than the cluster"
-                ),
-            });
-        }
-        if let Err(v) = batch.validate(&Limits::hard(), self.params.vector_dimension, true) {
-            return Ok(WriteOutcome::Rejected(Rejection::Invalid(v)));
-        }
-        if let Err(r) = self.check_preconditions(batch, version) {
-            return Ok(WriteOutcome::Rejected(r));
-        }
-        self.scratch.clear();
-        self.lens.clear();
-        for op in &batch.ops {
-            let buf = &mut self.scratch;
-            self.lens.push(match op {
-                WriteOp::PutConcept { concept, .. } => record::put_concept(buf, concept, version),
-                WriteOp::DeleteConcept { id, .. } => record::delete_concept(buf, id, version),
-                WriteOp::PutEdge(e) => record::put_edge(buf, e, version),
-                WriteOp::DeleteEdge { from, to, relation } => {
-                    record::delete_edge(buf, from, to, relation, version)
-                }
-                WriteOp::CheckVersion { .. } => 0,
-            });
-        }
-        let start = self.data_len;
-        self.data
-            .ensure_capacity(start + self.scratch.len() as u64, grow_step)?;
-        // SAFETY: we hold the state lock exclusively and write past the published length.
-        unsafe { self.data.write_at(start, &self.scratch) };
-        let mut offset = start;
-        let mut results = Vec::with_capacity(batch.ops.len());
-        for (op, &len) in batch.ops.iter().zip(&self.lens) {
-            let at = usize::try_from(offset - start).expect("batch encoded in memory");
-            let record = &self.scratch[at..at + len as usize];
-            self.digest.apply_op(&self.index, &self.data, op, record);
-            let ix = &mut self.index;
-            let existed = match op {
-                WriteOp::PutConcept { concept, .. } => {
-                    let norm = if concept.embedding.is_empty() {
-                        -1.0
-                    } else {
-                        concept.embedding.iter().map(|v| v * v).sum::<f32>().sqrt()
-                    };
-                    ix.put_concept(
-                        &concept.id,
-                        ConceptEntry {
-                            offset,
-                            version,
-                            len,
-                            norm,
-                        },
-                    )
-                }
-                WriteOp::DeleteConcept { id, .. } => ix.delete_concept(id),
-                WriteOp::PutEdge(e) => ix.put_edge(
-                    &e.from,
-                    &e.to,
-                    &e.relation,
-                    EdgeEntry {
-                        offset,
-                        len,
-                        weight: e.weight,
-                    },
-                ),
-                WriteOp::DeleteEdge { from, to, relation } => ix.delete_edge(from, to, relation),
-                WriteOp::CheckVersion { id, .. } => ix.contains(id),
-            };
-            results.push(OpResult { existed });
-            offset += u64::from(len);
-        }
-        self.data_len = offset;
-        Ok(WriteOutcome::Applied { version, results })
-    }
-
-    fn check_preconditions(&self, batch: &WriteBatch, version: u64) -> Result<(), Rejection> {
-        // Versions as the batch has left them so far, over the index.
-        let mut overlay: HashMap<&str, Option<u64>> = HashMap::new();
-        let current = |overlay: &HashMap<&str, Option<u64>>, id: &str| match overlay.get(id) {
-            Some(v) => *v,
-            None => self.index.version_of(id),
-        };
-        for (i, op) in batch.ops.iter().enumerate() {
-            let op_index = u32::try_from(i).expect("batch size bounded by validation");
-            let check = |overlay: &HashMap<&str, Option<u64>>, id: &str, expected: Option<u64>| {
-                match expected {
-                    None => Ok(()),
-                    Some(expected) => {
-                        let actual = current(overlay, id).unwrap_or(0);
-                        if actual == expected {
-                            Ok(())
-                        } else {
-                            Err(Rejection::VersionMismatch {
-                                op_index,
-                                id: id.to_string(),
-                                expected,
-                                actual,
-                            })
-                        }
-                    }
-                }
-            };
-            match op {
-                WriteOp::PutConcept {
-                    concept,
-                    expected_version,
-                } => {
-                    check(&overlay, &concept.id, *expected_version)?;
-                    if i + 1 < batch.ops.len() {
-                        overlay.insert(&concept.id, Some(version));
-                    }
-                }
-                WriteOp::DeleteConcept {
-                    id,
-                    expected_version,
-                } => {
-                    check(&overlay, id, *expected_version)?;
-                    if i + 1 < batch.ops.len() {
-                        overlay.insert(id, None);
-                    }
-                }
-                WriteOp::PutEdge(e) => {
-                    for end in [&e.from, &e.to] {
-                        if current(&overlay, end).is_none() {
-                            return Err(Rejection::MissingConcept {
-                                op_index,
-                                id: end.clone(),
-                            });
-                        }
-                    }
-                }
-                WriteOp::DeleteEdge { .. } => {}
-                WriteOp::CheckVersion {
-                    id,
-                    expected_version,
-                } => check(&overlay, id, Some(*expected_version))?,
-            }
-        }
-        Ok(())
     }
 }
