@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLockUpgradableReadGuard;
 
-use super::{COMPACT_FILE, DATA_FILE, DurableState, Engine, State, new_file_id};
+use super::open::new_file_id;
+use super::{COMPACT_FILE, DATA_FILE, DurableState, Engine, State};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::index::Index;

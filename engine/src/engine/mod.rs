@@ -1,8 +1,7 @@
 //! [`Engine`]: the store's front door. Apply, reads, checkpoints, recovery and
 //! compaction; snapshots live in `snapshot.rs`.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,6 +19,7 @@ use crate::session::SessionTable;
 
 mod apply;
 mod compaction;
+mod open;
 mod read;
 mod recovery;
 
@@ -30,7 +30,6 @@ pub(crate) use recovery::{check_params, load_index};
 pub(crate) const DATA_FILE: &str = "storage.dat";
 pub(crate) const COMPACT_FILE: &str = "storage.dat.compact";
 pub(crate) const INSTALL_FILE: &str = "storage.dat.install";
-const LOCK_FILE: &str = "LOCK";
 
 /// The mmap storage engine. Cheap to clone; clones share one store.
 ///
@@ -91,31 +90,6 @@ pub struct DurableState {
     pub position: Vec<u8>,
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open lock file", &path, e))?;
-    // SAFETY: plain syscall on an owned, open descriptor.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(Error::Locked { path });
-    }
-    Ok(f)
-}
-
-fn new_file_id() -> u64 {
-    getrandom::u64().unwrap_or_else(|_| {
-        // Only uniqueness among this store's files matters; time and pid suffice.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
-    })
-}
-
 fn is_sync_failure(e: &Error) -> Option<&'static str> {
     match e {
         Error::Io { op, .. } if op.contains("sync") => Some(op),
@@ -124,45 +98,6 @@ fn is_sync_failure(e: &Error) -> Option<&'static str> {
 }
 
 impl Engine {
-    /// Opens the store in `dir`, creating it if the directory holds none.
-    ///
-    /// Recovery: read `checkpoint`, cut `storage.dat` back to the durable length it
-    /// names (anything after may be torn and is re-applied from the Raft log), check
-    /// every record's CRC32C and rebuild the index. A bad record inside the durable
-    /// region is [`Error::Corrupted`] with file and offset; nothing is skipped.
-    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create store directory", &dir, e))?;
-        let lock = lock_dir(&dir)?;
-        let state = match Checkpoint::load(&dir)? {
-            None => create(&dir, &config)?,
-            Some(ck) => recovery::recover(&dir, &config, ck)?,
-        };
-        tracing::info!(
-            dir = %dir.display(),
-            concepts = state.index.concept_count(),
-            edges = state.index.edge_count,
-            data_bytes = state.data_len,
-            version = state.last_version,
-            "storage engine open"
-        );
-        Ok(Self {
-            inner: Arc::new(Inner {
-                dir,
-                config,
-                state: RwLock::new(state),
-                checkpoint_lock: Mutex::new(()),
-                poisoned: OnceLock::new(),
-                compacting: AtomicBool::new(false),
-                installing: AtomicBool::new(false),
-                compactions: Mutex::new(0),
-                compaction_done: Condvar::new(),
-                checkpoints: AtomicU64::new(0),
-                _lock: lock,
-            }),
-        })
-    }
-
     /// The directory holding the store.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -236,40 +171,6 @@ impl Engine {
         );
         Ok(())
     }
-}
-
-fn create(dir: &Path, config: &EngineConfig) -> Result<State> {
-    let path = dir.join(DATA_FILE);
-    if let Ok(meta) = fs::metadata(&path)
-        && meta.len() > HEADER_LEN
-    {
-        return Err(Error::corrupted(
-            dir.join(checkpoint::CHECKPOINT_FILE),
-            0,
-            format!(
-                "checkpoint is missing but {} holds {} bytes",
-                path.display(),
-                meta.len()
-            ),
-        ));
-    }
-    let header = FileHeader {
-        params: config.params,
-        file_id: new_file_id(),
-    };
-    // Only the header until the first checkpoint exists: a crash in between leaves a
-    // file that open recognises as an unfinished creation, not as data without a checkpoint.
-    let data = crate::file::DataFile::create(&path, &header, config.max_file_bytes, HEADER_LEN)?;
-    data.sync(HEADER_LEN)?;
-    checkpoint::sync_dir(dir)?;
-    let state = State::new(
-        Arc::new(data),
-        header,
-        (Index::default(), DataDigest::default()),
-        None,
-    );
-    checkpoint::write_atomically(dir, &state.checkpoint_record().encode())?;
-    Ok(state)
 }
 
 impl State {
