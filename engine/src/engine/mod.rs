@@ -3,13 +3,12 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::Checkpoint;
 use crate::config::{EngineConfig, Limits, StoreParams};
 use crate::digest::DataDigest;
 use crate::error::{Error, Result};
@@ -20,10 +19,12 @@ use crate::session::SessionTable;
 mod apply;
 mod compaction;
 mod open;
+mod persist;
 mod read;
 mod recovery;
 
 pub use compaction::CompactionReport;
+pub use persist::DurableState;
 pub use read::EngineStats;
 pub(crate) use recovery::{check_params, load_index};
 
@@ -79,17 +80,6 @@ pub(crate) struct State {
     lens: Vec<u32>,
 }
 
-/// What the last checkpoint made durable.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DurableState {
-    /// Data file bytes covered.
-    pub data_len: u64,
-    /// Version of the last write covered.
-    pub version: u64,
-    /// Applied position stored with it.
-    pub position: Vec<u8>,
-}
-
 fn is_sync_failure(e: &Error) -> Option<&'static str> {
     match e {
         Error::Io { op, .. } if op.contains("sync") => Some(op),
@@ -134,42 +124,6 @@ impl Engine {
             tracing::error!(error = %e, "sync failed; storage engine poisoned, refusing further writes");
         }
         e
-    }
-
-    /// Makes everything applied so far durable: msync the data file, then atomically
-    /// replace `checkpoint`. A failed sync poisons the engine (it is never retried).
-    pub fn checkpoint(&self) -> Result<DurableState> {
-        self.check_poisoned()?;
-        let _ck = self.inner.checkpoint_lock.lock();
-        let (data, ck) = {
-            let st = self.inner.state.read();
-            (st.data.clone(), st.checkpoint_record())
-        };
-        self.persist(&data, &ck)?;
-        let durable = DurableState {
-            data_len: ck.durable_len,
-            version: ck.last_version,
-            position: ck.position,
-        };
-        self.inner.state.write().durable = durable.clone();
-        Ok(durable)
-    }
-
-    /// Syncs `data` up to the checkpoint's durable length, then writes the checkpoint.
-    pub(crate) fn persist(&self, data: &crate::file::DataFile, ck: &Checkpoint) -> Result<()> {
-        let started = Instant::now();
-        data.sync(ck.durable_len)
-            .map_err(|e| self.note_failure(e))?;
-        checkpoint::write_atomically(&self.inner.dir, &ck.encode())
-            .map_err(|e| self.note_failure(e))?;
-        self.inner.checkpoints.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(
-            version = ck.last_version,
-            durable_len = ck.durable_len,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "checkpoint written"
-        );
-        Ok(())
     }
 }
 

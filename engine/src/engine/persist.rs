@@ -1,0 +1,58 @@
+//! Checkpoints: making what was applied durable (sync the data file, then replace the
+//! checkpoint file), and [`DurableState`], what the last one covers.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::Engine;
+use crate::checkpoint::{self, Checkpoint};
+use crate::error::Result;
+
+/// What the last checkpoint made durable.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DurableState {
+    /// Data file bytes covered.
+    pub data_len: u64,
+    /// Version of the last write covered.
+    pub version: u64,
+    /// Applied position stored with it.
+    pub position: Vec<u8>,
+}
+
+impl Engine {
+    /// Makes everything applied so far durable: msync the data file, then atomically
+    /// replace `checkpoint`. A failed sync poisons the engine (it is never retried).
+    pub fn checkpoint(&self) -> Result<DurableState> {
+        self.check_poisoned()?;
+        let _ck = self.inner.checkpoint_lock.lock();
+        let (data, ck) = {
+            let st = self.inner.state.read();
+            (st.data.clone(), st.checkpoint_record())
+        };
+        self.persist(&data, &ck)?;
+        let durable = DurableState {
+            data_len: ck.durable_len,
+            version: ck.last_version,
+            position: ck.position,
+        };
+        self.inner.state.write().durable = durable.clone();
+        Ok(durable)
+    }
+
+    /// Syncs `data` up to the checkpoint's durable length, then writes the checkpoint.
+    pub(crate) fn persist(&self, data: &crate::file::DataFile, ck: &Checkpoint) -> Result<()> {
+        let started = Instant::now();
+        data.sync(ck.durable_len)
+            .map_err(|e| self.note_failure(e))?;
+        checkpoint::write_atomically(&self.inner.dir, &ck.encode())
+            .map_err(|e| self.note_failure(e))?;
+        self.inner.checkpoints.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            version = ck.last_version,
+            durable_len = ck.durable_len,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "checkpoint written"
+        );
+        Ok(())
+    }
+}
