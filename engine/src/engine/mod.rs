@@ -1,5 +1,8 @@
-//! [`Engine`]: the store's front door. Apply, reads, checkpoints, recovery and
-//! compaction; snapshots live in `snapshot.rs`.
+//! [`Engine`]: the store's front door. This module holds the handle, what its clones
+//! share, the data file names and poisoning after a failed sync; each job has its own
+//! child: `open` (lock, create), `apply`, `read`, `persist` (checkpoints), `compaction`
+//! and `recovery`, with `state` for what the lock guards. Snapshots live in
+//! `snapshot.rs`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -8,13 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::checkpoint::Checkpoint;
 use crate::config::{EngineConfig, Limits, StoreParams};
-use crate::digest::DataDigest;
 use crate::error::{Error, Result};
-use crate::index::Index;
-use crate::record::{FileHeader, HEADER_LEN};
-use crate::session::SessionTable;
 
 mod apply;
 mod compaction;
@@ -22,11 +20,13 @@ mod open;
 mod persist;
 mod read;
 mod recovery;
+mod state;
 
 pub use compaction::CompactionReport;
 pub use persist::DurableState;
 pub use read::EngineStats;
 pub(crate) use recovery::{check_params, load_index};
+pub(crate) use state::State;
 
 pub(crate) const DATA_FILE: &str = "storage.dat";
 pub(crate) const COMPACT_FILE: &str = "storage.dat.compact";
@@ -56,28 +56,6 @@ pub(crate) struct Inner {
     compaction_done: Condvar,
     checkpoints: AtomicU64,
     _lock: File,
-}
-
-#[derive(Debug)]
-pub(crate) struct State {
-    pub(crate) data: Arc<crate::file::DataFile>,
-    /// Identity of `data`, written into checkpoints.
-    pub(crate) file_id: u64,
-    pub(crate) params: StoreParams,
-    pub(crate) data_len: u64,
-    pub(crate) index: Index,
-    /// Hashes of the live concepts and edges, changed with the index by `execute`;
-    /// compaction leaves it alone (the content does not change).
-    pub(crate) digest: DataDigest,
-    pub(crate) sessions: SessionTable,
-    pub(crate) last_version: u64,
-    pub(crate) last_time_ms: u64,
-    pub(crate) writes_applied: u64,
-    pub(crate) position: Vec<u8>,
-    pub(crate) durable: DurableState,
-    /// Encode buffers reused by every apply.
-    scratch: Vec<u8>,
-    lens: Vec<u32>,
 }
 
 fn is_sync_failure(e: &Error) -> Option<&'static str> {
@@ -124,58 +102,5 @@ impl Engine {
             tracing::error!(error = %e, "sync failed; storage engine poisoned, refusing further writes");
         }
         e
-    }
-}
-
-impl State {
-    pub(crate) fn new(
-        data: Arc<crate::file::DataFile>,
-        header: FileHeader,
-        (index, digest): (Index, DataDigest),
-        ck: Option<Checkpoint>,
-    ) -> Self {
-        let ck = ck.unwrap_or(Checkpoint {
-            file_id: 0,
-            durable_len: HEADER_LEN,
-            last_version: 0,
-            last_time_ms: 0,
-            writes_applied: 0,
-            concepts: 0,
-            position: Vec::new(),
-            sessions: SessionTable::default(),
-        });
-        Self {
-            data,
-            file_id: header.file_id,
-            params: header.params,
-            data_len: ck.durable_len,
-            index,
-            digest,
-            sessions: ck.sessions,
-            last_version: ck.last_version,
-            last_time_ms: ck.last_time_ms,
-            writes_applied: ck.writes_applied,
-            durable: DurableState {
-                data_len: ck.durable_len,
-                version: ck.last_version,
-                position: ck.position.clone(),
-            },
-            position: ck.position,
-            scratch: Vec::new(),
-            lens: Vec::new(),
-        }
-    }
-
-    pub(crate) fn checkpoint_record(&self) -> Checkpoint {
-        Checkpoint {
-            file_id: self.file_id,
-            durable_len: self.data_len,
-            last_version: self.last_version,
-            last_time_ms: self.last_time_ms,
-            writes_applied: self.writes_applied,
-            concepts: self.index.concept_count() as u64,
-            position: self.position.clone(),
-            sessions: self.sessions.clone(),
-        }
     }
 }
