@@ -2,6 +2,7 @@
 //! on request or in the background once enough of the file is garbage.
 
 use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -11,8 +12,10 @@ use parking_lot::RwLockUpgradableReadGuard;
 use super::open::new_file_id;
 use super::{COMPACT_FILE, DATA_FILE, DurableState, Engine, State};
 use crate::checkpoint;
+use crate::config::EngineConfig;
 use crate::error::{Error, Result};
-use crate::index::Index;
+use crate::file::DataFile;
+use crate::index::{Extent, Index};
 use crate::record::{self, FileHeader, HEADER_LEN};
 
 /// What a compaction did.
@@ -96,7 +99,6 @@ impl Engine {
     fn compact_now(&self) -> Result<CompactionReport> {
         self.check_poisoned()?;
         let _ck = self.inner.checkpoint_lock.lock();
-        let cfg = &self.inner.config;
         let (old, mut copied_to, params, (concepts, edges)) = {
             let st = self.inner.state.read();
             (
@@ -117,65 +119,53 @@ impl Engine {
             params,
             file_id: new_file_id(),
         };
-        let mut new = crate::file::DataFile::create(
-            &path,
-            &header,
-            cfg.max_file_bytes,
-            HEADER_LEN + live + cfg.grow_step_bytes,
-        )?;
-        let mut index = Index::default();
-        let mut end = HEADER_LEN;
-        let mut records = 0u64;
-        // Concepts first, then edges: the new file must replay with every edge after its ends.
-        for &(offset, len) in concepts.iter().chain(&edges) {
-            let bytes = old.bytes(offset, u64::from(len));
-            let rec = record::read(bytes).map_err(|r| Error::corrupted(old.path(), offset, r))?;
-            // SAFETY: `new` is private to this function until it is swapped in.
-            unsafe { new.write_at(end, bytes) };
-            index
-                .replay(&rec, end)
-                .map_err(|r| Error::corrupted(old.path(), offset, r))?;
-            end += u64::from(len);
-            records += 1;
-        }
-        // Copies the records in [from, to) of the old file, indexing them at their new offsets.
-        let mut copy_tail =
-            |mut at: u64, to: u64, index: &mut Index, end: &mut u64| -> Result<()> {
-                while at < to {
-                    let bytes = old.bytes(at, to - at);
-                    let rec =
-                        record::read(bytes).map_err(|r| Error::corrupted(old.path(), at, r))?;
-                    let bytes = &bytes[..rec.len as usize];
-                    new.ensure_capacity(*end + u64::from(rec.len), cfg.grow_step_bytes)?;
-                    // SAFETY: as above.
-                    unsafe { new.write_at(*end, bytes) };
-                    index
-                        .replay(&rec, *end)
-                        .map_err(|r| Error::corrupted(old.path(), at, r))?;
-                    *end += u64::from(rec.len);
-                    at += u64::from(rec.len);
-                    records += 1;
-                }
-                Ok(())
-            };
+        let mut rewrite = Rewrite::create(&path, &header, &old, live, &self.inner.config)?;
+        rewrite.copy_live(&concepts, &edges)?;
         // Catch up with writes made meanwhile without blocking anyone, until little is left.
         loop {
             let now = self.inner.state.read().data_len;
             if now - copied_to < (1 << 20) {
                 break;
             }
-            copy_tail(copied_to, now, &mut index, &mut end)?;
+            rewrite.copy_tail(copied_to, now)?;
             copied_to = now;
         }
         // Final catch-up with writers held off (readers continue), then swap.
         let st = self.inner.state.upgradable_read();
-        copy_tail(copied_to, st.data_len, &mut index, &mut end)?;
+        rewrite.copy_tail(copied_to, st.data_len)?;
+        let (end, records) = (rewrite.end, rewrite.records);
+        self.swap_in(st, rewrite, header.file_id, &path)?;
+        *self.inner.compactions.lock() += 1;
+        self.inner.compaction_done.notify_all();
+        Ok(CompactionReport {
+            bytes_before,
+            bytes_after: end,
+            records,
+        })
+    }
+
+    /// Makes the rewritten file the store's: a checkpoint naming it, the rename into
+    /// place, then the swap of file and index in `st` (writers are held off by `st`
+    /// throughout; readers only while it is upgraded for the swap).
+    fn swap_in(
+        &self,
+        st: RwLockUpgradableReadGuard<'_, State>,
+        rewrite: Rewrite<'_>,
+        file_id: u64,
+        path: &Path,
+    ) -> Result<()> {
+        let Rewrite {
+            mut new,
+            index,
+            end,
+            ..
+        } = rewrite;
         let mut ck = st.checkpoint_record();
-        ck.file_id = header.file_id;
+        ck.file_id = file_id;
         ck.durable_len = end;
         self.persist(&new, &ck)?;
         let dst = self.inner.dir.join(DATA_FILE);
-        if let Err(e) = fs::rename(&path, &dst) {
+        if let Err(e) = fs::rename(path, &dst) {
             // The checkpoint already names the new file; recovery completes the rename,
             // but this process must not write on with the old one.
             let e = Error::io("rename compacted data file", &dst, e);
@@ -186,7 +176,7 @@ impl Engine {
         new.set_path(dst);
         let mut st = RwLockUpgradableReadGuard::upgrade(st);
         st.data = Arc::new(new);
-        st.file_id = header.file_id;
+        st.file_id = file_id;
         st.index = index;
         st.data_len = end;
         st.durable = DurableState {
@@ -194,13 +184,82 @@ impl Engine {
             version: ck.last_version,
             position: ck.position,
         };
-        drop(st);
-        *self.inner.compactions.lock() += 1;
-        self.inner.compaction_done.notify_all();
-        Ok(CompactionReport {
-            bytes_before,
-            bytes_after: end,
-            records,
+        Ok(())
+    }
+}
+
+/// The new data file a compaction writes, and the index of what it holds so far.
+struct Rewrite<'a> {
+    old: &'a DataFile,
+    new: DataFile,
+    grow_step: u64,
+    index: Index,
+    /// End of the records copied so far.
+    end: u64,
+    records: u64,
+}
+
+impl<'a> Rewrite<'a> {
+    /// Creates the new file at `path` with room for `live` bytes of records.
+    fn create(
+        path: &Path,
+        header: &FileHeader,
+        old: &'a DataFile,
+        live: u64,
+        cfg: &EngineConfig,
+    ) -> Result<Self> {
+        let new = DataFile::create(
+            path,
+            header,
+            cfg.max_file_bytes,
+            HEADER_LEN + live + cfg.grow_step_bytes,
+        )?;
+        Ok(Self {
+            old,
+            new,
+            grow_step: cfg.grow_step_bytes,
+            index: Index::default(),
+            end: HEADER_LEN,
+            records: 0,
         })
+    }
+
+    /// Copies the live records, which fit the room the file was created with.
+    fn copy_live(&mut self, concepts: &[Extent], edges: &[Extent]) -> Result<()> {
+        let old = self.old;
+        // Concepts first, then edges: the new file must replay with every edge after its ends.
+        for &(offset, len) in concepts.iter().chain(edges) {
+            let bytes = old.bytes(offset, u64::from(len));
+            let rec = record::read(bytes).map_err(|r| Error::corrupted(old.path(), offset, r))?;
+            // SAFETY: `new` is private to this compaction until it is swapped in.
+            unsafe { self.new.write_at(self.end, bytes) };
+            self.index
+                .replay(&rec, self.end)
+                .map_err(|r| Error::corrupted(old.path(), offset, r))?;
+            self.end += u64::from(len);
+            self.records += 1;
+        }
+        Ok(())
+    }
+
+    /// Copies the records in [from, to) of the old file, indexing them at their new offsets.
+    fn copy_tail(&mut self, mut at: u64, to: u64) -> Result<()> {
+        let old = self.old;
+        while at < to {
+            let bytes = old.bytes(at, to - at);
+            let rec = record::read(bytes).map_err(|r| Error::corrupted(old.path(), at, r))?;
+            let bytes = &bytes[..rec.len as usize];
+            self.new
+                .ensure_capacity(self.end + u64::from(rec.len), self.grow_step)?;
+            // SAFETY: as above.
+            unsafe { self.new.write_at(self.end, bytes) };
+            self.index
+                .replay(&rec, self.end)
+                .map_err(|r| Error::corrupted(old.path(), at, r))?;
+            self.end += u64::from(rec.len);
+            at += u64::from(rec.len);
+            self.records += 1;
+        }
+        Ok(())
     }
 }
