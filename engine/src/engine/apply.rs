@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{Engine, State};
 use crate::config::Limits;
 use crate::error::{Error, Result};
-use crate::index::{ConceptEntry, EdgeEntry};
+use crate::index::{ConceptEntry, EdgeEntry, Index};
 use crate::record;
 use crate::session::Seen;
 use crate::types::*;
@@ -86,6 +86,35 @@ impl State {
         version: u64,
         grow_step: u64,
     ) -> Result<WriteOutcome> {
+        self.check_dimension(batch)?;
+        if let Err(v) = batch.validate(&Limits::hard(), self.params.vector_dimension, true) {
+            return Ok(WriteOutcome::Rejected(Rejection::Invalid(v)));
+        }
+        if let Err(r) = self.check_preconditions(batch, version) {
+            return Ok(WriteOutcome::Rejected(r));
+        }
+        self.encode(batch, version);
+        let start = self.data_len;
+        self.data
+            .ensure_capacity(start + self.scratch.len() as u64, grow_step)?;
+        // SAFETY: we hold the state lock exclusively and write past the published length.
+        unsafe { self.data.write_at(start, &self.scratch) };
+        let mut offset = start;
+        let mut results = Vec::with_capacity(batch.ops.len());
+        for (op, &len) in batch.ops.iter().zip(&self.lens) {
+            let at = usize::try_from(offset - start).expect("batch encoded in memory");
+            let record = &self.scratch[at..at + len as usize];
+            self.digest.apply_op(&self.index, &self.data, op, record);
+            let existed = index_op(&mut self.index, op, offset, version, len);
+            results.push(OpResult { existed });
+            offset += u64::from(len);
+        }
+        self.data_len = offset;
+        Ok(WriteOutcome::Applied { version, results })
+    }
+
+    /// Refuses a batch whose embeddings have another length than this store's dimension.
+    fn check_dimension(&self, batch: &WriteBatch) -> Result<()> {
         // Writes are validated against the proposer's store before they are ordered, so an
         // embedding of another length here means this replica was made with another
         // dimension. Rejecting it on this replica alone would make replicas diverge:
@@ -108,12 +137,12 @@ impl State {
                 ),
             });
         }
-        if let Err(v) = batch.validate(&Limits::hard(), self.params.vector_dimension, true) {
-            return Ok(WriteOutcome::Rejected(Rejection::Invalid(v)));
-        }
-        if let Err(r) = self.check_preconditions(batch, version) {
-            return Ok(WriteOutcome::Rejected(r));
-        }
+        Ok(())
+    }
+
+    /// Encodes the batch's records into `scratch`, one length per op in `lens` (0 for
+    /// an op that writes none).
+    fn encode(&mut self, batch: &WriteBatch, version: u64) {
         self.scratch.clear();
         self.lens.clear();
         for op in &batch.ops {
@@ -128,54 +157,6 @@ impl State {
                 WriteOp::CheckVersion { .. } => 0,
             });
         }
-        let start = self.data_len;
-        self.data
-            .ensure_capacity(start + self.scratch.len() as u64, grow_step)?;
-        // SAFETY: we hold the state lock exclusively and write past the published length.
-        unsafe { self.data.write_at(start, &self.scratch) };
-        let mut offset = start;
-        let mut results = Vec::with_capacity(batch.ops.len());
-        for (op, &len) in batch.ops.iter().zip(&self.lens) {
-            let at = usize::try_from(offset - start).expect("batch encoded in memory");
-            let record = &self.scratch[at..at + len as usize];
-            self.digest.apply_op(&self.index, &self.data, op, record);
-            let ix = &mut self.index;
-            let existed = match op {
-                WriteOp::PutConcept { concept, .. } => {
-                    let norm = if concept.embedding.is_empty() {
-                        -1.0
-                    } else {
-                        concept.embedding.iter().map(|v| v * v).sum::<f32>().sqrt()
-                    };
-                    ix.put_concept(
-                        &concept.id,
-                        ConceptEntry {
-                            offset,
-                            version,
-                            len,
-                            norm,
-                        },
-                    )
-                }
-                WriteOp::DeleteConcept { id, .. } => ix.delete_concept(id),
-                WriteOp::PutEdge(e) => ix.put_edge(
-                    &e.from,
-                    &e.to,
-                    &e.relation,
-                    EdgeEntry {
-                        offset,
-                        len,
-                        weight: e.weight,
-                    },
-                ),
-                WriteOp::DeleteEdge { from, to, relation } => ix.delete_edge(from, to, relation),
-                WriteOp::CheckVersion { id, .. } => ix.contains(id),
-            };
-            results.push(OpResult { existed });
-            offset += u64::from(len);
-        }
-        self.data_len = offset;
-        Ok(WriteOutcome::Applied { version, results })
     }
 
     fn check_preconditions(&self, batch: &WriteBatch, version: u64) -> Result<(), Rejection> {
@@ -242,5 +223,41 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+/// Updates `ix` for one op whose record (`len` bytes, none for a check) was written at
+/// `offset`; returns whether its concept or edge existed before.
+fn index_op(ix: &mut Index, op: &WriteOp, offset: u64, version: u64, len: u32) -> bool {
+    match op {
+        WriteOp::PutConcept { concept, .. } => {
+            let norm = if concept.embedding.is_empty() {
+                -1.0
+            } else {
+                concept.embedding.iter().map(|v| v * v).sum::<f32>().sqrt()
+            };
+            ix.put_concept(
+                &concept.id,
+                ConceptEntry {
+                    offset,
+                    version,
+                    len,
+                    norm,
+                },
+            )
+        }
+        WriteOp::DeleteConcept { id, .. } => ix.delete_concept(id),
+        WriteOp::PutEdge(e) => ix.put_edge(
+            &e.from,
+            &e.to,
+            &e.relation,
+            EdgeEntry {
+                offset,
+                len,
+                weight: e.weight,
+            },
+        ),
+        WriteOp::DeleteEdge { from, to, relation } => ix.delete_edge(from, to, relation),
+        WriteOp::CheckVersion { id, .. } => ix.contains(id),
     }
 }
