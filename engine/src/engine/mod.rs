@@ -29,7 +29,7 @@ pub(crate) use recovery::{check_params, load_index};
 pub(crate) use state::State;
 
 pub(crate) const DATA_FILE: &str = "storage.dat";
-pub(crate) const COMPACT_FILE: &str = "storage.dat.compact";
+const COMPACT_FILE: &str = "storage.dat.compact";
 pub(crate) const INSTALL_FILE: &str = "storage.dat.install";
 
 /// The mmap storage engine. Cheap to clone; clones share one store.

@@ -129,7 +129,7 @@ pub(crate) fn load_index(
 
 /// Replays the records in `[from, to)` of `data` into `index` and `digest`, calling
 /// `each` with the bytes and offset of every record.
-pub(crate) fn replay_range(
+fn replay_range(
     data: &crate::file::DataFile,
     from: u64,
     to: u64,

@@ -15,18 +15,18 @@ use crate::session::SessionTable;
 pub(crate) struct State {
     pub(crate) data: Arc<crate::file::DataFile>,
     /// Identity of `data`, written into checkpoints.
-    pub(crate) file_id: u64,
-    pub(crate) params: StoreParams,
-    pub(crate) data_len: u64,
-    pub(crate) index: Index,
+    pub(super) file_id: u64,
+    pub(super) params: StoreParams,
+    pub(super) data_len: u64,
+    pub(super) index: Index,
     /// Hashes of the live concepts and edges, changed with the index by `execute`;
     /// compaction leaves it alone (the content does not change).
-    pub(crate) digest: DataDigest,
-    pub(crate) sessions: SessionTable,
-    pub(crate) last_version: u64,
-    pub(crate) last_time_ms: u64,
-    pub(crate) writes_applied: u64,
-    pub(crate) position: Vec<u8>,
+    pub(super) digest: DataDigest,
+    pub(super) sessions: SessionTable,
+    pub(super) last_version: u64,
+    pub(super) last_time_ms: u64,
+    pub(super) writes_applied: u64,
+    pub(super) position: Vec<u8>,
     pub(crate) durable: DurableState,
     /// Encode buffers reused by every apply.
     pub(super) scratch: Vec<u8>,
