@@ -4,8 +4,8 @@
 # A local three-node TLS cluster on loopback (data, ports and certificates kept in
 # .sutra/local between runs); Ctrl-C stops it.
 run: deps
-	cargo build --release -p sutra-node
-	$${CARGO_TARGET_DIR:-target}/release/sutra-node local run
+	cargo build --release -p sutra-node -p sutra-cli
+	$${CARGO_TARGET_DIR:-target}/release/sutra local run
 
 deps:
 	@scripts/deps.sh

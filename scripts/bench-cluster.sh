@@ -14,17 +14,17 @@ scripts/deps.sh
 
 runs=${RUNS:-3}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -p sutra-node -p sutra-client --bins
+cargo build --release -p sutra-node -p sutra-cli
 node="$target/release/sutra-node"
 sutra="$target/release/sutra"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sutra-bench.XXXXXX")
 stop() {
-  "$node" local stop --dir "$dir" >/dev/null 2>&1 || true
+  "$sutra" local stop --dir "$dir" >/dev/null 2>&1 || true
   rm -rf "$dir"
 }
 trap stop EXIT
-"$node" local start --dir "$dir" >/dev/null 2>&1
+SUTRA_NODE_BIN="$node" "$sutra" local start --dir "$dir" >/dev/null 2>&1
 export SUTRA_CLUSTER_FILE="$dir/cluster.json"
 
 bench() {

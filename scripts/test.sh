@@ -10,7 +10,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== build sutra-node and sutra (the cluster tests run them as real processes)"
-cargo build -p sutra-node -p sutra-client --bins
+cargo build -p sutra-node -p sutra-cli
 echo "== the sutra-node image, when a Docker engine is present (t200 runs the compose cluster on it)"
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   make docker

@@ -1,17 +1,17 @@
 //! Concepts linked by edges: an atomic batch builds a small citation graph, `neighbors`
 //! walks it both ways, and a batch whose `check` fails changes nothing. Runs against the
-//! local cluster that `make run` (or `sutra-node local start`) starts.
+//! local cluster that `make run` (or `sutra local start`) starts.
 //!
 //! ```sh
-//! sutra-node local start
+//! sutra local start
 //! cargo run -p sutra-client --example graph -- .sutra/local/cluster.json
 //! ```
 
-use sutra_client::{Batch, Client, ClientConfig, ClientError, Neighbors, ReadOptions};
+use sutra_client::{Batch, Client, ClientError, Neighbors, ReadOptions};
 use sutra_proto::storage::{Concept, Direction, Edge};
 
 fn client_from(path: &str) -> Result<Client, Box<dyn std::error::Error>> {
-    let config = ClientConfig::from_cluster_file(path.as_ref(), "writer")?;
+    let config = sutra_devcluster::ClusterFile::read(path.as_ref())?.client_config("writer");
     Ok(Client::new(config)?)
 }
 

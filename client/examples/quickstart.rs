@@ -1,12 +1,12 @@
 //! Writes a concept through whichever node leads and reads it back, against the local
-//! cluster that `make run` (or `sutra-node local start`) starts.
+//! cluster that `make run` (or `sutra local start`) starts.
 //!
 //! ```sh
-//! sutra-node local start                      # or: make run, in another terminal
+//! sutra local start                      # or: make run, in another terminal
 //! cargo run -p sutra-client --example quickstart -- .sutra/local/cluster.json
 //! ```
 
-use sutra_client::{Client, ClientConfig};
+use sutra_client::Client;
 use sutra_proto::storage::{Concept, Consistency};
 
 #[tokio::main]
@@ -14,7 +14,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| ".sutra/local/cluster.json".to_string());
-    let client = Client::new(ClientConfig::from_cluster_file(path.as_ref(), "writer")?)?;
+    let client =
+        Client::new(sutra_devcluster::ClusterFile::read(path.as_ref())?.client_config("writer"))?;
 
     let concept = Concept {
         id: "example/hello".into(),

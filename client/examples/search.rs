@@ -1,20 +1,20 @@
 //! Embeddings and exact k-nearest-neighbour search: stores a few concepts with vectors of
 //! the cluster's dimension, searches them by cosine similarity and L2 distance, and lists
 //! them with a paginated scan. Runs against the local cluster that `make run` (or
-//! `sutra-node local start`) starts.
+//! `sutra local start`) starts.
 //!
 //! ```sh
-//! sutra-node local start
+//! sutra local start
 //! cargo run -p sutra-client --example search -- .sutra/local/cluster.json [dimension]
 //! ```
 //!
 //! The dimension must be the cluster's `--vector-dimension` (default 768).
 
-use sutra_client::{Batch, Client, ClientConfig, ReadOptions, Scan, Search};
+use sutra_client::{Batch, Client, ReadOptions, Scan, Search};
 use sutra_proto::storage::{Concept, Metric};
 
 fn client_from(path: &str) -> Result<Client, Box<dyn std::error::Error>> {
-    let config = ClientConfig::from_cluster_file(path.as_ref(), "writer")?;
+    let config = sutra_devcluster::ClusterFile::read(path.as_ref())?.client_config("writer");
     Ok(Client::new(config)?)
 }
 

@@ -21,7 +21,8 @@ use crate::batch::{Batch, BatchOutcome};
 use crate::error::{ClientError, retryable};
 use crate::options::{CallOptions, ReadOptions, Route};
 use crate::query::{Neighbors, Page, Read, Scan, ScanRange, Search};
-use crate::{Connector, Error, TlsFiles, leader_hint};
+use crate::{Connector, Error, TlsFiles};
+use sutra_proto::LeaderHint;
 
 /// How to reach a cluster.
 #[derive(Debug, Clone)]
@@ -48,53 +49,7 @@ pub struct ClientConfig {
     pub attempt_timeout: Duration,
 }
 
-/// The parts of a `cluster.json` (written by `sutra-node local`) a client needs.
-#[derive(serde::Deserialize)]
-struct LocalCluster {
-    ca: std::path::PathBuf,
-    nodes: Vec<LocalNode>,
-}
-
-#[derive(serde::Deserialize)]
-struct LocalNode {
-    api: String,
-}
-
 impl ClientConfig {
-    /// The cluster that `sutra-node local` runs, from its `cluster.json`: every node's
-    /// client endpoint, its CA, and the dev client certificate `client-<name>.pem` next to
-    /// the CA (`writer`, `reader` or `admin`). Defaults for the rest.
-    pub fn from_cluster_file(path: &std::path::Path, client: &str) -> Result<Self, ClientError> {
-        let bad = |reason: String| {
-            ClientError::Connect(Error::Endpoint {
-                endpoint: path.display().to_string(),
-                reason,
-            })
-        };
-        let bytes = std::fs::read(path).map_err(|source| {
-            ClientError::Connect(Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        })?;
-        let cluster: LocalCluster =
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a cluster file: {e}")))?;
-        let certs = cluster
-            .ca
-            .parent()
-            .ok_or_else(|| bad("the CA path has no directory".into()))?
-            .to_path_buf();
-        let tls = TlsFiles {
-            cert: certs.join(format!("client-{client}.pem")),
-            key: certs.join(format!("client-{client}-key.pem")),
-            ca: cluster.ca,
-        };
-        Ok(Self::new(
-            cluster.nodes.into_iter().map(|n| n.api).collect(),
-            tls,
-        ))
-    }
-
     /// Defaults for everything but the endpoints and TLS files.
     pub fn new(endpoints: Vec<String>, tls: TlsFiles) -> Self {
         Self {
@@ -368,8 +323,11 @@ impl Client {
             tracing::debug!(%endpoint, code = ?status.code(), message = status.message(), "attempt failed; retrying");
             last = format!("{endpoint}: {}: {}", status.code(), status.message());
             let mut redirected = false;
-            match leader_hint(&status) {
-                Some((id, Some(hint))) => {
+            match LeaderHint::from_status(&status) {
+                Some(LeaderHint {
+                    id,
+                    addr: Some(hint),
+                }) => {
                     // An endpoint this client already reached the leader on beats the
                     // address the cluster advertises, which may not resolve from here
                     // (compose host names, NAT).
@@ -1007,36 +965,6 @@ mod tests {
         assert_eq!(page_limit(50, 1000), 50);
         assert_eq!(page_limit(50, usize::MAX), 50);
         assert_eq!(page_limit(50, 0), 1);
-    }
-
-    #[test]
-    fn a_local_cluster_file_gives_endpoints_and_dev_certificates() {
-        let dir = std::env::temp_dir().join(format!("sutra-cluster-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("cluster.json");
-        std::fs::write(
-            &file,
-            r#"{"ca": "/d/certs/ca.pem", "nodes": [{"id": 1, "api": "127.0.0.1:1"}, {"id": 2, "api": "127.0.0.1:2"}]}"#,
-        )
-        .unwrap();
-        let c = ClientConfig::from_cluster_file(&file, "reader").unwrap();
-        assert_eq!(c.endpoints, ["127.0.0.1:1", "127.0.0.1:2"]);
-        assert_eq!(c.tls.ca, std::path::Path::new("/d/certs/ca.pem"));
-        assert_eq!(
-            c.tls.cert,
-            std::path::Path::new("/d/certs/client-reader.pem")
-        );
-        assert_eq!(
-            c.tls.key,
-            std::path::Path::new("/d/certs/client-reader-key.pem")
-        );
-        std::fs::write(&file, b"{}").unwrap();
-        let e = ClientConfig::from_cluster_file(&file, "reader").unwrap_err();
-        assert!(e.to_string().contains("not a cluster file"), "{e}");
-        let missing = dir.join("missing.json");
-        let e = ClientConfig::from_cluster_file(&missing, "reader").unwrap_err();
-        assert!(e.to_string().contains("missing.json"), "{e}");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     fn stale_sequence() -> Status {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tonic::{Code, Status};
 
-use crate::{Error, leader_hint};
+use crate::Error;
 
 /// Metadata key of an INVALID_ARGUMENT status naming the offending field
 /// (`concept.id`, `ops[1].put_edge.edge.weight`, ...).
@@ -123,8 +123,8 @@ impl ClientError {
             Code::PermissionDenied => Self::PermissionDenied { message },
             Code::Unauthenticated => Self::Unauthenticated { message },
             Code::Unavailable => {
-                let (leader_id, leader_addr) = match leader_hint(&status) {
-                    Some((id, addr)) => (Some(id), addr),
+                let (leader_id, leader_addr) = match sutra_proto::LeaderHint::from_status(&status) {
+                    Some(hint) => (Some(hint.id), hint.addr),
                     None => (None, None),
                 };
                 Self::Unavailable {

@@ -22,11 +22,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! It depends only on the wire contract (`sutra-proto`).
+//! It depends only on the wire contract (`sutra-proto`), tonic and tokio's timers: no
+//! CLI, drill or dev-cluster code (those sit on top of it, in `sutra-cli`,
+//! `sutra-drill` and `sutra-devcluster`).
 
 mod batch;
 mod client;
-pub mod drill;
 mod error;
 mod options;
 mod query;
@@ -36,6 +37,7 @@ pub use client::{Client, ClientConfig, NodeResult};
 pub use error::{ClientError, INVALID_FIELD_METADATA_KEY};
 pub use options::{CallOptions, ReadOptions, Route};
 pub use query::{Neighbors, Page, Read, Scan, ScanRange, Search};
+pub use sutra_proto::LeaderHint;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -152,48 +154,9 @@ impl Connector {
     }
 }
 
-/// The leader a node named when it could not serve a request: its id and client API
-/// address, from the `sutra-leader-id` / `sutra-leader-addr` metadata of an UNAVAILABLE
-/// status. `None` if the status carries no hint.
-pub fn leader_hint(status: &tonic::Status) -> Option<(u64, Option<String>)> {
-    if status.code() != tonic::Code::Unavailable {
-        return None;
-    }
-    let md = status.metadata();
-    let id = md
-        .get(sutra_proto::LEADER_ID_METADATA_KEY)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
-    let addr = md
-        .get(sutra_proto::LEADER_ADDR_METADATA_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Some((id, addr))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn leader_hint_reads_the_metadata_of_unavailable_only() {
-        let mut s = tonic::Status::unavailable("not the leader");
-        s.metadata_mut()
-            .insert(sutra_proto::LEADER_ID_METADATA_KEY, "3".parse().unwrap());
-        s.metadata_mut().insert(
-            sutra_proto::LEADER_ADDR_METADATA_KEY,
-            "node3:50051".parse().unwrap(),
-        );
-        assert_eq!(leader_hint(&s), Some((3, Some("node3:50051".to_string()))));
-        assert_eq!(leader_hint(&tonic::Status::unavailable("no leader")), None);
-        let mut other = tonic::Status::internal("x");
-        other
-            .metadata_mut()
-            .insert(sutra_proto::LEADER_ID_METADATA_KEY, "3".parse().unwrap());
-        assert_eq!(leader_hint(&other), None);
-    }
 
     #[test]
     fn missing_tls_files_name_the_file() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sutra_certs::Role;
-use sutra_node::linkproxy::{Direction, LinkProxy};
+use sutra_devcluster::linkproxy::{Direction, LinkProxy};
 use sutra_proto::cluster::{ClusterStatusRequest, ClusterStatusResponse};
 use sutra_proto::storage::{Concept, HealthCheckRequest, HealthCheckResponse, ReadOptions};
 use tempfile::TempDir;

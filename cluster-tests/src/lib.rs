@@ -24,7 +24,8 @@ pub mod client;
 pub mod harness;
 pub mod history;
 pub mod load;
-pub mod process;
+/// Node processes and their signals (`sutra-devcluster`'s, shared with `sutra local`).
+pub use sutra_devcluster::process;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -33,8 +34,8 @@ pub use client::{ClientRole, NodeClient, WriteOutcome, Writer};
 pub use harness::{Cluster, ClusterOptions};
 pub use history::{CheckReport, History, Outcome, check_writes};
 pub use load::Load;
-pub use process::NodeProcess;
-pub use sutra_node::linkproxy::{Direction, LinkMode, LinkProxy};
+pub use sutra_devcluster::linkproxy::{Direction, LinkMode, LinkProxy};
+pub use sutra_devcluster::process::NodeProcess;
 
 /// Interval between two looks at the observed state in [`wait_until`].
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);

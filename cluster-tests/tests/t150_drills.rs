@@ -1,4 +1,4 @@
-//! t150: the failover drill engine of the SDK (`sutra_client::drill`, what `sutra drill`
+//! t150: the failover drill engine (`sutra_drill`, what `sutra drill`
 //! runs) against a harness cluster with link proxies: two rounds of every scenario. The
 //! `procedure` scenario runs an operator's maintenance step: `sutra cluster
 //! transfer-leader` twice, moving leadership round under load.
@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sutra_client::TlsFiles;
-use sutra_client::drill::{DrillConfig, DrillError, FaultDriver, Scenario, run_drill};
 use sutra_cluster_tests::process::cli_binary;
 use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, within};
+use sutra_drill::{DrillConfig, DrillError, FaultDriver, Scenario, run_drill};
 
 /// The shell command of the procedure round: hand leadership to the most up-to-date
 /// other voter, twice, through the `sutra` CLI.

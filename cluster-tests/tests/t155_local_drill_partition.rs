@@ -1,5 +1,5 @@
 //! t155: `sutra drill --scenario partition-leader` against the local cluster of
-//! `sutra-node local start --link-proxies`, with the real binaries.
+//! `sutra local start --link-proxies`, with the real binaries.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use sutra_cluster_tests::init_tracing;
-use sutra_cluster_tests::process::{cli_binary, node_binary};
+use sutra_cluster_tests::process::{alive, cli_binary, node_binary};
 
 /// Runs `cmd` to its end, killing it if it takes longer than `timeout`.
 fn run_bounded(what: &str, cmd: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
@@ -48,19 +48,9 @@ fn run_bounded(what: &str, cmd: &mut Command, timeout: Duration) -> anyhow::Resu
     })
 }
 
-/// Whether `pid` runs (a zombie waiting for its new parent to reap it does not).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z"),
-        Err(_) => false,
-    }
-}
-
 /// Stops the local cluster when the test ends, whatever happened.
 struct LocalCluster {
+    cli: PathBuf,
     node_bin: PathBuf,
     dir: PathBuf,
 }
@@ -68,11 +58,12 @@ struct LocalCluster {
 impl LocalCluster {
     fn local(&self, action: &str, extra: &[&str]) -> anyhow::Result<Output> {
         run_bounded(
-            &format!("sutra-node local {action}"),
-            Command::new(&self.node_bin)
+            &format!("sutra local {action}"),
+            Command::new(&self.cli)
                 .args(["local", action, "--dir"])
                 .arg(&self.dir)
                 .args(extra)
+                .env("SUTRA_NODE_BIN", &self.node_bin)
                 .env_remove("SUTRA_LOCAL_DIR")
                 .env_remove("SUTRA_LOCAL_BASE_PORT"),
             Duration::from_secs(60),
@@ -114,7 +105,7 @@ fn log_tails(dir: &Path) -> String {
     s
 }
 
-/// `sutra-node local start --link-proxies` records a proxy process (pid, control socket)
+/// `sutra local start --link-proxies` records a proxy process (pid, control socket)
 /// in `cluster.json`; `sutra drill --scenario partition-leader` against that cluster cuts
 /// the leader off through the control socket for two rounds, and every round recovers
 /// within 5 s with nothing lost, nothing applied twice and a linearizable history;
@@ -129,6 +120,7 @@ fn t155_local_drill_partition() -> anyhow::Result<()> {
     let cli = cli_binary()?;
     let tmp = tempfile::tempdir()?;
     let cluster = LocalCluster {
+        cli: cli.clone(),
         node_bin,
         dir: tmp.path().join("local"),
     };

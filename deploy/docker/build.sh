@@ -14,7 +14,7 @@ if [ -z "${BASE:-}" ]; then
   BASE=$(deploy/docker/base.sh)
 fi
 
-cargo build --release -p sutra-node -p sutra-client --bins
+cargo build --release -p sutra-node -p sutra-cli
 
 context="$target/docker-context"
 rm -rf "$context"

@@ -8,34 +8,14 @@
 //! the leader over TLS and waiting for the answer, which comes after the entry is fsynced
 //! on a quorum and applied on the leader.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use sutra_devcluster::ClusterFile;
+use sutra_devcluster::runner::{self, Binaries, LocalOptions};
 use sutra_proto::storage::storage_service_client::StorageServiceClient;
 use sutra_proto::storage::{Concept, HealthCheckRequest, PutConceptRequest, WriteHeader};
 use tonic::transport::{Channel, Endpoint};
-
-#[derive(serde::Deserialize)]
-struct ClusterFile {
-    ca: PathBuf,
-    nodes: Vec<NodeEntry>,
-}
-
-#[derive(serde::Deserialize)]
-struct NodeEntry {
-    api: String,
-}
-
-fn local(bin: &str, dir: &Path, action: &str) {
-    let status = Command::new(bin)
-        .args(["local", action, "--dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .status()
-        .expect("running sutra-node local");
-    assert!(status.success(), "sutra-node local {action} failed");
-}
 
 async fn channel(c: &ClusterFile, certs: &Path, api: &str) -> Channel {
     let tls = sutra_certs::client_tls(
@@ -67,8 +47,28 @@ fn percentiles(mut v: Vec<Duration>) -> String {
     )
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let opts = LocalOptions {
+        dir: dir.path().to_path_buf(),
+        base_port: None,
+        link_proxies: false,
+    };
+    let bins = Binaries {
+        node: env!("CARGO_BIN_EXE_sutra-node").into(),
+        cli: None,
+    };
+    runner::start(&opts, &bins).expect("starting the local cluster");
+    let c = ClusterFile::load(dir.path())
+        .expect("cluster.json")
+        .expect("a cluster");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(bench(&c));
+    runner::stop(dir.path()).expect("stopping the local cluster");
+}
+
+async fn bench(c: &ClusterFile) {
     let seconds: u64 = std::env::var("SUTRA_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -82,17 +82,10 @@ async fn main() {
         "command: cargo bench -p sutra-node --bench replicated_writes   (SUTRA_BENCH_SECONDS={seconds} SUTRA_BENCH_WRITERS={writers:?})"
     );
     sutra_certs::install_crypto_provider();
-    let bin = env!("CARGO_BIN_EXE_sutra-node");
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-    local(bin, dir.path(), "start");
-    let c: ClusterFile = serde_json::from_slice(
-        &std::fs::read(dir.path().join("cluster.json")).expect("cluster.json"),
-    )
-    .expect("parse");
     let certs = c.ca.parent().expect("certs dir").to_path_buf();
     let mut leader = None;
     for n in &c.nodes {
-        let mut client = StorageServiceClient::new(channel(&c, &certs, &n.api).await);
+        let mut client = StorageServiceClient::new(channel(c, &certs, &n.api).await);
         let h = client
             .health_check(HealthCheckRequest {})
             .await
@@ -104,7 +97,7 @@ async fn main() {
     }
     let leader = leader.expect("a leader");
     let term_of = |api: String| {
-        let (c, certs) = (&c, &certs);
+        let certs = &certs;
         async move {
             let mut client = StorageServiceClient::new(channel(c, certs, &api).await);
             client
@@ -122,7 +115,7 @@ async fn main() {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for t in 0..w {
-            let mut client = StorageServiceClient::new(channel(&c, &certs, &leader).await);
+            let mut client = StorageServiceClient::new(channel(c, &certs, &leader).await);
             let content = content.clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
@@ -166,5 +159,4 @@ async fn main() {
         "term before {term_before}, after {term_after}: {} elections during the run",
         term_after - term_before
     );
-    local(bin, dir.path(), "stop");
 }

@@ -30,8 +30,6 @@ enum Command {
     },
     /// Generate (or complete) a development CA with node and client certificates.
     Certs(sutra_node::certs_cmd::CertsArgs),
-    /// A local three-node TLS cluster on loopback, for development.
-    Local(sutra_node::local::LocalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,6 +64,5 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Certs(args) => sutra_node::certs_cmd::run(args),
-        Command::Local(args) => sutra_node::local::run(args),
     }
 }

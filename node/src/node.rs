@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
-use openraft::errors::{ClientWriteError, ForwardReason, LinearizableReadError, RaftError};
-use openraft::{ReadPolicy, ServerState};
-use sutra_engine::{Engine, Limits, WriteBatch, WriteOutcome};
+use sutra_engine::{Engine, WriteBatch, WriteOutcome};
+use sutra_proto::LeaderHint;
 use sutra_proto::storage as pb;
 use sutra_raft::{
     Command, CommandResponse, NodeInfo, PeerNetwork, StateMachine, TypeConfig, log_index_of_version,
@@ -46,7 +46,6 @@ pub struct Node {
     dropped: AtomicU64,
     /// When (ms since the Unix epoch) a leader's AppendEntries last reached this node.
     leader_contact_ms: AtomicU64,
-    limits: Limits,
 }
 
 /// Whether a call to a peer failed in the connection (reset, closed, refused) rather than
@@ -74,11 +73,6 @@ impl Node {
         log_dir: PathBuf,
         network: PeerNetwork,
     ) -> Self {
-        let limits = Limits {
-            max_content_bytes: config.max_content_bytes,
-            max_batch_ops: config.max_batch_ops,
-            ..Limits::default()
-        };
         Self {
             id: config.node_id,
             raft,
@@ -90,7 +84,6 @@ impl Node {
             flushes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             leader_contact_ms: AtomicU64::new(0),
-            limits,
         }
     }
 
@@ -100,24 +93,20 @@ impl Node {
     }
 
     /// The leader as this node knows it: id and client API address.
-    pub fn leader(&self) -> (Option<u64>, Option<String>) {
+    pub fn leader(&self) -> Option<LeaderHint> {
         let m = self.metrics();
-        let addr = m.current_leader.and_then(|id| {
-            m.membership_config
-                .membership()
-                .get_node(&id)
-                .map(|n: &NodeInfo| n.api_addr.clone())
-        });
-        (m.current_leader, addr)
+        let id = m.current_leader?;
+        let addr = m
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n: &NodeInfo| n.api_addr.clone());
+        Some(LeaderHint { id, addr })
     }
 
     /// The error for "ask the leader".
     pub fn not_leader(&self) -> ServiceError {
-        let (leader_id, leader_addr) = self.leader();
-        ServiceError::NotLeader {
-            leader_id,
-            leader_addr,
-        }
+        ServiceError::NotLeader(self.leader())
     }
 
     /// Index of the last entry applied here (0 before any).
@@ -145,13 +134,13 @@ impl Node {
         self.flushes.load(Ordering::Relaxed)
     }
 
-    /// Validates a write, proposes it and waits until it is applied here.
+    /// Proposes a validated write (on the leader; a follower relays it) and waits until
+    /// it is applied here.
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.id, ops = batch.ops.len()))]
     pub async fn write(&self, batch: WriteBatch) -> Result<CommandResponse, ServiceError> {
-        batch.validate(&self.limits, self.engine.params().vector_dimension, false)?;
         let cmd = Command::new(batch, now_ms());
         let resp = if self.raft.is_leader() {
-            self.propose(cmd).await?
+            sutra_raft::propose(&self.raft, cmd).await?
         } else {
             self.forward_write(&cmd).await?
         };
@@ -159,44 +148,6 @@ impl Node {
             return Err(r.clone().into());
         }
         Ok(resp)
-    }
-
-    /// Proposes a command on this node (the leader) and waits until it is applied.
-    ///
-    /// A leader accepts writes only while a quorum acknowledged it within its lease. A
-    /// leader elected a moment ago has no such acknowledgment until its first round of
-    /// AppendEntries comes back, so the write waits for that round (at most one lease)
-    /// instead of being refused. A leader that hears from no quorum in that time is cut
-    /// off, and the write is refused as unavailable; nothing reached the log.
-    async fn propose(&self, cmd: Command) -> Result<CommandResponse, ServiceError> {
-        sutra_raft::await_quorum_lease(&self.raft).await;
-        match self.raft.client_write(cmd).await {
-            Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
-                if f.reason == ForwardReason::LeaseExpired =>
-            {
-                Err(ServiceError::Unavailable(sutra_raft::lease_refusal(
-                    self.id,
-                )))
-            }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ServiceError::NotLeader {
-                    leader_id: f.leader_id,
-                    leader_addr: f.leader_node.map(|n| n.api_addr),
-                })
-            }
-            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
-                Err(ServiceError::Unavailable(format!(
-                    "leader changed before the write committed; its outcome is unknown: retry with the same \
-                 client_id and sequence (the leader is now {:?})",
-                    f.leader_id
-                )))
-            }
-            Err(RaftError::APIError(e)) => Err(ServiceError::Internal(e.to_string())),
-            Err(RaftError::Fatal(e)) => {
-                Err(ServiceError::Unavailable(format!("raft stopped: {e}")))
-            }
-        }
     }
 
     /// On the leader: the other voter whose log matches furthest, which takes over with
@@ -268,11 +219,8 @@ impl Node {
     /// The error for a failed call to the leader: its hint if it named another leader,
     /// otherwise unavailable.
     fn leader_call_failed(&self, leader: u64, status: tonic::Status) -> ServiceError {
-        if let Some((id, addr)) = sutra_client::leader_hint(&status) {
-            return ServiceError::NotLeader {
-                leader_id: Some(id),
-                leader_addr: addr,
-            };
+        if let Some(hint) = LeaderHint::from_status(&status) {
+            return ServiceError::NotLeader(Some(hint));
         }
         match status.code() {
             tonic::Code::InvalidArgument => ServiceError::Internal(format!(
@@ -350,12 +298,15 @@ impl Node {
         })
     }
 
-    /// A follower's LINEARIZABLE read: the leader confirms its leadership with a quorum
-    /// and names a read index; this node waits until it has applied it.
-    async fn follower_linearizable_read(&self) -> Result<(), ServiceError> {
-        let (leader, client) = self.leader_client().await?;
-        let read_index = self
-            .call_leader(leader, || {
+    /// A LINEARIZABLE read barrier: the leader confirms its leadership with a quorum and
+    /// names a read index (asked over the peer channel when this node follows); this
+    /// node then waits until it has applied it.
+    async fn linearizable_read(&self) -> Result<(), ServiceError> {
+        let read_index = if self.raft.is_leader() {
+            sutra_raft::read_index(&self.raft).await?
+        } else {
+            let (leader, client) = self.leader_client().await?;
+            self.call_leader(leader, || {
                 let mut client = client.clone();
                 async move {
                     client
@@ -364,7 +315,8 @@ impl Node {
                 }
             })
             .await?
-            .read_index;
+            .read_index
+        };
         self.raft
             .wait(Some(SESSION_WAIT))
             .applied_index_at_least(Some(read_index), "read index")
@@ -378,29 +330,22 @@ impl Node {
     }
 
     /// Establishes the consistency a read asks for; returns the metadata to answer with.
+    /// The options have passed `validate::read_options` at the edge.
     pub async fn read_barrier(
         &self,
         read: Option<pb::ReadOptions>,
     ) -> Result<pb::ReadMeta, ServiceError> {
         let read = read.unwrap_or_default();
-        let consistency = pb::Consistency::try_from(read.consistency).map_err(|_| {
-            ServiceError::invalid(
-                "read.consistency",
-                format!("unknown value {}", read.consistency),
-            )
-        })?;
+        let consistency = read.consistency();
         match consistency {
             pb::Consistency::Unspecified | pb::Consistency::Linearizable => {
-                if self.raft.is_leader() {
-                    self.leader_read(ReadPolicy::ReadIndex).await?;
-                } else {
-                    self.follower_linearizable_read().await?;
-                }
+                self.linearizable_read().await?
             }
             // A leader lease is only safe with a configured clock-drift bound and a vote
             // delay after restart; until those exist, LEASE reads are served on the leader
             // with a ReadIndex round, which gives the same answer with a stronger guarantee.
-            pb::Consistency::Lease => self.leader_read(ReadPolicy::ReadIndex).await?,
+            pb::Consistency::Lease if self.raft.is_leader() => self.linearizable_read().await?,
+            pb::Consistency::Lease => return Err(self.not_leader()),
             pb::Consistency::Session => {
                 if let Some(index) = log_index_of_version(read.session_index) {
                     self.raft
@@ -421,37 +366,9 @@ impl Node {
         Ok(self.read_meta(consistency))
     }
 
-    async fn leader_read(&self, policy: ReadPolicy) -> Result<(), ServiceError> {
-        if !self.raft.is_leader() {
-            return Err(self.not_leader());
-        }
-        self.raft
-            .ensure_linearizable(policy)
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                RaftError::APIError(LinearizableReadError::ForwardToLeader(f)) => {
-                    ServiceError::NotLeader {
-                        leader_id: f.leader_id,
-                        leader_addr: f.leader_node.map(|n| n.api_addr),
-                    }
-                }
-                RaftError::APIError(e) => {
-                    ServiceError::Unavailable(format!("cannot confirm leadership: {e}"))
-                }
-                RaftError::Fatal(e) => ServiceError::Unavailable(format!("raft stopped: {e}")),
-            })
-    }
-
     /// A read no staler than `max_staleness_ms`: the leader is never stale; a follower
     /// judges by the last time it heard from a leader.
     fn bounded_read(&self, max_staleness_ms: u64) -> Result<(), ServiceError> {
-        if max_staleness_ms == 0 {
-            return Err(ServiceError::invalid(
-                "read.max_staleness_ms",
-                "BOUNDED reads need a bound above 0",
-            ));
-        }
         let m = self.metrics();
         if m.state == ServerState::Leader {
             // A leader cut off from the others keeps believing it leads: it is fresh only

@@ -2,6 +2,8 @@
 //! (in the manner of etcd's `toGRPCErrorMap`).
 
 use sutra_engine::{Rejection, ValidationError};
+use sutra_proto::LeaderHint;
+use sutra_raft::ProposeError;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -15,14 +17,9 @@ pub enum ServiceError {
     /// The write was ordered but its preconditions or content ruled it out.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// This node cannot serve the request; the leader can.
-    #[error("not the leader{}", leader_hint(*leader_id, leader_addr.as_deref()))]
-    NotLeader {
-        /// The leader's node id, if known.
-        leader_id: Option<u64>,
-        /// The leader's client API address, if known.
-        leader_addr: Option<String>,
-    },
+    /// This node cannot serve the request; the leader, if known, can.
+    #[error("{}", sutra_proto::not_leader_message(.0.as_ref()))]
+    NotLeader(Option<LeaderHint>),
     /// The cluster cannot serve this now (no quorum, shutting down, lagging too far).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -49,11 +46,12 @@ pub enum ServiceError {
     Internal(String),
 }
 
-fn leader_hint(id: Option<u64>, addr: Option<&str>) -> String {
-    match (id, addr) {
-        (Some(id), Some(addr)) => format!("; leader is node {id} at {addr}"),
-        (Some(id), None) => format!("; leader is node {id}"),
-        _ => "; no leader known".to_string(),
+impl From<ProposeError> for ServiceError {
+    fn from(e: ProposeError) -> Self {
+        match e {
+            ProposeError::NotLeader(hint) => Self::NotLeader(hint),
+            other => Self::Unavailable(other.to_string()),
+        }
     }
 }
 
@@ -84,7 +82,7 @@ impl ServiceError {
                 Code::InvalidArgument
             }
             Self::Rejected(_) | Self::FailedPrecondition(_) => Code::FailedPrecondition,
-            Self::NotLeader { .. } | Self::Unavailable(_) => Code::Unavailable,
+            Self::NotLeader(_) | Self::Unavailable(_) => Code::Unavailable,
             Self::Deadline(_) => Code::DeadlineExceeded,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
             Self::Unauthenticated(_) => Code::Unauthenticated,
@@ -98,36 +96,19 @@ impl ServiceError {
 impl From<ServiceError> for Status {
     fn from(e: ServiceError) -> Self {
         let mut status = Status::new(e.code(), e.to_string());
-        let md = status.metadata_mut();
         match &e {
             ServiceError::InvalidArgument(v) | ServiceError::Rejected(Rejection::Invalid(v)) => {
                 if let Ok(field) = MetadataValue::try_from(v.field.as_str()) {
-                    md.insert("sutra-invalid-field", field);
+                    status.metadata_mut().insert("sutra-invalid-field", field);
                 }
             }
             ServiceError::Rejected(Rejection::StaleSequence { last, .. }) => {
-                md.insert(
+                status.metadata_mut().insert(
                     sutra_proto::STALE_SEQUENCE_METADATA_KEY,
                     MetadataValue::from(*last),
                 );
             }
-            ServiceError::NotLeader {
-                leader_id,
-                leader_addr,
-            } => {
-                if let Some(id) = leader_id {
-                    md.insert(
-                        sutra_proto::LEADER_ID_METADATA_KEY,
-                        MetadataValue::from(*id),
-                    );
-                }
-                if let Some(addr) = leader_addr
-                    .as_deref()
-                    .and_then(|a| MetadataValue::try_from(a).ok())
-                {
-                    md.insert(sutra_proto::LEADER_ADDR_METADATA_KEY, addr);
-                }
-            }
+            ServiceError::NotLeader(Some(hint)) => hint.attach(&mut status),
             _ => {}
         }
         if e.code() == Code::Internal {
@@ -175,10 +156,10 @@ mod tests {
                 Code::FailedPrecondition,
             ),
             (
-                ServiceError::NotLeader {
-                    leader_id: Some(2),
-                    leader_addr: Some("h:1".into()),
-                },
+                ServiceError::NotLeader(Some(LeaderHint {
+                    id: 2,
+                    addr: Some("h:1".into()),
+                })),
                 Code::Unavailable,
             ),
             (ServiceError::Deadline("x".into()), Code::DeadlineExceeded),
@@ -203,10 +184,10 @@ mod tests {
 
     #[test]
     fn not_leader_carries_the_leader_in_metadata() {
-        let s = Status::from(ServiceError::NotLeader {
-            leader_id: Some(3),
-            leader_addr: Some("node3:50051".into()),
-        });
+        let s = Status::from(ServiceError::NotLeader(Some(LeaderHint {
+            id: 3,
+            addr: Some("node3:50051".into()),
+        })));
         assert_eq!(
             s.metadata()
                 .get(sutra_proto::LEADER_ID_METADATA_KEY)

@@ -12,7 +12,8 @@
 //! - [`FILE_DESCRIPTOR_SET`], the encoded descriptor set (with comments), for
 //!   registering gRPC server reflection.
 //! - The few constants every side must agree on: [`limits`] and the
-//!   leader-hint metadata keys.
+//!   metadata keys of error statuses, with the one encoder and decoder of the
+//!   leader hint ([`LeaderHint`]).
 //!
 //! The `.proto` files are compiled in `build.rs` with `protox`, so building
 //! needs no `protoc`.
@@ -62,6 +63,9 @@ pub const LEADER_ID_METADATA_KEY: &str = "sutra-leader-id";
 /// ASCII metadata key, set alongside [`LEADER_ID_METADATA_KEY`]: the leader's
 /// client API address (`host:port`). Absent if unknown.
 pub const LEADER_ADDR_METADATA_KEY: &str = "sutra-leader-addr";
+
+mod leader_hint;
+pub use leader_hint::{LeaderHint, not_leader, not_leader_message};
 
 /// ASCII metadata key, set on the FAILED_PRECONDITION answering a write whose sequence
 /// is older than the last one its client's session holds: that last sequence, in

@@ -58,11 +58,11 @@
 
 mod command;
 mod error;
-mod lease;
 mod log_store;
 mod network;
 pub mod pb;
 mod position;
+mod propose;
 mod service;
 mod snapshot;
 mod snapshot_builder;
@@ -71,10 +71,10 @@ mod types;
 
 pub use command::{Command, CommandResponse};
 pub use error::{Error, Result};
-pub use lease::{await_quorum_lease, lease_refusal};
 pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
 pub use network::{EndpointFactory, NetworkConfig, PeerClient, PeerNetwork, plaintext_endpoints};
 pub use position::AppliedPosition;
+pub use propose::{ProposeError, await_quorum_lease, propose, read_index};
 pub use service::{
     AllowAll, LeaderContactHook, PeerAuth, PeerIdentity, PeerMembership, RaftGrpcService,
     ServiceConfig, ServiceStats, peer_membership,

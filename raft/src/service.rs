@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use sutra_engine::Engine;
 use sutra_proto::raft as pb;
 use sutra_proto::raft::raft_service_server::{RaftService, RaftServiceServer};
@@ -292,34 +291,11 @@ impl RaftService for RaftGrpcService {
     ) -> Result<Response<pb::ForwardWriteResponse>, Status> {
         let (_caller, msg) = self.authorize(request)?;
         let cmd = crate::pb::decode_command(&msg.command).map_err(ServiceError::from)?;
-        // A write relayed to a leader elected a moment ago waits for its first quorum
-        // acknowledgment, as a write sent to it directly does.
-        crate::await_quorum_lease(&self.inner.raft).await;
-        match self.inner.raft.client_write(cmd).await {
-            Ok(resp) => {
-                let response =
-                    crate::pb::encode_response(&resp.data).map_err(ServiceError::from)?;
-                Ok(Response::new(pb::ForwardWriteResponse { response }))
-            }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
-                if f.reason == openraft::errors::ForwardReason::LeaseExpired =>
-            {
-                Err(Status::unavailable(crate::lease_refusal(
-                    *self.inner.raft.node_id(),
-                )))
-            }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
-            }
-            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
-                Err(Status::unavailable(format!(
-                    "leader changed before the write committed; its outcome is unknown: retry with \
-                     the same client id and sequence (the leader is now {:?})",
-                    f.leader_id
-                )))
-            }
-            Err(e) => Err(Status::unavailable(e.to_string())),
-        }
+        let resp = crate::propose(&self.inner.raft, cmd)
+            .await
+            .map_err(crate::ProposeError::into_status)?;
+        let response = crate::pb::encode_response(&resp).map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ForwardWriteResponse { response }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -328,37 +304,9 @@ impl RaftService for RaftGrpcService {
         request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexResponse>, Status> {
         let (_caller, _msg) = self.authorize(request)?;
-        match self
-            .inner
-            .raft
-            .get_read_linearizer(openraft::ReadPolicy::ReadIndex)
+        let read_index = crate::read_index(&self.inner.raft)
             .await
-        {
-            Ok(linearizer) => Ok(Response::new(pb::ReadIndexResponse {
-                read_index: linearizer.read_log_id().index(),
-            })),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
-                Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
-            }
-            Err(e) => Err(Status::unavailable(format!(
-                "cannot confirm leadership: {e}"
-            ))),
-        }
+            .map_err(crate::ProposeError::into_status)?;
+        Ok(Response::new(pb::ReadIndexResponse { read_index }))
     }
-}
-
-/// UNAVAILABLE carrying the client API's leader hint metadata.
-fn not_leader(leader_id: Option<NodeId>, leader_addr: Option<String>) -> Status {
-    let mut status = Status::unavailable(match leader_id {
-        Some(id) => format!("not the leader; leader is node {id}"),
-        None => "not the leader; no leader known".to_string(),
-    });
-    let md = status.metadata_mut();
-    if let Some(id) = leader_id {
-        md.insert(sutra_proto::LEADER_ID_METADATA_KEY, id.into());
-    }
-    if let Some(addr) = leader_addr.and_then(|a| tonic::metadata::MetadataValue::try_from(a).ok()) {
-        md.insert(sutra_proto::LEADER_ADDR_METADATA_KEY, addr);
-    }
-    status
 }

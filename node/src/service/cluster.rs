@@ -62,12 +62,14 @@ fn members(m: &Metrics) -> Vec<Member> {
         .collect()
 }
 
-fn membership_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ServiceError {
+fn membership_error(
+    node: u64,
+    e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
+) -> ServiceError {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ServiceError::NotLeader {
-            leader_id: f.leader_id,
-            leader_addr: f.leader_node.map(|n| n.api_addr),
-        },
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            sutra_raft::ProposeError::forwarded(node, f).into()
+        }
         RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
             ServiceError::FailedPrecondition(e.to_string())
         }
@@ -133,7 +135,7 @@ impl ClusterService for ClusterApi {
                 r.wait_caught_up,
             )
             .await
-            .map_err(membership_error)?;
+            .map_err(|e| membership_error(self.node.id, e))?;
         Ok(Response::new(MembershipResponse {
             members: members(&self.node.metrics()),
             log_index: resp.log_id.index,
@@ -172,7 +174,7 @@ impl ClusterService for ClusterApi {
                 r.retain_removed_as_learners,
             )
             .await
-            .map_err(membership_error)?;
+            .map_err(|e| membership_error(self.node.id, e))?;
         Ok(Response::new(MembershipResponse {
             members: members(&self.node.metrics()),
             log_index: resp.log_id.index,
@@ -207,7 +209,7 @@ impl ClusterService for ClusterApi {
             .raft
             .change_membership(change, false)
             .await
-            .map_err(membership_error)?;
+            .map_err(|e| membership_error(self.node.id, e))?;
         Ok(Response::new(MembershipResponse {
             members: members(&self.node.metrics()),
             log_index: resp.log_id.index,

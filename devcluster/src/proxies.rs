@@ -1,5 +1,6 @@
-//! `sutra-node local proxies`: the process that hosts the link proxies of a local cluster
-//! started with `sutra-node local start --link-proxies`, and its control socket.
+//! The proxy process of a local cluster started with link proxies (`sutra local start
+//! --link-proxies`): a [`LinkProxy`] on every directed peer link, and the control socket
+//! ([`crate::control`]) through which a drill isolates and heals nodes.
 //!
 //! ```text
 //!   node i ──▶ LinkProxy(i→j) 127.0.0.1:P_ij ──▶ node j's raft port     (one per i≠j)
@@ -11,128 +12,21 @@
 //! kept in `cluster.json` (`link_proxies.links`), so a node restarted later, or this
 //! process started again, uses the same ones.
 //!
-//! The control socket (a Unix stream socket, `link_proxies.control` in `cluster.json`)
-//! takes one command per line and answers each with one line:
-//!
-//! | request | effect | reply |
-//! |---|---|---|
-//! | `isolate <id>` | black-holes every link from and to node `id` (clients still reach it); adds to earlier isolations | `ok isolated=<ids>` |
-//! | `heal` | every link passes again | `ok isolated=none` |
-//! | `status` | nothing | `ok links=<n> isolated=<ids\|none> connections=<n> reset=<n> discarded_bytes=<n>` |
-//! | anything else | nothing | `err <reason>` |
-//!
 //! SIGTERM or SIGINT stops the process: it removes the socket, and every proxied
 //! connection is reset.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::cluster_file::{LinkProxies, ProxyLink};
+use crate::control::{MAX_LINE_BYTES, Reply, Request};
 use crate::linkproxy::LinkProxy;
-
-/// Longest a control request may take, connection included.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest request line the control socket accepts.
-const MAX_LINE_BYTES: usize = 256;
-
-/// The link proxies of a local cluster, as `cluster.json` records them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkProxies {
-    /// Process id of `sutra-node local proxies` while it runs detached.
-    pub pid: Option<u32>,
-    /// The control socket.
-    pub control: PathBuf,
-    /// The proxy process's log file.
-    pub log: PathBuf,
-    /// One proxy per directed link.
-    pub links: Vec<ProxyLink>,
-}
-
-/// The proxy on the directed link `from → to`: node `from` dials node `to` at `addr`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProxyLink {
-    /// The dialing node.
-    pub from: u64,
-    /// The node dialed.
-    pub to: u64,
-    /// Where the proxy listens (`127.0.0.1:PORT`).
-    pub addr: String,
-}
-
-/// A control command, one line of the control socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    /// Cut every link from and to a node.
-    Isolate(u64),
-    /// Let every link pass.
-    Heal,
-    /// Report the links and counters.
-    Status,
-}
-
-/// Why a control line is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BadRequest(String);
-
-impl FromStr for Request {
-    type Err = BadRequest;
-
-    fn from_str(line: &str) -> Result<Self, BadRequest> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["isolate", id] => match id.parse::<u64>() {
-                Ok(id) if id > 0 => Ok(Self::Isolate(id)),
-                _ => Err(BadRequest(format!(
-                    "isolate: {id:?} is not a node id (a positive integer)"
-                ))),
-            },
-            ["isolate"] => Err(BadRequest("isolate: missing node id".into())),
-            ["heal"] => Ok(Self::Heal),
-            ["status"] => Ok(Self::Status),
-            [] => Err(BadRequest("empty request".into())),
-            [cmd, ..] if ["isolate", "heal", "status"].contains(cmd) => {
-                Err(BadRequest(format!("{cmd}: too many arguments")))
-            }
-            [cmd, ..] => Err(BadRequest(format!(
-                "unknown command {cmd:?} (isolate <id>, heal, status)"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Request {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Isolate(id) => write!(f, "isolate {id}"),
-            Self::Heal => f.write_str("heal"),
-            Self::Status => f.write_str("status"),
-        }
-    }
-}
-
-/// The reply to a control line: `Ok` is sent as `ok <text>`, `Err` as `err <text>`.
-pub fn parse_reply(line: &str) -> Result<&str, &str> {
-    let line = line.trim_end();
-    if let Some(rest) = line.strip_prefix("ok")
-        && (rest.is_empty() || rest.starts_with(' '))
-    {
-        return Ok(rest.trim_start());
-    }
-    if let Some(rest) = line.strip_prefix("err ") {
-        return Err(rest);
-    }
-    Err(if line.is_empty() { "empty reply" } else { line })
-}
 
 /// Every link proxy of the cluster and which nodes are isolated.
 #[derive(Debug)]
@@ -173,12 +67,12 @@ impl ProxySet {
         ids.join(",")
     }
 
-    /// Carries out `req`; the reply line without its newline.
-    pub fn handle(&mut self, req: Request) -> String {
+    /// Carries out `req`.
+    pub fn handle(&mut self, req: Request) -> Reply {
         match req {
             Request::Isolate(id) => {
                 if !self.proxies.keys().any(|&(f, t)| f == id || t == id) {
-                    return format!("err no link of node {id}");
+                    return Reply::Err(format!("no link of node {id}"));
                 }
                 for (&(from, to), p) in &self.proxies {
                     if from == id || to == id {
@@ -187,13 +81,13 @@ impl ProxySet {
                 }
                 self.isolated.insert(id);
                 tracing::info!(node = id, "isolated");
-                format!("ok isolated={}", self.isolated())
+                Reply::Ok(format!("isolated={}", self.isolated()))
             }
             Request::Heal => {
                 self.proxies.values().for_each(LinkProxy::pass);
                 self.isolated.clear();
                 tracing::info!("healed every link");
-                "ok isolated=none".into()
+                Reply::Ok("isolated=none".into())
             }
             Request::Status => {
                 let (mut connections, mut reset, mut discarded) = (0, 0, 0);
@@ -203,41 +97,22 @@ impl ProxySet {
                     reset += s.reset;
                     discarded += s.discarded_bytes;
                 }
-                format!(
-                    "ok links={} isolated={} connections={connections} reset={reset} discarded_bytes={discarded}",
+                Reply::Ok(format!(
+                    "links={} isolated={} connections={connections} reset={reset} discarded_bytes={discarded}",
                     self.proxies.len(),
                     self.isolated()
-                )
+                ))
             }
         }
     }
 
     /// The reply to one raw line.
-    pub fn handle_line(&mut self, line: &str) -> String {
+    pub fn handle_line(&mut self, line: &str) -> Reply {
         match line.parse::<Request>() {
             Ok(req) => self.handle(req),
-            Err(e) => format!("err {e}"),
+            Err(e) => Reply::Err(e.to_string()),
         }
     }
-}
-
-/// Sends `request` to the control socket at `path` and returns the reply (`Ok` for an
-/// `ok` line, with what follows it).
-pub async fn control(path: &Path, request: Request) -> anyhow::Result<String> {
-    let exchange = async {
-        let mut s = UnixStream::connect(path).await?;
-        s.write_all(format!("{request}\n").as_bytes()).await?;
-        let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).await?;
-        anyhow::Ok(line)
-    };
-    let line = tokio::time::timeout(CONTROL_TIMEOUT, exchange)
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer within {CONTROL_TIMEOUT:?}"))?
-        .with_context(|| format!("link proxy control socket {}", path.display()))?;
-    parse_reply(&line)
-        .map(str::to_owned)
-        .map_err(|e| anyhow::anyhow!("{request}: {e}"))
 }
 
 /// Runs the proxies of `proxies` towards the nodes' Raft addresses `raft` and serves the
@@ -290,7 +165,7 @@ async fn control_connection(s: UnixStream, set: Arc<Mutex<ProxySet>>) {
             Ok(_) => {}
         }
         let reply = if line.len() > MAX_LINE_BYTES {
-            "err request line too long".to_string()
+            Reply::Err("request line too long".into())
         } else {
             set.lock()
                 .expect("proxy set lock: handle never panics")
@@ -307,43 +182,10 @@ async fn control_connection(s: UnixStream, set: Arc<Mutex<ProxySet>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::request as control;
 
-    #[test]
-    fn requests_parse() {
-        assert_eq!("isolate 2".parse(), Ok(Request::Isolate(2)));
-        assert_eq!("  isolate\t12 \n".parse(), Ok(Request::Isolate(12)));
-        assert_eq!("heal\n".parse(), Ok(Request::Heal));
-        assert_eq!("status".parse(), Ok(Request::Status));
-        for bad in [
-            "",
-            "\n",
-            "isolate",
-            "isolate 0",
-            "isolate -1",
-            "isolate two",
-            "isolate 1 2",
-            "heal now",
-            "HEAL",
-            "partition 1",
-        ] {
-            let e = bad.parse::<Request>().unwrap_err();
-            assert!(!e.0.contains('\n'), "{bad:?}: {e}");
-        }
-        for r in [Request::Isolate(3), Request::Heal, Request::Status] {
-            assert_eq!(r.to_string().parse(), Ok(r));
-        }
-    }
-
-    #[test]
-    fn replies_parse() {
-        assert_eq!(parse_reply("ok isolated=2\n"), Ok("isolated=2"));
-        assert_eq!(parse_reply("ok\n"), Ok(""));
-        assert_eq!(
-            parse_reply("err no link of node 9\n"),
-            Err("no link of node 9")
-        );
-        assert_eq!(parse_reply(""), Err("empty reply"));
-        assert_eq!(parse_reply("okay"), Err("okay"));
+    fn line(r: Reply) -> String {
+        r.to_string()
     }
 
     fn links(n: u64, port: impl Fn(u64, u64) -> u16) -> Vec<ProxyLink> {
@@ -365,10 +207,10 @@ mod tests {
         let raft: BTreeMap<u64, String> = (1..=3).map(|i| (i, format!("127.0.0.1:{i}"))).collect();
         let mut set = ProxySet::start(&links(3, |_, _| 0), &raft).unwrap();
         assert_eq!(
-            set.handle_line("status"),
+            line(set.handle_line("status")),
             "ok links=6 isolated=none connections=0 reset=0 discarded_bytes=0"
         );
-        assert_eq!(set.handle_line("isolate 2\n"), "ok isolated=2");
+        assert_eq!(line(set.handle_line("isolate 2\n")), "ok isolated=2");
         let blackholed: Vec<(u64, u64)> = set
             .proxies
             .iter()
@@ -376,16 +218,16 @@ mod tests {
             .map(|(&k, _)| k)
             .collect();
         assert_eq!(blackholed, vec![(1, 2), (2, 1), (2, 3), (3, 2)]);
-        assert_eq!(set.handle_line("isolate 3"), "ok isolated=2,3");
-        assert_eq!(set.handle_line("isolate 7"), "err no link of node 7");
-        assert!(set.handle_line("status").contains(" isolated=2,3 "));
-        assert_eq!(set.handle_line("heal"), "ok isolated=none");
+        assert_eq!(line(set.handle_line("isolate 3")), "ok isolated=2,3");
+        assert_eq!(line(set.handle_line("isolate 7")), "err no link of node 7");
+        assert!(line(set.handle_line("status")).contains(" isolated=2,3 "));
+        assert_eq!(line(set.handle_line("heal")), "ok isolated=none");
         assert!(
             set.proxies
                 .values()
                 .all(|p| p.faults() == crate::linkproxy::LinkFaults::default())
         );
-        assert!(set.handle_line("bogus").starts_with("err unknown command"));
+        assert!(line(set.handle_line("bogus")).starts_with("err unknown command"));
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
-//! `sutra drill`: failover drills against the local cluster of `sutra-node local start`
-//! or, with `--docker <project>`, the compose cluster of `deploy/docker-compose.yml`,
-//! through the SDK's drill engine (`sutra_client::drill`). Each round's line is printed
+//! `sutra drill`: failover drills against the local cluster of `sutra local start` or,
+//! with `--docker <project>`, the compose cluster of `deploy/docker-compose.yml`, through
+//! the drill engine (`sutra_drill`). Each round's line is printed
 //! as the round ends; a drill that loses or duplicates a write, reads a stale value or
 //! does not recover exits 1 after printing its report.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sutra_client::TlsFiles;
-use sutra_client::drill::{
+use sutra_drill::{
     DockerDriver, DrillConfig, DrillReport, FaultDriver, LocalProcessDriver, Scenario, run_drill,
 };
 
@@ -82,7 +82,7 @@ pub fn docker_tls(
 
 fn scenario(s: &str) -> Result<Scenario, String> {
     s.parse()
-        .map_err(|e: sutra_client::drill::UnknownScenario| e.to_string())
+        .map_err(|e: sutra_drill::UnknownScenario| e.to_string())
 }
 
 /// Runs the drill and prints its report (`json`: one JSON value at the end).
@@ -100,10 +100,12 @@ pub async fn run(
     }
     let Some(cluster_file) = cluster_file else {
         anyhow::bail!(
-            "sutra drill injects faults into the processes of a local cluster: give --cluster-file (the cluster.json of sutra-node local), or --docker <compose project>"
+            "sutra drill injects faults into the processes of a local cluster: give --cluster-file (the cluster.json of sutra local), or --docker <compose project>"
         );
     };
-    let driver = LocalProcessDriver::open(cluster_file, args.node_bin.clone())?;
+    // Nodes are restarted by this binary's `local start`.
+    let cli = std::env::current_exe().context("locating the sutra binary")?;
+    let driver = LocalProcessDriver::open(cluster_file, Some(cli), args.node_bin.clone())?;
     drive(&driver, args, tls, timeout, json, command_line).await
 }
 

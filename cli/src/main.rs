@@ -1,13 +1,14 @@
 //! `sutra`: the command line for a Sutra cluster.
 //!
 //! Endpoints and TLS files come from flags, `SUTRA_*` variables, or a `cluster.json`
-//! written by `sutra-node local` (`--cluster-file`). Errors are one line on stderr and
+//! written by `sutra local` (`--cluster-file`). Errors are one line on stderr and
 //! exit code 1. The full reference is `docs/cli.md`.
 
 mod batch_file;
 mod bench;
 mod drill;
 mod health;
+mod local;
 mod parse;
 
 use std::io::Read as _;
@@ -64,7 +65,7 @@ struct Cli {
     /// behind a load balancer or one DNS name, that name.
     #[arg(long, env = "SUTRA_SERVER_NAME", global = true)]
     server_name: Option<String>,
-    /// A cluster.json from `sutra-node local` (endpoints, CA, and the admin certificate
+    /// A cluster.json from `sutra local` (endpoints, CA, and the admin certificate
     /// unless --cert/--key are given).
     #[arg(long, env = "SUTRA_CLUSTER_FILE", global = true)]
     cluster_file: Option<PathBuf>,
@@ -284,6 +285,8 @@ enum Command {
         #[command(subcommand)]
         action: Option<ClusterAction>,
     },
+    /// A local three-node TLS cluster on loopback, for development.
+    Local(local::LocalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,23 +354,13 @@ fn setup(cli: &Cli) -> anyhow::Result<Setup> {
     let mut endpoints = cli.endpoints.clone();
     let (mut ca, mut cert, mut key) = (cli.ca.clone(), cli.cert.clone(), cli.key.clone());
     if let Some(path) = &cli.cluster_file {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let c: serde_json::Value =
-            serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let c = sutra_devcluster::ClusterFile::read(path)?;
         if endpoints.is_empty() {
-            endpoints = c["nodes"]
-                .as_array()
-                .map(|n| {
-                    n.iter()
-                        .filter_map(|n| n["api"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            endpoints = c.endpoints();
         }
-        let field = |name: &str| c[name].as_str().map(PathBuf::from);
-        ca = ca.or(field("ca"));
-        cert = cert.or(field("admin_cert"));
-        key = key.or(field("admin_key"));
+        ca = ca.or(Some(c.ca));
+        cert = cert.or(Some(c.admin_cert));
+        key = key.or(Some(c.admin_key));
     }
     anyhow::ensure!(
         !endpoints.is_empty(),
@@ -482,6 +475,10 @@ fn print_nodes<T>(
 }
 
 async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
+    if let Command::Local(args) = cli.command {
+        // The runner blocks on processes and runs its own runtime.
+        return tokio::task::spawn_blocking(move || local::run(args)).await?;
+    }
     // A drill of a compose cluster finds its endpoints through docker, its TLS files in
     // --certs.
     if let Command::Drill(args) = &cli.command
@@ -859,6 +856,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             let status = last.context("no endpoint answered")?;
             anyhow::bail!("{}: {}", status.code(), status.message());
         }
+        Command::Local(_) => unreachable!("handled before the client is set up"),
         Command::Cluster { action: None } => {
             let mut last = None;
             for ep in &s.endpoints {

@@ -1,6 +1,6 @@
 //! [`RoundReport`] and [`DrillReport`]: what a drill measured, as a table or JSON.
 
-use crate::drill::{CheckResult, Scenario, Summary};
+use crate::{CheckResult, Scenario, Summary};
 
 /// What one round measured.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::drill::{DrillError, FaultDriver, Scenario};
+use crate::{DrillError, FaultDriver, Scenario};
 
 /// How long one `docker` command may take (`docker stop` waits up to [`STOP_GRACE`]).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);

@@ -2,10 +2,10 @@
 
 use std::future::Future;
 
-use crate::drill::{DrillError, Scenario};
+use crate::{DrillError, Scenario};
 
 /// Injects faults into the nodes of one cluster. The drill engine runs against any
-/// implementation: local processes ([`LocalProcessDriver`](crate::drill::LocalProcessDriver)),
+/// implementation: local processes ([`LocalProcessDriver`](crate::LocalProcessDriver)),
 /// the cluster-test harness (with TCP link proxies), containers.
 ///
 /// To ensure correctness:

@@ -1,5 +1,11 @@
-//! [`NodeProcess`]: one `sutra-node` child process, and the faults a test injects into
-//! it by signal (SIGKILL, SIGSTOP/SIGCONT, SIGTERM), always addressed to its own PID.
+//! Processes of a dev or test cluster, and the signals that fault them, always addressed
+//! to a process's own PID:
+//!
+//! - [`NodeProcess`]: a `sutra-node` child of this process (the test harness), killed,
+//!   paused, stopped and restarted with the same arguments;
+//! - [`signal`], [`alive`], [`is_node_process`]: the same faults for a detached process
+//!   known only by its PID (the local runner and its drill driver);
+//! - [`find_binary`]: where the `sutra-node` and `sutra` binaries are.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -15,56 +21,135 @@ const EXIT_POLL: Duration = Duration::from_millis(10);
 
 /// Environment variable that names the `sutra-node` binary to run.
 pub const NODE_BIN_ENV: &str = "SUTRA_NODE_BIN";
+/// Environment variable that names the `sutra` binary to run.
+pub const CLI_BIN_ENV: &str = "SUTRA_BIN";
 
-/// Finds the `sutra-node` binary: `$SUTRA_NODE_BIN`, else next to the test executable
-/// (`<target>/debug/deps/<test>` → `<target>/debug/sutra-node`).
-///
-/// The harness never builds it: run `cargo build -p sutra-node` first (the project's test
-/// script does).
-pub fn node_binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os(NODE_BIN_ENV) {
+/// A signal this crate sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGKILL: gone at once, no graceful anything.
+    Kill,
+    /// SIGTERM: a graceful stop (a leader hands over first).
+    Term,
+    /// SIGSTOP: alive but doing nothing, like a hung machine.
+    Stop,
+    /// SIGCONT after [`Signal::Stop`].
+    Cont,
+}
+
+impl Signal {
+    fn raw(self) -> libc::c_int {
+        match self {
+            Self::Kill => libc::SIGKILL,
+            Self::Term => libc::SIGTERM,
+            Self::Stop => libc::SIGSTOP,
+            Self::Cont => libc::SIGCONT,
+        }
+    }
+}
+
+/// Sends `sig` to `pid`.
+pub fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
+    // SAFETY: kill(2) has no memory-safety preconditions; callers name a process they
+    // started or checked (`is_node_process`).
+    if unsafe { libc::kill(pid as libc::pid_t, sig.raw()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether `pid` exists and has not exited. A killed detached process is a zombie until
+/// its new parent (often init) reaps it, which can take seconds; it counts as gone.
+pub fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+    exists && !zombie(pid)
+}
+
+/// Whether `pid` has exited and waits to be reaped (state `Z` in `/proc/<pid>/stat`).
+pub fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The state follows the command name, which is in parentheses and may
+            // itself contain spaces and parentheses.
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Whether `pid` is a live `sutra-node run --node-id <id>` (a recorded PID may have been
+/// reused by another process).
+pub fn is_node_process(pid: u32, id: u64) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let id = id.to_string();
+    alive(pid)
+        && args.first().is_some_and(|a| a.ends_with(b"sutra-node"))
+        && args.contains(&b"run".as_slice())
+        && args
+            .windows(2)
+            .any(|w| w[0] == b"--node-id" && w[1] == id.as_bytes())
+}
+
+/// Waits until `pid` is gone, at most `timeout`.
+pub async fn wait_gone(pid: u32, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while alive(pid) {
+        if Instant::now() > deadline {
+            bail!("process {pid} still runs after {timeout:?}");
+        }
+        tokio::time::sleep(EXIT_POLL).await;
+    }
+    Ok(())
+}
+
+/// Finds the binary `name` (`sutra-node`, `sutra`): the path in `env`, else next to the
+/// running executable, else in the directory above it (a test in `<profile>/deps/` finds
+/// `<profile>/<name>`), else `name` on the `PATH`.
+pub fn find_binary(name: &str, env: &str) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
         let path = PathBuf::from(path);
         if !path.is_file() {
-            bail!(
-                "{NODE_BIN_ENV}={} is not a file; build it with `cargo build -p sutra-node`",
-                path.display()
-            );
+            bail!("{env}={} is not a file", path.display());
         }
         return Ok(path);
     }
-    let exe = std::env::current_exe().context("locating the test executable")?;
-    // `<profile>/deps/<test>`: the binary sits in `<profile>/`; a test run from
-    // `<profile>/` directly (unusual) finds it next to itself.
+    let exe = std::env::current_exe().context("locating the running executable")?;
     let mut candidates = Vec::new();
     if let Some(dir) = exe.parent() {
+        candidates.push(dir.join(name));
         if let Some(profile) = dir.parent() {
-            candidates.push(profile.join("sutra-node"));
+            candidates.push(profile.join(name));
         }
-        candidates.push(dir.join("sutra-node"));
     }
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "sutra-node binary not found (looked at {candidates:?}); run `cargo build -p sutra-node` \
-                 with the same target directory and profile first, or set {NODE_BIN_ENV}"
-            )
-        })
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file());
+    on_path.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{name} binary not found (looked at {candidates:?} and the PATH); build it with \
+             `cargo build --bins` in the same target directory and profile, or set {env}"
+        )
+    })
 }
 
-/// The `sutra` CLI, which sits next to `sutra-node` in the target directory (the test
-/// script builds both).
+/// The `sutra-node` binary ([`find_binary`]).
+pub fn node_binary() -> Result<PathBuf> {
+    find_binary("sutra-node", NODE_BIN_ENV)
+}
+
+/// The `sutra` CLI binary ([`find_binary`]).
 pub fn cli_binary() -> Result<PathBuf> {
-    let cli = node_binary()?.with_file_name("sutra");
-    if !cli.is_file() {
-        bail!(
-            "{} missing: run `cargo build -p sutra-client --bins` first",
-            cli.display()
-        );
-    }
-    Ok(cli)
+    find_binary("sutra", CLI_BIN_ENV)
 }
 
 /// A `sutra-node` process that can be killed, paused, stopped and restarted with the same
@@ -163,7 +248,7 @@ impl NodeProcess {
             "RUST_LOG",
             std::env::var("SUTRA_TEST_NODE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
         );
-        die_with_parent(&mut cmd);
+        die_with_parent(&mut cmd, Signal::Kill);
         let child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", self.bin.display()))?;
@@ -204,7 +289,7 @@ impl NodeProcess {
         self.child.is_none() || self.poll_exit().is_some()
     }
 
-    fn signal(&mut self, signal: libc::c_int) -> Result<()> {
+    fn signal(&mut self, sig: Signal) -> Result<()> {
         if self.poll_exit().is_some() || self.child.is_none() {
             bail!(
                 "node {} is not running (last exit: {:?})",
@@ -212,23 +297,15 @@ impl NodeProcess {
                 self.last_exit
             );
         }
+        // The PID is our own child's, which has not been reaped (poll_exit above), so it
+        // cannot have been reused.
         let pid = self.pid().expect("checked above that a child is present");
-        // SAFETY: kill(2) has no memory-safety preconditions. The PID is our own child's,
-        // which has not been reaped (poll_exit above), so it cannot have been reused.
-        let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
-        if rc != 0 {
-            bail!(
-                "kill({pid}, {signal}) for node {}: {}",
-                self.id,
-                std::io::Error::last_os_error()
-            );
-        }
-        Ok(())
+        signal(pid, sig).with_context(|| format!("{sig:?} to process {pid} (node {})", self.id))
     }
 
     /// SIGKILL, then waits until the process is gone. No graceful anything.
     pub fn kill(&mut self) -> Result<ExitStatus> {
-        self.signal(libc::SIGKILL)?;
+        self.signal(Signal::Kill)?;
         let status = self
             .child
             .as_mut()
@@ -243,14 +320,14 @@ impl NodeProcess {
 
     /// SIGSTOP: the process stays alive but does nothing, like a hung machine.
     pub fn pause(&mut self) -> Result<()> {
-        self.signal(libc::SIGSTOP)?;
+        self.signal(Signal::Stop)?;
         tracing::info!(node = self.id, "node paused (SIGSTOP)");
         Ok(())
     }
 
     /// SIGCONT after [`pause`](Self::pause).
     pub fn resume(&mut self) -> Result<()> {
-        self.signal(libc::SIGCONT)?;
+        self.signal(Signal::Cont)?;
         tracing::info!(node = self.id, "node resumed (SIGCONT)");
         Ok(())
     }
@@ -258,7 +335,7 @@ impl NodeProcess {
     /// SIGTERM (graceful stop), then waits up to `timeout` for the exit status. If the
     /// process is still there after that it is killed and an error returned.
     pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        self.signal(libc::SIGTERM)?;
+        self.signal(Signal::Term)?;
         match self.wait_exit(timeout) {
             Ok(status) => {
                 tracing::info!(node = self.id, ?status, "node stopped (SIGTERM)");
@@ -277,7 +354,7 @@ impl NodeProcess {
     /// Sends SIGTERM and returns at once; see [`try_exit`](Self::try_exit) and
     /// [`terminate`](Self::terminate).
     pub fn send_terminate(&mut self) -> Result<()> {
-        self.signal(libc::SIGTERM)
+        self.signal(Signal::Term)
     }
 
     /// The exit status if the process has exited (reaping it), else `None`.
@@ -335,16 +412,16 @@ impl Drop for NodeProcess {
     }
 }
 
-/// Makes the child die with SIGKILL when the test process dies, even by SIGKILL (a test
-/// runner's timeout), so no node outlives its test.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
+/// Makes the child get `sig` when this process dies, even by SIGKILL (a test runner's
+/// timeout, a killed runner), so no node outlives what started it.
+pub fn die_with_parent(cmd: &mut Command, sig: Signal) {
     use std::os::unix::process::CommandExt;
+    let raw = sig.raw();
     // SAFETY: the closure runs in the child between fork and exec and only calls
     // prctl(2), which is async-signal-safe and touches no memory of ours.
     unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, raw) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -352,5 +429,40 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_: &mut Command) {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_child_not_yet_reaped_is_not_alive() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        assert!(alive(pid));
+        signal(pid, Signal::Kill).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !zombie(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(zombie(pid), "the unreaped child is a zombie");
+        assert!(!alive(pid));
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn only_sutra_node_processes_count_as_nodes() {
+        // This test binary is alive but not a sutra-node.
+        assert!(alive(std::process::id()));
+        assert!(!is_node_process(std::process::id(), 1));
+    }
+
+    #[test]
+    fn a_binary_named_in_the_environment_must_exist() {
+        // SAFETY: no other thread of this test reads this variable.
+        unsafe { std::env::set_var("SUTRA_TEST_MISSING_BIN", "/nonexistent/sutra-node") };
+        let e = find_binary("sutra-node", "SUTRA_TEST_MISSING_BIN").unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/sutra-node"), "{e}");
+        let e = find_binary("no-such-sutra-binary", "SUTRA_TEST_UNSET_BIN").unwrap_err();
+        assert!(e.to_string().contains("SUTRA_TEST_UNSET_BIN"), "{e}");
+    }
+}

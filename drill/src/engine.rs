@@ -24,10 +24,10 @@ use sutra_proto::storage::{
 };
 use tokio::task::JoinHandle;
 
-use crate::drill::check::check_history;
-use crate::drill::history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};
-use crate::drill::{DrillError, DrillReport, FaultDriver, RoundReport, Scenario};
-use crate::{CallOptions, Client, ClientConfig, ClientError, ReadOptions, TlsFiles};
+use crate::check::check_history;
+use crate::history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};
+use crate::{DrillError, DrillReport, FaultDriver, RoundReport, Scenario};
+use sutra_client::{CallOptions, Client, ClientConfig, ClientError, ReadOptions, TlsFiles};
 
 /// How long one health poll may take (a paused node never answers).
 const POLL_TIMEOUT: Duration = Duration::from_millis(500);

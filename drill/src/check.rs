@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::drill::history::{OpKind, OpRecord, Outcome};
+use crate::history::{OpKind, OpRecord, Outcome};
 
 /// How many problems a check describes in words; the counts cover all of them.
 const MAX_DETAILS: usize = 10;
@@ -401,7 +401,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::drill::history::tests::{read, write};
+    use crate::history::tests::{read, write};
 
     fn state(entries: &[(&str, Option<(&str, u64)>)]) -> BTreeMap<String, Option<(String, u64)>> {
         entries

@@ -3,10 +3,10 @@
 //! was lost, none applied twice and no read was stale (`docs/drills.md`).
 //!
 //! The engine ([`run_drill`]) knows nothing about processes: faults go through a
-//! [`FaultDriver`], so the same drill runs against the local cluster of `sutra-node local`
+//! [`FaultDriver`], so the same drill runs against the local cluster of `sutra local`
 //! ([`LocalProcessDriver`]), the cluster-test harness and the compose cluster
 //! ([`DockerDriver`]). It owns the load (each writer and reader task with its own
-//! [`Client`](crate::Client)), the history of every operation, the measurements and the
+//! [`Client`](sutra_client::Client)), the history of every operation, the measurements and the
 //! checks; it does not own the cluster.
 //!
 //! ```text
@@ -40,7 +40,7 @@ pub use report::{DrillReport, RoundReport, Summaries, Targets};
 pub use scenario::{Scenario, UnknownScenario};
 pub use stats::{Summary, nearest_rank};
 
-use crate::ClientError;
+use sutra_client::ClientError;
 
 /// Why a drill could not run (or not go on). A drill that runs and finds a lost write is
 /// not an error: its [`DrillReport`] says so.

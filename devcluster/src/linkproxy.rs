@@ -12,8 +12,8 @@
 //! Node i reaches it because it is started with `--peer-dial j=127.0.0.1:P`; TLS runs end
 //! to end through it (the proxy only moves bytes). Two users share this implementation:
 //! the real-process test harness (`cluster-tests`, one proxy per link in the test
-//! process) and `sutra-node local start --link-proxies` (one process hosting every link's
-//! proxy, driven through a control socket: [`crate::local_proxies`]).
+//! process) and `sutra local start --link-proxies` (one process hosting every link's
+//! proxy, driven through a control socket: [`crate::proxies`]).
 //!
 //! Bytes a fault keeps from crossing are discarded, never delivered later: a TCP stream
 //! that lost bytes cannot be resumed, so once the fault is lifted such a connection is
