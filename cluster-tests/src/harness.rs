@@ -174,14 +174,24 @@ impl Cluster {
     /// start-up, not what it means to.
     async fn wait_all_applied_first_entries(&self, leader: u64, ids: &[u64]) -> Result<()> {
         let timeout = self.opts.start_timeout;
-        let index = wait_until("the leader applying its first entry", timeout, async || {
-            let h = self.health(leader).await?;
-            if h.applied_index >= 1 {
-                Ok(h.applied_index)
-            } else {
-                bail!("leader {leader} applied {}", h.applied_index)
-            }
-        })
+        // Whatever the leader's log holds once it leads (the membership, and the entry of
+        // its term when it appended one), applied on the leader first.
+        let index = wait_until(
+            "the leader applying its first entries",
+            timeout,
+            async || {
+                let st = self.status(leader).await?;
+                if st.last_log_index >= 1 && st.applied_index >= st.last_log_index {
+                    Ok(st.applied_index)
+                } else {
+                    bail!(
+                        "leader {leader} applied {} of {}",
+                        st.applied_index,
+                        st.last_log_index
+                    )
+                }
+            },
+        )
         .await?;
         for &id in ids {
             self.wait_applied(id, index, timeout).await?;

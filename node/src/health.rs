@@ -13,8 +13,8 @@ const MAX_HEALTHY_LAG: u64 = 1000;
 /// This node's health right now.
 pub fn report(node: &Node) -> HealthCheckResponse {
     let m = node.metrics();
-    let applied = m.last_applied.as_ref().map_or(0, |l| l.index);
-    let committed = m.cluster_committed.as_ref().map_or(0, |l| l.index);
+    let applied = sutra_raft::position_of(m.last_applied.as_ref());
+    let committed = sutra_raft::position_of(m.cluster_committed.as_ref());
     let lag = committed.saturating_sub(applied);
     let role = match m.state {
         ServerState::Leader => "leader",

@@ -11,9 +11,7 @@ use openraft::async_runtime::WatchReceiver;
 use sutra_engine::{Engine, WriteBatch, WriteOutcome};
 use sutra_proto::LeaderHint;
 use sutra_proto::storage as pb;
-use sutra_raft::{
-    Command, CommandResponse, NodeInfo, PeerNetwork, StateMachine, TypeConfig, log_index_of_version,
-};
+use sutra_raft::{Command, CommandResponse, NodeInfo, PeerNetwork, StateMachine, TypeConfig};
 
 use crate::config::ValidConfig;
 use crate::status::ServiceError;
@@ -111,7 +109,7 @@ impl Node {
 
     /// Index of the last entry applied here (0 before any).
     pub fn applied_index(&self) -> u64 {
-        self.metrics().last_applied.map_or(0, |l| l.index)
+        sutra_raft::position_of(self.metrics().last_applied.as_ref())
     }
 
     /// Uptime in seconds.
@@ -347,7 +345,7 @@ impl Node {
             pb::Consistency::Lease if self.raft.is_leader() => self.linearizable_read().await?,
             pb::Consistency::Lease => return Err(self.not_leader()),
             pb::Consistency::Session => {
-                if let Some(index) = log_index_of_version(read.session_index) {
+                if let Some(index) = sutra_raft::log_index(read.session_index) {
                     self.raft
                         .wait(Some(SESSION_WAIT))
                         .applied_index_at_least(Some(index), "session read")
@@ -392,16 +390,13 @@ impl Node {
         }
     }
 
-    /// Read metadata at this moment. `applied_index` is in the unit of concept versions
-    /// and write tokens (log index + 1), so that a client can compare it with versions and
-    /// pass it on as a SESSION token; the raw log index would be one short.
+    /// Read metadata at this moment; `applied_index` is a log position, like versions
+    /// and SESSION tokens (`sutra_raft::log_position`).
     pub fn read_meta(&self, consistency: pb::Consistency) -> pb::ReadMeta {
         let m = self.metrics();
         pb::ReadMeta {
             served_by: self.id,
-            applied_index: m
-                .last_applied
-                .map_or(0, |l| sutra_raft::engine_version(l.index)),
+            applied_index: sutra_raft::position_of(m.last_applied.as_ref()),
             consistency: consistency as i32,
             leader_id: m.current_leader.unwrap_or(0),
         }
@@ -426,23 +421,33 @@ impl Node {
         dir_size(&self.log_dir)
     }
 
-    /// Checkpoints the engine (through a Raft snapshot) and purges the log behind it.
-    pub async fn flush(&self) -> Result<pb::FlushResponse, ServiceError> {
+    /// Builds a Raft snapshot (an engine checkpoint) covering everything applied so far
+    /// and returns the log id it covers.
+    pub async fn snapshot_now(&self) -> Result<sutra_raft::LogId, ServiceError> {
         let applied = self.applied_index();
-        let fatal = |e: openraft::errors::Fatal<TypeConfig>| {
-            ServiceError::Unavailable(format!("raft stopped: {e}"))
-        };
-        self.raft.trigger().snapshot().await.map_err(fatal)?;
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("raft stopped: {e}")))?;
         let m = self
             .raft
             .wait(Some(Duration::from_secs(60)))
             .metrics(
-                |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
-                "flush snapshot",
+                |m| m.snapshot.is_some() && sutra_raft::position_of(m.snapshot.as_ref()) >= applied,
+                "snapshot",
             )
             .await
             .map_err(|e| ServiceError::Deadline(format!("snapshot did not finish: {e}")))?;
-        let snapshot_index = m.snapshot.map_or(0, |s| s.index);
+        Ok(m.snapshot.expect("the wait above saw a snapshot"))
+    }
+
+    /// Checkpoints the engine (through a Raft snapshot) and purges the log behind it.
+    pub async fn flush(&self) -> Result<pb::FlushResponse, ServiceError> {
+        let fatal = |e: openraft::errors::Fatal<TypeConfig>| {
+            ServiceError::Unavailable(format!("raft stopped: {e}"))
+        };
+        let snapshot_index = self.snapshot_now().await?.index;
         self.raft
             .trigger()
             .purge_log(snapshot_index)
@@ -458,7 +463,7 @@ impl Node {
             .map_err(|e| ServiceError::Deadline(format!("log purge did not finish: {e}")))?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(pb::FlushResponse {
-            checkpoint_index: snapshot_index,
+            checkpoint_index: sutra_raft::position(snapshot_index),
             log_size_bytes: self.log_size_bytes(),
             data_file_bytes: self.engine.stats().data_bytes,
         })

@@ -43,6 +43,6 @@ impl fmt::Display for Command {
 pub struct CommandResponse {
     /// Raft log index of the entry.
     pub log_index: u64,
-    /// The engine's outcome. Its version is [`engine_version`](crate::engine_version)`(log_index)`.
+    /// The engine's outcome. Its version is [`position`](crate::position)`(log_index)`.
     pub outcome: ApplyOutcome,
 }

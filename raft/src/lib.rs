@@ -43,7 +43,7 @@
 //!  LogStore::save_committed (synced)
 //!     │
 //!     ▼
-//!  StateMachine::apply ── Engine::apply(batch, version = index + 1,
+//!  StateMachine::apply ── Engine::apply(batch, version = position (index + 1),
 //!     │                                 position = {log id, membership}, time_ms)
 //!     │                     records appended through the mmap, no fsync: the log is the WAL
 //!     ▼
@@ -58,6 +58,7 @@
 
 mod command;
 mod error;
+pub mod log_position;
 mod log_store;
 mod network;
 pub mod pb;
@@ -71,6 +72,7 @@ mod types;
 
 pub use command::{Command, CommandResponse};
 pub use error::{Error, Result};
+pub use log_position::{log_index, position, position_of};
 pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
 pub use network::{EndpointFactory, NetworkConfig, PeerClient, PeerNetwork, plaintext_endpoints};
 pub use position::AppliedPosition;
@@ -81,5 +83,5 @@ pub use service::{
 };
 pub use snapshot::{SnapshotData, SnapshotReceiver};
 pub use snapshot_builder::{Snapshot, SnapshotBuilder};
-pub use state_machine::{StateMachine, engine_version, log_index_of_version};
+pub use state_machine::StateMachine;
 pub use types::*;

@@ -7,11 +7,9 @@
 //!
 //! ## Versions
 //!
-//! The engine requires strictly increasing write versions starting above 0, and openraft
-//! writes its first entry (the initial membership) at log index 0. So the engine version
-//! of the entry at log index `i` is **`i + 1`** ([`engine_version`]), for every entry kind.
-//! A concept's `version` as clients see it is therefore the log index that wrote it plus
-//! one; convert with [`engine_version`] and [`log_index_of_version`], nowhere else.
+//! The engine requires strictly increasing write versions starting above 0. The engine
+//! version of every entry, of any kind, is its log position (`crate::log_position`: the
+//! openraft log index + 1), which is also what clients see as a concept's `version`.
 //!
 //! ## Purging the log
 //!
@@ -46,21 +44,11 @@ use sutra_engine::{ApplyContext, Engine, EngineConfig, StagedSnapshot, WriteBatc
 
 use crate::command::CommandResponse;
 use crate::error::{Error, Result};
+use crate::log_position::{self, position_of};
 use crate::position::AppliedPosition;
 use crate::snapshot::{SnapshotData, stage_local};
 use crate::snapshot_builder::{CurrentSnapshot, Snapshot, SnapshotBuilder, meta_of};
 use crate::types::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig};
-
-/// Engine version of the entry at `log_index` (see the module docs).
-pub const fn engine_version(log_index: u64) -> u64 {
-    log_index + 1
-}
-
-/// Log index of the entry that wrote engine version `version`; `None` for version 0
-/// ("never written").
-pub const fn log_index_of_version(version: u64) -> Option<u64> {
-    version.checked_sub(1)
-}
 
 /// The Raft state machine: applies committed entries to the engine, builds and installs
 /// snapshots.
@@ -126,7 +114,7 @@ impl StateMachine {
             .apply(
                 batch,
                 ApplyContext {
-                    version: engine_version(log_index),
+                    version: log_position::position(log_index),
                     position: &position,
                     time_ms,
                 },
@@ -172,10 +160,7 @@ impl StateMachine {
 /// before handing it to openraft, so a bad one is refused instead of stopping the node.
 pub(crate) fn check_staged(staged: &StagedSnapshot, meta: &SnapshotMeta) -> Result<()> {
     let pos = AppliedPosition::decode(staged.position())?;
-    let want_version = meta
-        .last_log_id
-        .as_ref()
-        .map_or(0, |l| engine_version(l.index));
+    let want_version = position_of(meta.last_log_id.as_ref());
     if pos.last_applied != meta.last_log_id
         || pos.last_membership != meta.last_membership
         || staged.version() != want_version

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use openraft::StorageHelper;
 use openraft::storage::{RaftLogReader, RaftLogStorage, RaftStateMachine};
-use sutra_raft::{Vote, engine_version};
+use sutra_raft::{Vote, position};
 
 /// The vote, the entries and the committed id survive a restart; the state machine comes
 /// back at the engine's last checkpoint (not at the last applied entry) and openraft's
@@ -30,7 +30,7 @@ async fn restart_recovers_to_checkpoint_then_reapplies_from_log() {
 
         assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 6)));
         let c6 = sm.engine().get("c6").unwrap().expect("c6 applied");
-        assert_eq!(c6.version, engine_version(6));
+        assert_eq!(c6.version, position(6));
         // Dropping both without a checkpoint is what a crash leaves behind for the engine.
     }
 
@@ -72,7 +72,7 @@ async fn restart_recovers_to_checkpoint_then_reapplies_from_log() {
                 .unwrap()
                 .expect("re-applied");
             assert_eq!(c.content, format!("v{i}").into_bytes());
-            assert_eq!(c.version, engine_version(i));
+            assert_eq!(c.version, position(i));
         }
     }
 

@@ -85,13 +85,13 @@ impl ClusterService for ClusterApi {
     async fn status(&self, req: Request<ClusterStatusRequest>) -> Reply<ClusterStatusResponse> {
         self.auth.check(&req, Role::Read)?;
         let m = self.node.metrics();
-        let last_log = m.last_log_index.unwrap_or(0);
+        let last_log = m.last_log_index.map_or(0, sutra_raft::position);
         let replication = match (&m.replication, &m.heartbeat) {
             (Some(rep), heartbeat) => rep
                 .iter()
                 .filter(|(id, _)| **id != self.node.id)
                 .map(|(id, matched)| {
-                    let matched = matched.as_ref().map_or(0, |l| l.index);
+                    let matched = sutra_raft::position_of(matched.as_ref());
                     let last_ack_ms_ago = heartbeat
                         .as_ref()
                         .and_then(|h| h.get(id).cloned().flatten())
@@ -112,10 +112,10 @@ impl ClusterService for ClusterApi {
             node_id: self.node.id,
             leader_id: m.current_leader.unwrap_or(0),
             term: m.current_term,
-            commit_index: m.cluster_committed.as_ref().map_or(0, |l| l.index),
-            applied_index: m.last_applied.as_ref().map_or(0, |l| l.index),
+            commit_index: sutra_raft::position_of(m.cluster_committed.as_ref()),
+            applied_index: sutra_raft::position_of(m.last_applied.as_ref()),
             last_log_index: last_log,
-            snapshot_index: m.snapshot.as_ref().map_or(0, |l| l.index),
+            snapshot_index: sutra_raft::position_of(m.snapshot.as_ref()),
             members: members(&m),
             replication,
         }))
@@ -138,7 +138,7 @@ impl ClusterService for ClusterApi {
             .map_err(|e| membership_error(self.node.id, e))?;
         Ok(Response::new(MembershipResponse {
             members: members(&self.node.metrics()),
-            log_index: resp.log_id.index,
+            log_index: sutra_raft::position(resp.log_id.index),
         }))
     }
 
@@ -177,7 +177,7 @@ impl ClusterService for ClusterApi {
             .map_err(|e| membership_error(self.node.id, e))?;
         Ok(Response::new(MembershipResponse {
             members: members(&self.node.metrics()),
-            log_index: resp.log_id.index,
+            log_index: sutra_raft::position(resp.log_id.index),
         }))
     }
 
@@ -212,7 +212,7 @@ impl ClusterService for ClusterApi {
             .map_err(|e| membership_error(self.node.id, e))?;
         Ok(Response::new(MembershipResponse {
             members: members(&self.node.metrics()),
-            log_index: resp.log_id.index,
+            log_index: sutra_raft::position(resp.log_id.index),
         }))
     }
 
@@ -269,26 +269,9 @@ impl ClusterService for ClusterApi {
         req: Request<TriggerSnapshotRequest>,
     ) -> Reply<TriggerSnapshotResponse> {
         self.auth.check(&req, Role::Admin)?;
-        let applied = self.node.applied_index();
-        self.node
-            .raft
-            .trigger()
-            .snapshot()
-            .await
-            .map_err(|e| ServiceError::Unavailable(format!("raft stopped: {e}")))?;
-        let m = self
-            .node
-            .raft
-            .wait(Some(Duration::from_secs(60)))
-            .metrics(
-                |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
-                "snapshot",
-            )
-            .await
-            .map_err(|e| ServiceError::Deadline(format!("snapshot did not finish: {e}")))?;
-        let snap = m.snapshot.expect("waited for a snapshot");
+        let snap = self.node.snapshot_now().await?;
         Ok(Response::new(TriggerSnapshotResponse {
-            snapshot_index: snap.index,
+            snapshot_index: sutra_raft::position(snap.index),
             snapshot_term: snap.leader_id.term,
             size_bytes: self.node.engine.stats().durable.data_len,
         }))

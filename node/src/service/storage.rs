@@ -291,16 +291,14 @@ impl StorageService for StorageApi {
         let n = &self.node;
         let m = n.metrics();
         let s = n.engine.stats();
-        let applied = m.last_applied.as_ref().map_or(0, |l| l.index);
-        let committed = m.cluster_committed.as_ref().map_or(0, |l| l.index);
+        let applied = sutra_raft::position_of(m.last_applied.as_ref());
+        let committed = sutra_raft::position_of(m.cluster_committed.as_ref());
         // The engine reads hash and version under one lock, so the index is exactly the
         // applied entry the hash reflects (which may be ahead of `applied` above).
         let (content_hash, content_hash_index) = if req.get_ref().include_content_hash {
             let d = n.engine.content_digest();
-            (
-                d.to_hex(),
-                sutra_raft::log_index_of_version(d.version).unwrap_or(0),
-            )
+            // The engine's version is the log position of the last entry applied.
+            (d.to_hex(), d.version)
         } else {
             (String::new(), 0)
         };
@@ -316,7 +314,7 @@ impl StorageService for StorageApi {
             log_size_bytes: n.log_size_bytes(),
             data_file_bytes: s.data_bytes,
             garbage_bytes: s.garbage_bytes,
-            last_checkpoint_index: sutra_raft::log_index_of_version(s.durable.version).unwrap_or(0),
+            last_checkpoint_index: s.durable.version,
             applied_index: applied,
             commit_index: committed,
             term: m.current_term,
