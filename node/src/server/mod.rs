@@ -1,0 +1,97 @@
+//! Starting and stopping a node: storage and Raft (`open.rs`), the peer and client
+//! endpoints (`endpoints.rs`), then bootstrap, health and the orderly shutdown on SIGTERM
+//! (`lifecycle.rs`).
+
+mod endpoints;
+mod lifecycle;
+mod open;
+
+use std::net::SocketAddr;
+
+pub use open::raft_config;
+
+use crate::config::ValidConfig;
+
+/// Why a node could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Storage could not be opened.
+    #[error("opening storage in {path}: {source}")]
+    Storage {
+        /// Directory.
+        path: String,
+        /// Cause.
+        source: sutra_raft::Error,
+    },
+    /// TLS material could not be loaded.
+    #[error("loading TLS material: {0}")]
+    Tls(#[from] sutra_certs::Error),
+    /// A listener could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Raft refused to start or stopped.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// A server failed.
+    #[error("server: {0}")]
+    Server(#[from] tonic::transport::Error),
+}
+
+/// Runs a node until SIGTERM or SIGINT, then shuts it down in order.
+pub async fn run(config: ValidConfig) -> Result<(), RunError> {
+    tracing::info!(node_id = config.node_id, effective_config = %config.effective(), "starting sutra-node");
+    if config.tls().is_none() {
+        tracing::warn!(
+            "INSECURE MODE: no TLS and no authentication on any endpoint; never use this outside a sandbox"
+        );
+    }
+    sutra_certs::install_crypto_provider();
+    let node = open::open_node(&config).await?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let peer_task = endpoints::serve_peers(&node, stop_rx.clone()).await?;
+    let (api_task, health_reporter) = endpoints::serve_clients(&node, stop_rx.clone()).await?;
+    tracing::info!(api = %config.api_listen, raft = %config.raft_listen, tls = config.tls().is_some(), "listening");
+
+    lifecycle::bootstrap(&node).await?;
+    let health_task = tokio::spawn(lifecycle::report_health(
+        node.clone(),
+        health_reporter,
+        stop_rx,
+    ));
+
+    let fatal = tokio::select! {
+        _ = lifecycle::wait_for_signal() => None,
+        reason = lifecycle::wait_for_fatal(&node) => Some(reason),
+    };
+    if let Some(reason) = &fatal {
+        tracing::error!(%reason, "stopping: storage failed; restart the node to recover from disk");
+    }
+    tracing::info!("shutting down");
+    lifecycle::hand_over_leadership(&node).await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = node.raft.shutdown().await {
+        tracing::error!(error = %e, "raft shutdown");
+    }
+    endpoints::join([("peer", peer_task), ("api", api_task)]).await;
+    health_task.abort();
+    if let Some(reason) = fatal {
+        // Nothing more is written after a storage failure: the last good checkpoint and
+        // the log are what a restart recovers from.
+        return Err(RunError::Raft(reason));
+    }
+    match node.engine.checkpoint() {
+        Ok(d) => tracing::info!(version = d.version, "final checkpoint written"),
+        Err(e) => {
+            tracing::error!(error = %e, "final checkpoint failed; the log replays on restart")
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
