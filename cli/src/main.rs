@@ -4,383 +4,24 @@
 //! written by `sutra local` (`--cluster-file`). Errors are one line on stderr and
 //! exit code 1. The full reference is `docs/cli.md`.
 
+mod args;
 mod batch_file;
 mod bench;
+mod connect;
 mod drill;
 mod health;
 mod local;
 mod parse;
 
 use std::io::Read as _;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use sutra_client::{
-    CallOptions, Client, ClientConfig, ClientError, Connector, Neighbors, NodeResult, ReadOptions,
-    Scan, Search, TlsFiles,
-};
+use clap::Parser as _;
+use sutra_client::{CallOptions, ClientError, Neighbors, NodeResult, Scan, Search};
 use sutra_proto::cluster::ClusterStatusRequest;
-use sutra_proto::storage::{Concept, Consistency, Direction, Edge, Metric, ReadMeta};
+use sutra_proto::storage::{Concept, Direction, Edge, Metric, ReadMeta};
 
-const BATCH_HELP: &str = "\
-The file holds one JSON op per line (JSON Lines); all lines are sent as one atomic batch:
-  {\"op\":\"put\",\"id\":\"a\",\"content\":\"text\",\"embedding\":[0.1,0.2],\"attributes\":{\"k\":\"v\"},\"expected_version\":0}
-  {\"op\":\"delete\",\"id\":\"a\",\"expected_version\":3}
-  {\"op\":\"put_edge\",\"from\":\"a\",\"to\":\"b\",\"relation\":\"cites\",\"weight\":0.5}
-  {\"op\":\"delete_edge\",\"from\":\"a\",\"to\":\"b\",\"relation\":\"cites\"}
-  {\"op\":\"check\",\"id\":\"a\",\"expected_version\":0}
-Only op and ids are required (check also needs expected_version); content defaults to \"\",
-weight to 1.0, expected_version to none (unconditional; 0 = must not exist). Blank lines and
-lines starting with # are skipped. A bad line is reported with its number and nothing is sent.";
-
-const HEALTH_HELP: &str = "\
-With --check, the endpoints are taken as the whole cluster. Each node's line starts with OK
-(serving: it knows a leader and is caught up) or FAIL (with the reason or the connection
-error); the last line is the verdict:
-  0 OK        every node serves and all name the same leader
-  1 WARNING   a majority serves and agrees on the leader (writes go on); a node is down or behind
-  2 CRITICAL  fewer than a majority serve, or serving nodes name different leaders
-  3 UNKNOWN   the check could not run (flags, TLS files)
-deploy/health-check wraps this for cron and monitoring.";
-
-#[derive(Debug, Parser)]
-#[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
-struct Cli {
-    /// Client API endpoints, host:port, comma-separated.
-    #[arg(long, env = "SUTRA_ENDPOINTS", value_delimiter = ',', global = true)]
-    endpoints: Vec<String>,
-    /// Cluster CA certificate (PEM).
-    #[arg(long, env = "SUTRA_CA", global = true)]
-    ca: Option<PathBuf>,
-    /// Client certificate (PEM); its role (read, write, admin) decides what may be called.
-    #[arg(long, env = "SUTRA_CERT", global = true)]
-    cert: Option<PathBuf>,
-    /// Client key (PEM).
-    #[arg(long, env = "SUTRA_KEY", global = true)]
-    key: Option<PathBuf>,
-    /// The name the nodes' certificates must carry (default `localhost`, which the
-    /// generated certificates carry); for certificates issued to the nodes' host names
-    /// behind a load balancer or one DNS name, that name.
-    #[arg(long, env = "SUTRA_SERVER_NAME", global = true)]
-    server_name: Option<String>,
-    /// A cluster.json from `sutra local` (endpoints, CA, and the admin certificate
-    /// unless --cert/--key are given).
-    #[arg(long, env = "SUTRA_CLUSTER_FILE", global = true)]
-    cluster_file: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table", global = true)]
-    output: Output,
-    /// Per-call timeout in seconds (fractions allowed), retries included.
-    #[arg(long, default_value = "10", value_parser = parse::seconds, global = true)]
-    timeout: Duration,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Output {
-    Table,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Level {
-    Linearizable,
-    Lease,
-    Session,
-    Bounded,
-    Stale,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Dir {
-    Out,
-    In,
-    Both,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum MetricArg {
-    Cosine,
-    Dot,
-    L2,
-}
-
-/// How a read is served.
-#[derive(Debug, Clone, Args)]
-struct ReadArgs {
-    /// Consistency: linearizable and lease reads go to the leader; session, bounded and
-    /// stale reads may be served by any node.
-    #[arg(long, value_enum, default_value = "linearizable")]
-    consistency: Level,
-    /// Bounded reads: the largest acceptable staleness in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    max_staleness_ms: u64,
-}
-
-impl ReadArgs {
-    fn options(&self) -> ReadOptions {
-        ReadOptions::new(consistency(self.consistency))
-            .max_staleness(Duration::from_millis(self.max_staleness_ms))
-    }
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Put a concept.
-    Put {
-        /// Concept id.
-        id: String,
-        /// Content (UTF-8).
-        #[arg(long, default_value = "")]
-        content: String,
-        /// Embedding: comma-separated numbers or a JSON array.
-        #[arg(long, value_parser = parse::vector, allow_hyphen_values = true)]
-        embedding: Option<parse::Vector>,
-        /// An attribute, key=value; repeat for more.
-        #[arg(long = "attr", value_parser = parse::attribute)]
-        attrs: Vec<(String, String)>,
-        /// Only if the concept is at this version (0: only if it does not exist).
-        #[arg(long)]
-        expected_version: Option<u64>,
-    },
-    /// Get a concept.
-    Get {
-        /// Concept id.
-        id: String,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Delete a concept and its edges.
-    Delete {
-        /// Concept id.
-        id: String,
-        /// Only if the concept is at this version.
-        #[arg(long)]
-        expected_version: Option<u64>,
-    },
-    /// List concepts in id order, all pages up to --limit.
-    Scan {
-        /// Only ids starting with this prefix.
-        #[arg(long, conflicts_with_all = ["start", "end"])]
-        prefix: Option<String>,
-        /// Only ids >= this (bytewise).
-        #[arg(long)]
-        start: Option<String>,
-        /// Only ids < this (bytewise).
-        #[arg(long)]
-        end: Option<String>,
-        /// At most this many concepts.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// Concepts per request (1..=10000).
-        #[arg(long, default_value_t = 100)]
-        page_size: u32,
-        /// Only ids and versions.
-        #[arg(long)]
-        keys_only: bool,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Put or delete an edge.
-    Edge {
-        #[command(subcommand)]
-        action: EdgeAction,
-    },
-    /// List the edges of a concept (all pages up to --limit).
-    Neighbors {
-        /// Concept id.
-        id: String,
-        /// Which edges.
-        #[arg(long, value_enum, default_value = "out")]
-        direction: Dir,
-        /// Only edges with this relation.
-        #[arg(long)]
-        relation: Option<String>,
-        /// At most this many edges.
-        #[arg(long, default_value_t = 1000)]
-        limit: usize,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Exact k-nearest-neighbour search over embeddings.
-    Search {
-        /// Query vector: comma-separated numbers or a JSON array.
-        #[arg(long, value_parser = parse::vector, allow_hyphen_values = true)]
-        vector: parse::Vector,
-        /// Number of hits.
-        #[arg(long, default_value_t = 10)]
-        k: u32,
-        /// Score function.
-        #[arg(long, value_enum, default_value = "cosine")]
-        metric: MetricArg,
-        /// Print each hit's content too.
-        #[arg(long)]
-        include_concepts: bool,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Apply the ops of a JSON Lines file as one atomic batch.
-    #[command(after_help = BATCH_HELP)]
-    Batch {
-        /// The ops file; `-` reads standard input.
-        #[arg(long)]
-        file: PathBuf,
-    },
-    /// Health of every node.
-    #[command(after_help = HEALTH_HELP)]
-    Health {
-        /// Judge the cluster as a monitoring check: a line per node, a verdict line,
-        /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run).
-        #[arg(long)]
-        check: bool,
-    },
-    /// Statistics of every node.
-    Stats {
-        /// Also print each node's content hash and the applied index it reflects
-        /// (equal hashes at equal indexes: identical data).
-        #[arg(long)]
-        content_hash: bool,
-    },
-    /// Checkpoint and purge the log on every node.
-    Flush,
-    /// Load the cluster and report throughput and latency.
-    Bench {
-        /// put, get (preloads the keys it reads) or mixed.
-        #[arg(value_enum)]
-        workload: bench::Workload,
-        /// Concurrent clients, each with its own connections.
-        #[arg(long, default_value_t = 4)]
-        clients: u32,
-        /// Requests in total.
-        #[arg(long, default_value_t = 1000)]
-        requests: u64,
-        /// Bytes of content per put.
-        #[arg(long, default_value_t = 100)]
-        value_size: usize,
-        /// Mixed: the share of gets, 0..=1.
-        #[arg(long, default_value_t = 0.9)]
-        read_ratio: f64,
-        /// Distinct ids written and read.
-        #[arg(long, default_value_t = 1000)]
-        keys: u64,
-        /// Stop after this many seconds even if requests remain.
-        #[arg(long, default_value = "60", value_parser = parse::seconds)]
-        duration: Duration,
-        /// Prefix of the ids used.
-        #[arg(long, default_value = "bench/")]
-        prefix: String,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Failover drill against a local cluster (--cluster-file) or a compose cluster
-    /// (--docker <project>): a fault per round under load; RTO,
-    /// time to a new leader, lost/duplicate writes and stale reads (docs/drills.md).
-    Drill(drill::DrillArgs),
-    /// Cluster membership and replication, as the leader sees it; with a subcommand,
-    /// change it (admin certificate).
-    Cluster {
-        #[command(subcommand)]
-        action: Option<ClusterAction>,
-    },
-    /// A local three-node TLS cluster on loopback, for development.
-    Local(local::LocalArgs),
-}
-
-#[derive(Debug, Subcommand)]
-enum EdgeAction {
-    /// Create an edge or replace its weight (both concepts must exist).
-    Put {
-        /// Source concept id.
-        from: String,
-        /// Target concept id.
-        to: String,
-        /// Relation label.
-        relation: String,
-        /// Weight.
-        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-        weight: f32,
-    },
-    /// Delete an edge.
-    Delete {
-        /// Source concept id.
-        from: String,
-        /// Target concept id.
-        to: String,
-        /// Relation label.
-        relation: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ClusterAction {
-    /// Add a node as a learner and wait until it caught up.
-    AddLearner {
-        /// Node id.
-        node_id: u64,
-        /// Its Raft endpoint, host:port.
-        #[arg(long)]
-        raft_addr: String,
-        /// Its client API endpoint, host:port.
-        #[arg(long)]
-        api_addr: String,
-    },
-    /// Make these nodes the voters (learners become voters; voters not listed are removed).
-    Promote {
-        /// The full set of voters, comma-separated.
-        #[arg(value_delimiter = ',', required = true)]
-        voters: Vec<u64>,
-    },
-    /// Remove a voter or learner.
-    Remove {
-        /// Node id.
-        node_id: u64,
-    },
-    /// Hand leadership to a node (default: the most up-to-date voter).
-    TransferLeader {
-        /// Target node id.
-        node_id: Option<u64>,
-    },
-}
-
-struct Setup {
-    endpoints: Vec<String>,
-    tls: TlsFiles,
-}
-
-fn setup(cli: &Cli) -> anyhow::Result<Setup> {
-    let mut endpoints = cli.endpoints.clone();
-    let (mut ca, mut cert, mut key) = (cli.ca.clone(), cli.cert.clone(), cli.key.clone());
-    if let Some(path) = &cli.cluster_file {
-        let c = sutra_devcluster::ClusterFile::read(path)?;
-        if endpoints.is_empty() {
-            endpoints = c.endpoints();
-        }
-        ca = ca.or(Some(c.ca));
-        cert = cert.or(Some(c.admin_cert));
-        key = key.or(Some(c.admin_key));
-    }
-    anyhow::ensure!(
-        !endpoints.is_empty(),
-        "no endpoints: give --endpoints, SUTRA_ENDPOINTS or --cluster-file"
-    );
-    let missing = |what: &str| {
-        anyhow::anyhow!(
-            "no {what}: give --{what}, SUTRA_{} or --cluster-file",
-            what.to_uppercase()
-        )
-    };
-    Ok(Setup {
-        endpoints,
-        tls: TlsFiles {
-            ca: ca.ok_or_else(|| missing("ca"))?,
-            cert: cert.ok_or_else(|| missing("cert"))?,
-            key: key.ok_or_else(|| missing("key"))?,
-        },
-    })
-}
+use args::{Cli, ClusterAction, Command, Dir, EdgeAction, MetricArg, Output};
 
 /// `members: 1,2,3` for a membership change's answer.
 fn members_line(r: tonic::Response<sutra_proto::cluster::MembershipResponse>) -> String {
@@ -391,16 +32,6 @@ fn members_line(r: tonic::Response<sutra_proto::cluster::MembershipResponse>) ->
         .map(|m| m.node_id.to_string())
         .collect();
     format!("members: {}", ids.join(","))
-}
-
-fn consistency(l: Level) -> Consistency {
-    match l {
-        Level::Linearizable => Consistency::Linearizable,
-        Level::Lease => Consistency::Lease,
-        Level::Session => Consistency::Session,
-        Level::Bounded => Consistency::Bounded,
-        Level::Stale => Consistency::Stale,
-    }
 }
 
 fn print(output: Output, table: String, json: serde_json::Value) {
@@ -488,12 +119,13 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         let json = matches!(cli.output, Output::Json);
         return drill::run(args.clone(), None, tls, cli.timeout, json, command_line).await;
     }
-    let s = setup(&cli)?;
-    let mut config = ClientConfig::new(s.endpoints.clone(), s.tls.clone());
-    config.request_timeout = cli.timeout;
-    config.server_name = cli.server_name.clone();
-    let client = Client::new(config.clone())?;
-    let connector = Connector::new(&s.tls, cli.server_name.as_deref())?;
+    let connect::Connection {
+        endpoints,
+        tls,
+        config,
+        client,
+        connector,
+    } = connect::connect(&cli)?;
     let call = CallOptions::default();
     match cli.command {
         Command::Put {
@@ -799,7 +431,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         Command::Drill(args) => {
             let json = matches!(cli.output, Output::Json);
             let file = cli.cluster_file.as_deref();
-            drill::run(args, file, s.tls.clone(), cli.timeout, json, command_line).await?;
+            drill::run(args, file, tls, cli.timeout, json, command_line).await?;
         }
         Command::Cluster {
             action: Some(action),
@@ -810,7 +442,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             };
             // Membership calls go to the leader: ask each node until one accepts.
             let mut last = None;
-            for ep in &s.endpoints {
+            for ep in &endpoints {
                 let mut c = connector.cluster(ep).await?;
                 let result = match &action {
                     ClusterAction::AddLearner {
@@ -859,7 +491,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         Command::Local(_) => unreachable!("handled before the client is set up"),
         Command::Cluster { action: None } => {
             let mut last = None;
-            for ep in &s.endpoints {
+            for ep in &endpoints {
                 let st = connector
                     .cluster(ep)
                     .await?
@@ -961,55 +593,3 @@ async fn main() {
 #[derive(Debug, thiserror::Error)]
 #[error("exit code {0}")]
 struct Exit(i32);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn flags_parse_into_their_values() {
-        let cli = Cli::try_parse_from([
-            "sutra",
-            "--timeout",
-            "0.5",
-            "put",
-            "a",
-            "--embedding",
-            "-1,2",
-            "--attr",
-            "k=v",
-        ])
-        .unwrap();
-        assert_eq!(cli.timeout, Duration::from_millis(500));
-        match cli.command {
-            Command::Put {
-                embedding, attrs, ..
-            } => {
-                assert_eq!(embedding.unwrap().0, vec![-1.0, 2.0]);
-                assert_eq!(attrs, vec![("k".to_string(), "v".to_string())]);
-            }
-            other => panic!("{other:?}"),
-        }
-        let cli = Cli::try_parse_from([
-            "sutra",
-            "bench",
-            "mixed",
-            "--read-ratio",
-            "0.5",
-            "--consistency",
-            "stale",
-        ])
-        .unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Bench { workload: bench::Workload::Mixed, read_ratio, .. } if read_ratio == 0.5
-        ));
-        assert!(Cli::try_parse_from(["sutra", "scan", "--prefix", "a", "--start", "b"]).is_err());
-    }
-}
