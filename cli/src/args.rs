@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
-use crate::{bench, drill, local, parse};
+use crate::view::Output;
+use crate::{bench, drill, local, ops, parse};
 
 const BATCH_HELP: &str = "\
 The file holds one JSON op per line (JSON Lines); all lines are sent as one atomic batch:
@@ -20,16 +21,6 @@ The file holds one JSON op per line (JSON Lines); all lines are sent as one atom
 Only op and ids are required (check also needs expected_version); content defaults to \"\",
 weight to 1.0, expected_version to none (unconditional; 0 = must not exist). Blank lines and
 lines starting with # are skipped. A bad line is reported with its number and nothing is sent.";
-
-const HEALTH_HELP: &str = "\
-With --check, the endpoints are taken as the whole cluster. Each node's line starts with OK
-(serving: it knows a leader and is caught up) or FAIL (with the reason or the connection
-error); the last line is the verdict:
-  0 OK        every node serves and all name the same leader
-  1 WARNING   a majority serves and agrees on the leader (writes go on); a node is down or behind
-  2 CRITICAL  fewer than a majority serve, or serving nodes name different leaders
-  3 UNKNOWN   the check could not run (flags, TLS files)
-deploy/health-check wraps this for cron and monitoring.";
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -65,10 +56,11 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
+impl Cli {
+    /// True for `health --check`, whose failure to run at all is UNKNOWN (exit 3).
+    pub fn is_health_check(&self) -> bool {
+        matches!(&self.command, Command::Ops(c) if c.is_check())
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -216,23 +208,9 @@ pub enum Command {
         #[arg(long)]
         file: PathBuf,
     },
-    /// Health of every node.
-    #[command(after_help = HEALTH_HELP)]
-    Health {
-        /// Judge the cluster as a monitoring check: a line per node, a verdict line,
-        /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run).
-        #[arg(long)]
-        check: bool,
-    },
-    /// Statistics of every node.
-    Stats {
-        /// Also print each node's content hash and the applied index it reflects
-        /// (equal hashes at equal indexes: identical data).
-        #[arg(long)]
-        content_hash: bool,
-    },
-    /// Checkpoint and purge the log on every node.
-    Flush,
+    // health, stats and flush.
+    #[command(flatten)]
+    Ops(ops::Command),
     /// Load the cluster and report throughput and latency.
     Bench {
         /// put, get (preloads the keys it reads) or mixed.
@@ -391,5 +369,13 @@ mod tests {
             Command::Bench { workload: bench::Workload::Mixed, read_ratio, .. } if read_ratio == 0.5
         ));
         assert!(Cli::try_parse_from(["sutra", "scan", "--prefix", "a", "--start", "b"]).is_err());
+    }
+
+    #[test]
+    fn only_health_check_is_a_monitoring_check() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap();
+        assert!(parse(&["sutra", "health", "--check"]).is_health_check());
+        assert!(!parse(&["sutra", "health"]).is_health_check());
+        assert!(!parse(&["sutra", "stats"]).is_health_check());
     }
 }

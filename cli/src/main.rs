@@ -11,17 +11,20 @@ mod connect;
 mod drill;
 mod health;
 mod local;
+mod ops;
 mod parse;
+mod view;
 
 use std::io::Read as _;
 
 use anyhow::Context;
 use clap::Parser as _;
-use sutra_client::{CallOptions, ClientError, Neighbors, NodeResult, Scan, Search};
+use sutra_client::{ClientError, Neighbors, Scan, Search};
 use sutra_proto::cluster::ClusterStatusRequest;
 use sutra_proto::storage::{Concept, Direction, Edge, Metric, ReadMeta};
 
-use args::{Cli, ClusterAction, Command, Dir, EdgeAction, MetricArg, Output};
+use args::{Cli, ClusterAction, Command, Dir, EdgeAction, MetricArg};
+use view::Output;
 
 /// `members: 1,2,3` for a membership change's answer.
 fn members_line(r: tonic::Response<sutra_proto::cluster::MembershipResponse>) -> String {
@@ -77,34 +80,6 @@ fn concept_line(c: &Concept) -> String {
     line
 }
 
-/// Prints one row per node (errors included) and fails if any node failed.
-fn print_nodes<T>(
-    output: Output,
-    results: Vec<NodeResult<T>>,
-    row: impl Fn(&str, &T) -> (String, serde_json::Value),
-) -> anyhow::Result<()> {
-    let (mut rows, mut json, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for r in results {
-        match &r.result {
-            Ok(v) => {
-                let (line, j) = row(&r.endpoint, v);
-                rows.push(line);
-                json.push(j);
-            }
-            Err(e) => {
-                rows.push(format!("{}  error: {e}", r.endpoint));
-                json.push(serde_json::json!({"endpoint": r.endpoint, "error": e.to_string()}));
-                failed.push(format!("{}: {e}", r.endpoint));
-            }
-        }
-    }
-    print(output, rows.join("\n"), serde_json::Value::Array(json));
-    match failed.first() {
-        None => Ok(()),
-        Some(first) => anyhow::bail!("{} of {} nodes failed; {first}", failed.len(), rows.len()),
-    }
-}
-
 async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
     if let Command::Local(args) = cli.command {
         // The runner blocks on processes and runs its own runtime.
@@ -126,7 +101,6 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         client,
         connector,
     } = connect::connect(&cli)?;
-    let call = CallOptions::default();
     match cli.command {
         Command::Put {
             id,
@@ -339,66 +313,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
                 serde_json::json!({"ops": out.existed.len(), "version": out.write.version, "existed": out.existed, "deduplicated": out.write.deduplicated}),
             );
         }
-        Command::Health { check: false } => {
-            print_nodes(cli.output, client.health_all(call).await, |ep, h| {
-                (
-                    format!(
-                        "{ep}  node {}  {}  {}  leader {}  term {}  applied {}  {}",
-                        h.node_id, h.status, h.role, h.leader_id, h.term, h.applied_index, h.reason
-                    ),
-                    serde_json::json!({"endpoint": ep, "node_id": h.node_id, "healthy": h.healthy, "status": h.status, "role": h.role, "leader_id": h.leader_id, "term": h.term, "applied_index": h.applied_index, "reason": h.reason}),
-                )
-            })?
-        }
-        Command::Health { check: true } => {
-            let report = health::check(&client.health_all(call).await);
-            let mut table = report.lines;
-            table.push(report.summary);
-            print(cli.output, table.join("\n"), report.json);
-            if report.verdict != health::Verdict::Ok {
-                return Err(Exit(report.verdict.exit_code()).into());
-            }
-        }
-        Command::Stats { content_hash } => {
-            let req = sutra_proto::storage::GetStatsRequest {
-                include_content_hash: content_hash,
-            };
-            print_nodes(
-                cli.output,
-                client.stats_all_with(req, call).await,
-                |ep, st| {
-                    let mut text = format!(
-                        "{ep}  node {}  concepts {}  edges {}  written {}  log {} B  data {} B  applied {}",
-                        st.node_id,
-                        st.concepts,
-                        st.edges,
-                        st.written,
-                        st.log_size_bytes,
-                        st.data_file_bytes,
-                        st.applied_index
-                    );
-                    let mut json = serde_json::json!({"endpoint": ep, "node_id": st.node_id, "concepts": st.concepts, "edges": st.edges, "written": st.written, "log_size_bytes": st.log_size_bytes, "data_file_bytes": st.data_file_bytes, "applied_index": st.applied_index, "uptime_seconds": st.uptime_seconds});
-                    if content_hash {
-                        text.push_str(&format!(
-                            "  content {} at index {}",
-                            st.content_hash, st.content_hash_index
-                        ));
-                        json["content_hash"] = st.content_hash.clone().into();
-                        json["content_hash_index"] = st.content_hash_index.into();
-                    }
-                    (text, json)
-                },
-            )?
-        }
-        Command::Flush => print_nodes(cli.output, client.flush_all(call).await, |ep, f| {
-            (
-                format!(
-                    "{ep}  checkpoint {}  log {} B after",
-                    f.checkpoint_index, f.log_size_bytes
-                ),
-                serde_json::json!({"endpoint": ep, "checkpoint_index": f.checkpoint_index, "log_size_bytes": f.log_size_bytes}),
-            )
-        })?,
+        Command::Ops(command) => ops::run(command, &client, cli.output).await?,
         Command::Bench {
             workload,
             clients,
@@ -575,7 +490,7 @@ async fn main() {
         }
     };
     // A check that cannot run says UNKNOWN, not WARNING.
-    let failed = if matches!(cli.command, Command::Health { check: true }) {
+    let failed = if cli.is_health_check() {
         health::UNKNOWN_EXIT
     } else {
         1
