@@ -9,18 +9,7 @@ use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
 use crate::view::Output;
-use crate::{bench, drill, local, ops, parse};
-
-const BATCH_HELP: &str = "\
-The file holds one JSON op per line (JSON Lines); all lines are sent as one atomic batch:
-  {\"op\":\"put\",\"id\":\"a\",\"content\":\"text\",\"embedding\":[0.1,0.2],\"attributes\":{\"k\":\"v\"},\"expected_version\":0}
-  {\"op\":\"delete\",\"id\":\"a\",\"expected_version\":3}
-  {\"op\":\"put_edge\",\"from\":\"a\",\"to\":\"b\",\"relation\":\"cites\",\"weight\":0.5}
-  {\"op\":\"delete_edge\",\"from\":\"a\",\"to\":\"b\",\"relation\":\"cites\"}
-  {\"op\":\"check\",\"id\":\"a\",\"expected_version\":0}
-Only op and ids are required (check also needs expected_version); content defaults to \"\",
-weight to 1.0, expected_version to none (unconditional; 0 = must not exist). Blank lines and
-lines starting with # are skipped. A bad line is reported with its number and nothing is sent.";
+use crate::{bench, data, drill, local, ops, parse};
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -72,20 +61,6 @@ pub enum Level {
     Stale,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Dir {
-    Out,
-    In,
-    Both,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum MetricArg {
-    Cosine,
-    Dot,
-    L2,
-}
-
 /// How a read is served.
 #[derive(Debug, Clone, Args)]
 pub struct ReadArgs {
@@ -108,106 +83,9 @@ impl ReadArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Put a concept.
-    Put {
-        /// Concept id.
-        id: String,
-        /// Content (UTF-8).
-        #[arg(long, default_value = "")]
-        content: String,
-        /// Embedding: comma-separated numbers or a JSON array.
-        #[arg(long, value_parser = parse::vector, allow_hyphen_values = true)]
-        embedding: Option<parse::Vector>,
-        /// An attribute, key=value; repeat for more.
-        #[arg(long = "attr", value_parser = parse::attribute)]
-        attrs: Vec<(String, String)>,
-        /// Only if the concept is at this version (0: only if it does not exist).
-        #[arg(long)]
-        expected_version: Option<u64>,
-    },
-    /// Get a concept.
-    Get {
-        /// Concept id.
-        id: String,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Delete a concept and its edges.
-    Delete {
-        /// Concept id.
-        id: String,
-        /// Only if the concept is at this version.
-        #[arg(long)]
-        expected_version: Option<u64>,
-    },
-    /// List concepts in id order, all pages up to --limit.
-    Scan {
-        /// Only ids starting with this prefix.
-        #[arg(long, conflicts_with_all = ["start", "end"])]
-        prefix: Option<String>,
-        /// Only ids >= this (bytewise).
-        #[arg(long)]
-        start: Option<String>,
-        /// Only ids < this (bytewise).
-        #[arg(long)]
-        end: Option<String>,
-        /// At most this many concepts.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// Concepts per request (1..=10000).
-        #[arg(long, default_value_t = 100)]
-        page_size: u32,
-        /// Only ids and versions.
-        #[arg(long)]
-        keys_only: bool,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Put or delete an edge.
-    Edge {
-        #[command(subcommand)]
-        action: EdgeAction,
-    },
-    /// List the edges of a concept (all pages up to --limit).
-    Neighbors {
-        /// Concept id.
-        id: String,
-        /// Which edges.
-        #[arg(long, value_enum, default_value = "out")]
-        direction: Dir,
-        /// Only edges with this relation.
-        #[arg(long)]
-        relation: Option<String>,
-        /// At most this many edges.
-        #[arg(long, default_value_t = 1000)]
-        limit: usize,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Exact k-nearest-neighbour search over embeddings.
-    Search {
-        /// Query vector: comma-separated numbers or a JSON array.
-        #[arg(long, value_parser = parse::vector, allow_hyphen_values = true)]
-        vector: parse::Vector,
-        /// Number of hits.
-        #[arg(long, default_value_t = 10)]
-        k: u32,
-        /// Score function.
-        #[arg(long, value_enum, default_value = "cosine")]
-        metric: MetricArg,
-        /// Print each hit's content too.
-        #[arg(long)]
-        include_concepts: bool,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Apply the ops of a JSON Lines file as one atomic batch.
-    #[command(after_help = BATCH_HELP)]
-    Batch {
-        /// The ops file; `-` reads standard input.
-        #[arg(long)]
-        file: PathBuf,
-    },
+    // put, get, delete, scan, edge, neighbors, search and batch.
+    #[command(flatten)]
+    Data(data::Command),
     // health, stats and flush.
     #[command(flatten)]
     Ops(ops::Command),
@@ -252,31 +130,6 @@ pub enum Command {
     },
     /// A local three-node TLS cluster on loopback, for development.
     Local(local::LocalArgs),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EdgeAction {
-    /// Create an edge or replace its weight (both concepts must exist).
-    Put {
-        /// Source concept id.
-        from: String,
-        /// Target concept id.
-        to: String,
-        /// Relation label.
-        relation: String,
-        /// Weight.
-        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-        weight: f32,
-    },
-    /// Delete an edge.
-    Delete {
-        /// Source concept id.
-        from: String,
-        /// Target concept id.
-        to: String,
-        /// Relation label.
-        relation: String,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,11 +199,9 @@ mod tests {
         .unwrap();
         assert_eq!(cli.timeout, Duration::from_millis(500));
         match cli.command {
-            Command::Put {
-                embedding, attrs, ..
-            } => {
-                assert_eq!(embedding.unwrap().0, vec![-1.0, 2.0]);
-                assert_eq!(attrs, vec![("k".to_string(), "v".to_string())]);
+            Command::Data(data::Command::Put(put)) => {
+                assert_eq!(put.embedding.unwrap().0, vec![-1.0, 2.0]);
+                assert_eq!(put.attrs, vec![("k".to_string(), "v".to_string())]);
             }
             other => panic!("{other:?}"),
         }

@@ -8,6 +8,7 @@ mod args;
 mod batch_file;
 mod bench;
 mod connect;
+mod data;
 mod drill;
 mod health;
 mod local;
@@ -15,15 +16,12 @@ mod ops;
 mod parse;
 mod view;
 
-use std::io::Read as _;
-
 use anyhow::Context;
 use clap::Parser as _;
-use sutra_client::{ClientError, Neighbors, Scan, Search};
+use sutra_client::ClientError;
 use sutra_proto::cluster::ClusterStatusRequest;
-use sutra_proto::storage::{Concept, Direction, Edge, Metric, ReadMeta};
 
-use args::{Cli, ClusterAction, Command, Dir, EdgeAction, MetricArg};
+use args::{Cli, ClusterAction, Command};
 use view::Output;
 
 /// `members: 1,2,3` for a membership change's answer.
@@ -42,42 +40,6 @@ fn print(output: Output, table: String, json: serde_json::Value) {
         Output::Table => println!("{table}"),
         Output::Json => println!("{json}"),
     }
-}
-
-fn meta_json(m: &ReadMeta) -> serde_json::Value {
-    serde_json::json!({"served_by": m.served_by, "applied_index": m.applied_index, "leader_id": m.leader_id})
-}
-
-fn concept_json(c: &Concept) -> serde_json::Value {
-    serde_json::json!({
-        "id": c.id,
-        "version": c.version,
-        "content": String::from_utf8_lossy(&c.content),
-        "embedding": c.embedding,
-        "attributes": c.attributes,
-    })
-}
-
-fn concept_line(c: &Concept) -> String {
-    let mut line = format!(
-        "{}  version {}  {}",
-        c.id,
-        c.version,
-        String::from_utf8_lossy(&c.content)
-    );
-    if !c.attributes.is_empty() {
-        let mut attrs: Vec<_> = c
-            .attributes
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        attrs.sort();
-        line.push_str(&format!("  [{}]", attrs.join(" ")));
-    }
-    if !c.embedding.is_empty() {
-        line.push_str(&format!("  embedding[{}]", c.embedding.len()));
-    }
-    line
 }
 
 async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
@@ -102,217 +64,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         connector,
     } = connect::connect(&cli)?;
     match cli.command {
-        Command::Put {
-            id,
-            content,
-            embedding,
-            attrs,
-            expected_version,
-        } => {
-            let concept = Concept {
-                id: id.clone(),
-                content: content.into_bytes(),
-                embedding: embedding.map(|v| v.0).unwrap_or_default(),
-                attributes: attrs.into_iter().collect(),
-                version: 0,
-            };
-            let w = client.put(concept, expected_version).await?;
-            print(
-                cli.output,
-                format!("put {id}: version {} (leader {})", w.version, w.leader_id),
-                serde_json::json!({"id": id, "version": w.version, "leader_id": w.leader_id, "deduplicated": w.deduplicated}),
-            );
-        }
-        Command::Get { id, read } => {
-            let r = client.get_with(&id, read.options()).await?;
-            let Some(c) = r.value else {
-                anyhow::bail!("concept {id:?} not found");
-            };
-            let mut json = concept_json(&c);
-            json["meta"] = meta_json(&r.meta);
-            print(cli.output, concept_line(&c), json);
-        }
-        Command::Delete {
-            id,
-            expected_version,
-        } => {
-            let existed = client.delete(&id, expected_version).await?;
-            print(
-                cli.output,
-                format!("deleted {id}: existed {existed}"),
-                serde_json::json!({"id": id, "existed": existed}),
-            );
-        }
-        Command::Scan {
-            prefix,
-            start,
-            end,
-            limit,
-            page_size,
-            keys_only,
-            read,
-        } => {
-            let scan = match (prefix, start, end) {
-                (Some(p), _, _) => Scan::prefix(p),
-                (None, None, None) => Scan::all(),
-                (None, start, end) => Scan::range(start.unwrap_or_default(), end),
-            }
-            .page_size(page_size)
-            .keys_only(keys_only);
-            let concepts = client.scan_all(&scan, limit, read.options()).await?;
-            let table = if keys_only {
-                concepts
-                    .iter()
-                    .map(|c| format!("{}  version {}", c.id, c.version))
-                    .collect::<Vec<_>>()
-            } else {
-                concepts.iter().map(concept_line).collect()
-            };
-            print(
-                cli.output,
-                table.join("\n"),
-                serde_json::Value::Array(concepts.iter().map(concept_json).collect()),
-            );
-        }
-        Command::Edge {
-            action:
-                EdgeAction::Put {
-                    from,
-                    to,
-                    relation,
-                    weight,
-                },
-        } => {
-            let w = client
-                .put_edge(Edge {
-                    from: from.clone(),
-                    to: to.clone(),
-                    relation: relation.clone(),
-                    weight,
-                })
-                .await?;
-            print(
-                cli.output,
-                format!("edge {from} -[{relation}]-> {to}: version {}", w.version),
-                serde_json::json!({"from": from, "to": to, "relation": relation, "weight": weight, "version": w.version}),
-            );
-        }
-        Command::Edge {
-            action: EdgeAction::Delete { from, to, relation },
-        } => {
-            let existed = client.delete_edge(&from, &to, &relation).await?;
-            print(
-                cli.output,
-                format!("deleted edge {from} -[{relation}]-> {to}: existed {existed}"),
-                serde_json::json!({"from": from, "to": to, "relation": relation, "existed": existed}),
-            );
-        }
-        Command::Neighbors {
-            id,
-            direction,
-            relation,
-            limit,
-            read,
-        } => {
-            let mut q = Neighbors::of(id).direction(match direction {
-                Dir::Out => Direction::Out,
-                Dir::In => Direction::In,
-                Dir::Both => Direction::Both,
-            });
-            if let Some(r) = relation {
-                q = q.relation(r);
-            }
-            let ns = client.neighbors_all(&q, limit, read.options()).await?;
-            let dir = |d: i32| {
-                if d == Direction::In as i32 {
-                    "in"
-                } else {
-                    "out"
-                }
-            };
-            print(
-                cli.output,
-                ns.iter()
-                    .map(|n| {
-                        format!(
-                            "{:<3}  {}  {}  weight {}",
-                            dir(n.direction),
-                            n.relation,
-                            n.id,
-                            n.weight
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                serde_json::Value::Array(
-                    ns.iter()
-                        .map(|n| serde_json::json!({"id": n.id, "relation": n.relation, "weight": n.weight, "direction": dir(n.direction)}))
-                        .collect(),
-                ),
-            );
-        }
-        Command::Search {
-            vector,
-            k,
-            metric,
-            include_concepts,
-            read,
-        } => {
-            let q = Search::new(vector.0, k)
-                .metric(match metric {
-                    MetricArg::Cosine => Metric::Cosine,
-                    MetricArg::Dot => Metric::Dot,
-                    MetricArg::L2 => Metric::L2,
-                })
-                .include_concepts(include_concepts);
-            let hits = client.search(&q, read.options()).await?.value;
-            let table = hits
-                .iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    let content = h
-                        .concept
-                        .as_ref()
-                        .map(|c| format!("  {}", String::from_utf8_lossy(&c.content)))
-                        .unwrap_or_default();
-                    format!("{:>3}. {}  score {}{content}", i + 1, h.id, h.score)
-                })
-                .collect::<Vec<_>>();
-            let json = hits
-                .iter()
-                .map(|h| {
-                    let mut j = serde_json::json!({"id": h.id, "score": h.score});
-                    if let Some(c) = &h.concept {
-                        j["concept"] = concept_json(c);
-                    }
-                    j
-                })
-                .collect();
-            print(cli.output, table.join("\n"), serde_json::Value::Array(json));
-        }
-        Command::Batch { file } => {
-            let text = if file.as_os_str() == "-" {
-                let mut t = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut t)
-                    .context("reading standard input")?;
-                t
-            } else {
-                std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?
-            };
-            let batch = batch_file::parse(&text).with_context(|| format!("{}", file.display()))?;
-            let out = client.batch(&batch).await?;
-            print(
-                cli.output,
-                format!(
-                    "batch of {} ops applied at version {}",
-                    out.existed.len(),
-                    out.write.version
-                ),
-                serde_json::json!({"ops": out.existed.len(), "version": out.write.version, "existed": out.existed, "deduplicated": out.write.deduplicated}),
-            );
-        }
+        Command::Data(command) => data::run(command, &client, cli.output).await?,
         Command::Ops(command) => ops::run(command, &client, cli.output).await?,
         Command::Bench {
             workload,

@@ -2,7 +2,7 @@
 //! its JSON form and renders its table form, and [`print`] prints one of the two.
 
 use anyhow::Context as _;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use sutra_client::NodeResult;
 
 /// The `--output` flag: how an answer is printed.
@@ -109,6 +109,36 @@ impl<R: Row> View for NodeRows<R> {
     }
 }
 
+/// A list of items, one line each; JSON is an array of them.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Lines<T>(pub Vec<T>);
+
+/// An item of a [`Lines`] list.
+pub trait Line: Serialize {
+    /// The item as one line of the table; `index` is its place in the list, from 0.
+    fn line(&self, index: usize) -> String;
+}
+
+impl<T: Line> View for Lines<T> {
+    fn table(&self) -> String {
+        let lines: Vec<_> = self.0.iter().enumerate().map(|(i, t)| t.line(i)).collect();
+        lines.join("\n")
+    }
+}
+
+/// Writes an `f32` as the `f64` it widens to (0.1 as 0.10000000149011612). The CLI's JSON
+/// has always written scores, weights and embeddings this way, and scripts compare the
+/// numbers they read from it.
+pub fn wide<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(f64::from(*v))
+}
+
+/// [`wide`] for every element of a vector.
+pub fn wide_all<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|x| f64::from(*x)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +196,22 @@ mod tests {
                 .all_answered()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn floats_are_written_as_they_widen() {
+        #[derive(Serialize)]
+        struct F {
+            #[serde(serialize_with = "wide")]
+            x: f32,
+            #[serde(serialize_with = "wide_all")]
+            v: Vec<f32>,
+        }
+        let text = serde_json::to_string(&F {
+            x: 0.1,
+            v: vec![1.0, -2.5],
+        })
+        .unwrap();
+        assert_eq!(text, r#"{"x":0.10000000149011612,"v":[1.0,-2.5]}"#);
     }
 }
