@@ -9,7 +9,7 @@ use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
 use crate::view::Output;
-use crate::{bench, data, drill, local, ops, parse};
+use crate::{bench, cluster, data, drill, local, ops, parse};
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -124,43 +124,9 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Cluster membership and replication, as the leader sees it; with a subcommand,
     /// change it (admin certificate).
-    Cluster {
-        #[command(subcommand)]
-        action: Option<ClusterAction>,
-    },
+    Cluster(cluster::ClusterArgs),
     /// A local three-node TLS cluster on loopback, for development.
     Local(local::LocalArgs),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClusterAction {
-    /// Add a node as a learner and wait until it caught up.
-    AddLearner {
-        /// Node id.
-        node_id: u64,
-        /// Its Raft endpoint, host:port.
-        #[arg(long)]
-        raft_addr: String,
-        /// Its client API endpoint, host:port.
-        #[arg(long)]
-        api_addr: String,
-    },
-    /// Make these nodes the voters (learners become voters; voters not listed are removed).
-    Promote {
-        /// The full set of voters, comma-separated.
-        #[arg(value_delimiter = ',', required = true)]
-        voters: Vec<u64>,
-    },
-    /// Remove a voter or learner.
-    Remove {
-        /// Node id.
-        node_id: u64,
-    },
-    /// Hand leadership to a node (default: the most up-to-date voter).
-    TransferLeader {
-        /// Target node id.
-        node_id: Option<u64>,
-    },
 }
 
 fn consistency(l: Level) -> Consistency {

@@ -7,6 +7,7 @@
 mod args;
 mod batch_file;
 mod bench;
+mod cluster;
 mod connect;
 mod data;
 mod drill;
@@ -19,21 +20,9 @@ mod view;
 use anyhow::Context;
 use clap::Parser as _;
 use sutra_client::ClientError;
-use sutra_proto::cluster::ClusterStatusRequest;
 
-use args::{Cli, ClusterAction, Command};
+use args::{Cli, Command};
 use view::Output;
-
-/// `members: 1,2,3` for a membership change's answer.
-fn members_line(r: tonic::Response<sutra_proto::cluster::MembershipResponse>) -> String {
-    let ids: Vec<String> = r
-        .into_inner()
-        .members
-        .iter()
-        .map(|m| m.node_id.to_string())
-        .collect();
-    format!("members: {}", ids.join(","))
-}
 
 fn print(output: Output, table: String, json: serde_json::Value) {
     match output {
@@ -100,111 +89,8 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             let file = cli.cluster_file.as_deref();
             drill::run(args, file, tls, cli.timeout, json, command_line).await?;
         }
-        Command::Cluster {
-            action: Some(action),
-        } => {
-            use sutra_proto::cluster::{
-                AddLearnerRequest, ChangeMembershipRequest, RemoveNodeRequest,
-                TransferLeaderRequest,
-            };
-            // Membership calls go to the leader: ask each node until one accepts.
-            let mut last = None;
-            for ep in &endpoints {
-                let mut c = connector.cluster(ep).await?;
-                let result = match &action {
-                    ClusterAction::AddLearner {
-                        node_id,
-                        raft_addr,
-                        api_addr,
-                    } => c
-                        .add_learner(AddLearnerRequest {
-                            node_id: *node_id,
-                            raft_addr: raft_addr.clone(),
-                            api_addr: api_addr.clone(),
-                            wait_caught_up: true,
-                        })
-                        .await
-                        .map(members_line),
-                    ClusterAction::Promote { voters } => c
-                        .change_membership(ChangeMembershipRequest {
-                            voters: voters.clone(),
-                            retain_removed_as_learners: false,
-                        })
-                        .await
-                        .map(members_line),
-                    ClusterAction::Remove { node_id } => c
-                        .remove_node(RemoveNodeRequest { node_id: *node_id })
-                        .await
-                        .map(members_line),
-                    ClusterAction::TransferLeader { node_id } => c
-                        .transfer_leader(TransferLeaderRequest {
-                            target_node_id: *node_id,
-                        })
-                        .await
-                        .map(|r| format!("leader is now node {}", r.into_inner().new_leader_id)),
-                };
-                match result {
-                    Ok(msg) => {
-                        print(cli.output, msg.clone(), serde_json::json!({"result": msg}));
-                        return Ok(());
-                    }
-                    Err(status) if status.code() == tonic::Code::Unavailable => last = Some(status),
-                    Err(status) => anyhow::bail!("{}: {}", status.code(), status.message()),
-                }
-            }
-            let status = last.context("no endpoint answered")?;
-            anyhow::bail!("{}: {}", status.code(), status.message());
-        }
+        Command::Cluster(args) => cluster::run(args, &endpoints, &connector, cli.output).await?,
         Command::Local(_) => unreachable!("handled before the client is set up"),
-        Command::Cluster { action: None } => {
-            let mut last = None;
-            for ep in &endpoints {
-                let st = connector
-                    .cluster(ep)
-                    .await?
-                    .status(ClusterStatusRequest {})
-                    .await?
-                    .into_inner();
-                if st.leader_id == st.node_id {
-                    last = Some(st);
-                    break;
-                }
-                last = Some(st);
-            }
-            let st = last.context("no node answered")?;
-            let mut table = format!(
-                "leader {}  term {}  commit {}  applied {}\n",
-                st.leader_id, st.term, st.commit_index, st.applied_index
-            );
-            for m in &st.members {
-                let lag = st
-                    .replication
-                    .iter()
-                    .find(|r| r.node_id == m.node_id)
-                    .map_or(String::new(), |r| {
-                        format!("  matched {}  lag {}", r.matched_index, r.lag_entries)
-                    });
-                let role = if m.role == sutra_proto::cluster::MemberRole::Voter as i32 {
-                    "voter"
-                } else {
-                    "learner"
-                };
-                table.push_str(&format!(
-                    "  node {}  {role}  api {}  raft {}{lag}\n",
-                    m.node_id, m.api_addr, m.raft_addr
-                ));
-            }
-            let members: Vec<_> = st
-                .members
-                .iter()
-                .map(|m| serde_json::json!({"node_id": m.node_id, "api_addr": m.api_addr, "raft_addr": m.raft_addr, "voter": m.role == sutra_proto::cluster::MemberRole::Voter as i32}))
-                .collect();
-            print(
-                cli.output,
-                table.trim_end().to_string(),
-                serde_json::json!({"leader_id": st.leader_id, "term": st.term, "commit_index": st.commit_index, "members": members}),
-            );
-        }
     }
     Ok(())
 }
