@@ -1,5 +1,5 @@
-//! The command line: the global flags, every command's flags and the read flags several
-//! commands share.
+//! The command line: the global flags, the list of commands (each group's own flags live
+//! in its module) and the read flags several commands share.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +52,29 @@ impl Cli {
     }
 }
 
+/// The commands, in the order `sutra --help` lists them.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    // put, get, delete, scan, edge, neighbors, search and batch.
+    #[command(flatten)]
+    Data(data::Command),
+    // health, stats and flush.
+    #[command(flatten)]
+    Ops(ops::Command),
+    /// Load the cluster and report throughput and latency.
+    Bench(bench::BenchArgs),
+    /// Failover drill against a local cluster (--cluster-file) or a compose cluster
+    /// (--docker <project>): a fault per round under load; RTO,
+    /// time to a new leader, lost/duplicate writes and stale reads (docs/drills.md).
+    Drill(drill::DrillArgs),
+    /// Cluster membership and replication, as the leader sees it; with a subcommand,
+    /// change it (admin certificate).
+    Cluster(cluster::ClusterArgs),
+    /// A local three-node TLS cluster on loopback, for development.
+    Local(local::LocalArgs),
+}
+
+/// A read's consistency level (`--consistency`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Level {
     Linearizable,
@@ -76,66 +99,14 @@ pub struct ReadArgs {
 impl ReadArgs {
     /// The SDK's read options for these flags.
     pub fn options(&self) -> ReadOptions {
-        ReadOptions::new(consistency(self.consistency))
-            .max_staleness(Duration::from_millis(self.max_staleness_ms))
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    // put, get, delete, scan, edge, neighbors, search and batch.
-    #[command(flatten)]
-    Data(data::Command),
-    // health, stats and flush.
-    #[command(flatten)]
-    Ops(ops::Command),
-    /// Load the cluster and report throughput and latency.
-    Bench {
-        /// put, get (preloads the keys it reads) or mixed.
-        #[arg(value_enum)]
-        workload: bench::Workload,
-        /// Concurrent clients, each with its own connections.
-        #[arg(long, default_value_t = 4)]
-        clients: u32,
-        /// Requests in total.
-        #[arg(long, default_value_t = 1000)]
-        requests: u64,
-        /// Bytes of content per put.
-        #[arg(long, default_value_t = 100)]
-        value_size: usize,
-        /// Mixed: the share of gets, 0..=1.
-        #[arg(long, default_value_t = 0.9)]
-        read_ratio: f64,
-        /// Distinct ids written and read.
-        #[arg(long, default_value_t = 1000)]
-        keys: u64,
-        /// Stop after this many seconds even if requests remain.
-        #[arg(long, default_value = "60", value_parser = parse::seconds)]
-        duration: Duration,
-        /// Prefix of the ids used.
-        #[arg(long, default_value = "bench/")]
-        prefix: String,
-        #[command(flatten)]
-        read: ReadArgs,
-    },
-    /// Failover drill against a local cluster (--cluster-file) or a compose cluster
-    /// (--docker <project>): a fault per round under load; RTO,
-    /// time to a new leader, lost/duplicate writes and stale reads (docs/drills.md).
-    Drill(drill::DrillArgs),
-    /// Cluster membership and replication, as the leader sees it; with a subcommand,
-    /// change it (admin certificate).
-    Cluster(cluster::ClusterArgs),
-    /// A local three-node TLS cluster on loopback, for development.
-    Local(local::LocalArgs),
-}
-
-fn consistency(l: Level) -> Consistency {
-    match l {
-        Level::Linearizable => Consistency::Linearizable,
-        Level::Lease => Consistency::Lease,
-        Level::Session => Consistency::Session,
-        Level::Bounded => Consistency::Bounded,
-        Level::Stale => Consistency::Stale,
+        let level = match self.consistency {
+            Level::Linearizable => Consistency::Linearizable,
+            Level::Lease => Consistency::Lease,
+            Level::Session => Consistency::Session,
+            Level::Bounded => Consistency::Bounded,
+            Level::Stale => Consistency::Stale,
+        };
+        ReadOptions::new(level).max_staleness(Duration::from_millis(self.max_staleness_ms))
     }
 }
 
@@ -183,7 +154,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             cli.command,
-            Command::Bench { workload: bench::Workload::Mixed, read_ratio, .. } if read_ratio == 0.5
+            Command::Bench(bench::BenchArgs { workload: bench::Workload::Mixed, read_ratio, .. }) if read_ratio == 0.5
         ));
         assert!(Cli::try_parse_from(["sutra", "scan", "--prefix", "a", "--start", "b"]).is_err());
     }

@@ -11,6 +11,58 @@ use anyhow::Context;
 use sutra_client::{Batch, Client, ClientConfig, ReadOptions};
 use sutra_proto::storage::Concept;
 
+use crate::args::ReadArgs;
+use crate::parse;
+use crate::view::View;
+
+/// Flags of `sutra bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// put, get (preloads the keys it reads) or mixed.
+    #[arg(value_enum)]
+    pub workload: Workload,
+    /// Concurrent clients, each with its own connections.
+    #[arg(long, default_value_t = 4)]
+    pub clients: u32,
+    /// Requests in total.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: u64,
+    /// Bytes of content per put.
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+    /// Mixed: the share of gets, 0..=1.
+    #[arg(long, default_value_t = 0.9)]
+    pub read_ratio: f64,
+    /// Distinct ids written and read.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: u64,
+    /// Stop after this many seconds even if requests remain.
+    #[arg(long, default_value = "60", value_parser = parse::seconds)]
+    pub duration: Duration,
+    /// Prefix of the ids used.
+    #[arg(long, default_value = "bench/")]
+    pub prefix: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl BenchArgs {
+    /// The bench's parameters for these flags.
+    pub fn params(self) -> Params {
+        Params {
+            workload: self.workload,
+            clients: self.clients,
+            requests: self.requests,
+            value_size: self.value_size,
+            read: self.read.options(),
+            read_ratio: self.read_ratio,
+            keys: self.keys,
+            duration: self.duration,
+            prefix: self.prefix,
+        }
+    }
+}
+
 /// What the bench does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,9 +140,9 @@ pub struct Report {
     pub stopped_by_duration: bool,
 }
 
-impl Report {
+impl View for Report {
     /// The report as a small table.
-    pub fn table(&self) -> String {
+    fn table(&self) -> String {
         let mut out = format!(
             "command   {}\nworkload  {}  clients {}  requests {}  errors {}\n",
             self.command,

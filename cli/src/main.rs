@@ -3,6 +3,9 @@
 //! Endpoints and TLS files come from flags, `SUTRA_*` variables, or a `cluster.json`
 //! written by `sutra local` (`--cluster-file`). Errors are one line on stderr and
 //! exit code 1. The full reference is `docs/cli.md`.
+//!
+//! This file parses the command line, hands the command to its group's module and turns
+//! the outcome into an exit code; every answer is printed by [`view::print`].
 
 mod args;
 mod batch_file;
@@ -17,19 +20,15 @@ mod ops;
 mod parse;
 mod view;
 
-use anyhow::Context;
 use clap::Parser as _;
 use sutra_client::ClientError;
 
 use args::{Cli, Command};
-use view::Output;
 
-fn print(output: Output, table: String, json: serde_json::Value) {
-    match output {
-        Output::Table => println!("{table}"),
-        Output::Json => println!("{json}"),
-    }
-}
+/// Ends the command with this exit code; what it had to say is already printed.
+#[derive(Debug, thiserror::Error)]
+#[error("exit code {0}")]
+struct Exit(i32);
 
 async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
     if let Command::Local(args) = cli.command {
@@ -42,57 +41,37 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         && args.docker.is_some()
     {
         let tls = drill::docker_tls(args, cli.ca.clone(), cli.cert.clone(), cli.key.clone());
-        let json = matches!(cli.output, Output::Json);
-        return drill::run(args.clone(), None, tls, cli.timeout, json, command_line).await;
+        let setting = drill::Setting {
+            tls,
+            timeout: cli.timeout,
+            output: cli.output,
+            command_line,
+        };
+        return drill::run(args.clone(), None, setting).await;
     }
-    let connect::Connection {
-        endpoints,
-        tls,
-        config,
-        client,
-        connector,
-    } = connect::connect(&cli)?;
+    let conn = connect::connect(&cli)?;
+    let output = cli.output;
     match cli.command {
-        Command::Data(command) => data::run(command, &client, cli.output).await?,
-        Command::Ops(command) => ops::run(command, &client, cli.output).await?,
-        Command::Bench {
-            workload,
-            clients,
-            requests,
-            value_size,
-            read_ratio,
-            keys,
-            duration,
-            prefix,
-            read,
-        } => {
-            let params = bench::Params {
-                workload,
-                clients,
-                requests,
-                value_size,
-                read: read.options(),
-                read_ratio,
-                keys,
-                duration,
-                prefix,
-            };
-            let report = bench::run(config, params, command_line).await?;
-            print(
-                cli.output,
-                report.table(),
-                serde_json::to_value(&report).context("encoding the report")?,
-            );
+        Command::Data(command) => data::run(command, &conn.client, output).await,
+        Command::Ops(command) => ops::run(command, &conn.client, output).await,
+        Command::Cluster(args) => {
+            cluster::run(args, &conn.endpoints, &conn.connector, output).await
+        }
+        Command::Bench(args) => {
+            let report = bench::run(conn.config, args.params(), command_line).await?;
+            view::print(output, &report)
         }
         Command::Drill(args) => {
-            let json = matches!(cli.output, Output::Json);
-            let file = cli.cluster_file.as_deref();
-            drill::run(args, file, tls, cli.timeout, json, command_line).await?;
+            let setting = drill::Setting {
+                tls: conn.tls,
+                timeout: cli.timeout,
+                output,
+                command_line,
+            };
+            drill::run(args, cli.cluster_file.as_deref(), setting).await
         }
-        Command::Cluster(args) => cluster::run(args, &endpoints, &connector, cli.output).await?,
         Command::Local(_) => unreachable!("handled before the client is set up"),
     }
-    Ok(())
 }
 
 /// The message of an error, on one line.
@@ -105,10 +84,10 @@ fn one_line(e: &anyhow::Error) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let cli = match Cli::try_parse_from(&args) {
+/// Parses the command line. Help and version go to stdout with exit 0; a mistake is the
+/// first line of clap's message on stderr, exit 1.
+fn parse_or_exit(args: &[String]) -> Cli {
+    match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -126,7 +105,13 @@ async fn main() {
             eprintln!("error: {first} (see sutra --help)");
             std::process::exit(1);
         }
-    };
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = parse_or_exit(&args);
     // A check that cannot run says UNKNOWN, not WARNING.
     let failed = if cli.is_health_check() {
         health::UNKNOWN_EXIT
@@ -141,8 +126,3 @@ async fn main() {
         std::process::exit(failed);
     }
 }
-
-/// Ends the command with this exit code; what it had to say is already printed.
-#[derive(Debug, thiserror::Error)]
-#[error("exit code {0}")]
-struct Exit(i32);
