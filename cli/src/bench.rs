@@ -11,6 +11,58 @@ use anyhow::Context;
 use sutra_client::{Batch, Client, ClientConfig, ReadOptions};
 use sutra_proto::storage::Concept;
 
+use crate::args::ReadArgs;
+use crate::parse;
+use crate::view::View;
+
+/// Flags of `sutra bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// put, get (preloads the keys it reads) or mixed.
+    #[arg(value_enum)]
+    pub workload: Workload,
+    /// Concurrent clients, each with its own connections.
+    #[arg(long, default_value_t = 4)]
+    pub clients: u32,
+    /// Requests in total.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: u64,
+    /// Bytes of content per put.
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+    /// Mixed: the share of gets, 0..=1.
+    #[arg(long, default_value_t = 0.9)]
+    pub read_ratio: f64,
+    /// Distinct ids written and read.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: u64,
+    /// Stop after this many seconds even if requests remain.
+    #[arg(long, default_value = "60", value_parser = parse::seconds)]
+    pub duration: Duration,
+    /// Prefix of the ids used.
+    #[arg(long, default_value = "bench/")]
+    pub prefix: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl BenchArgs {
+    /// The bench's parameters for these flags.
+    pub fn params(self) -> Params {
+        Params {
+            workload: self.workload,
+            clients: self.clients,
+            requests: self.requests,
+            value_size: self.value_size,
+            read: self.read.options(),
+            read_ratio: self.read_ratio,
+            keys: self.keys,
+            duration: self.duration,
+            prefix: self.prefix,
+        }
+    }
+}
+
 /// What the bench does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,9 +140,9 @@ pub struct Report {
     pub stopped_by_duration: bool,
 }
 
-impl Report {
+impl View for Report {
     /// The report as a small table.
-    pub fn table(&self) -> String {
+    fn table(&self) -> String {
         let mut out = format!(
             "command   {}\nworkload  {}  clients {}  requests {}  errors {}\n",
             self.command,
@@ -171,6 +223,8 @@ async fn preload(client: &Client, p: &Params) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one task measured.
+#[derive(Default)]
 struct TaskResult {
     latencies: Vec<Duration>,
     errors: u64,
@@ -194,94 +248,104 @@ pub async fn run(config: ClientConfig, p: Params, command: String) -> anyhow::Re
     let mut tasks = Vec::new();
     for t in 0..p.clients {
         let client = Client::new(config.clone())?;
-        let (p, issued) = (p.clone(), issued.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut r = TaskResult {
-                latencies: Vec::new(),
-                errors: 0,
-                first_error: None,
-            };
-            let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (u64::from(t) + 1);
-            loop {
-                if started.elapsed() >= p.duration {
-                    break;
-                }
-                let i = issued.fetch_add(1, Ordering::Relaxed);
-                if i >= p.requests {
-                    break;
-                }
-                let k = i % p.keys;
-                let read = match p.workload {
-                    Workload::Put => false,
-                    Workload::Get => true,
-                    Workload::Mixed => {
-                        (next_random(&mut rng) % 10_000) as f64 / 10_000.0 < p.read_ratio
-                    }
-                };
-                let begun = Instant::now();
-                let outcome = if read {
-                    client
-                        .get_with(&key(&p.prefix, k), p.read)
-                        .await
-                        .and_then(|r| match r.value {
-                            Some(_) => Ok(()),
-                            None => {
-                                Err(sutra_client::ClientError::Status(tonic::Status::not_found(
-                                    format!("{} is missing", key(&p.prefix, k)),
-                                )))
-                            }
-                        })
-                } else {
-                    client
-                        .put(
-                            Concept {
-                                id: key(&p.prefix, k),
-                                content: value(p.value_size, i),
-                                ..Concept::default()
-                            },
-                            None,
-                        )
-                        .await
-                        .map(|_| ())
-                };
-                match outcome {
-                    Ok(()) => r.latencies.push(begun.elapsed()),
-                    Err(e) => {
-                        r.errors += 1;
-                        r.first_error.get_or_insert_with(|| e.to_string());
-                    }
-                }
-            }
-            r
-        }));
+        let task = Task {
+            client,
+            p: p.clone(),
+            issued: issued.clone(),
+            started,
+            rng: 0x9E37_79B9_7F4A_7C15_u64 ^ (u64::from(t) + 1),
+        };
+        tasks.push(tokio::spawn(task.run()));
     }
-    let mut latencies = Vec::new();
-    let (mut errors, mut first_error) = (0, None);
+    let mut all = TaskResult::default();
     for t in tasks {
         let r = t.await.context("a bench task panicked")?;
-        latencies.extend(r.latencies);
-        errors += r.errors;
-        first_error = first_error.or(r.first_error);
+        all.latencies.extend(r.latencies);
+        all.errors += r.errors;
+        all.first_error = all.first_error.or(r.first_error);
     }
-    let elapsed = started.elapsed();
-    latencies.sort_unstable();
+    Ok(report(&p, command, all, started.elapsed()))
+}
+
+/// One of the concurrent clients: it takes request numbers from the shared counter
+/// until every request is issued or the run's time is up.
+struct Task {
+    client: Client,
+    p: Arc<Params>,
+    issued: Arc<AtomicU64>,
+    started: Instant,
+    rng: u64,
+}
+
+impl Task {
+    async fn run(mut self) -> TaskResult {
+        let mut r = TaskResult::default();
+        while self.started.elapsed() < self.p.duration {
+            let i = self.issued.fetch_add(1, Ordering::Relaxed);
+            if i >= self.p.requests {
+                break;
+            }
+            let begun = Instant::now();
+            match self.request(i).await {
+                Ok(()) => r.latencies.push(begun.elapsed()),
+                Err(e) => {
+                    r.errors += 1;
+                    r.first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        r
+    }
+
+    /// Request number `i`: a get or a put of key `i % keys`, as the workload says.
+    async fn request(&mut self, i: u64) -> Result<(), sutra_client::ClientError> {
+        let p = &*self.p;
+        let id = key(&p.prefix, i % p.keys);
+        let read = match p.workload {
+            Workload::Put => false,
+            Workload::Get => true,
+            Workload::Mixed => {
+                (next_random(&mut self.rng) % 10_000) as f64 / 10_000.0 < p.read_ratio
+            }
+        };
+        if !read {
+            let concept = Concept {
+                id,
+                content: value(p.value_size, i),
+                ..Concept::default()
+            };
+            return self.client.put(concept, None).await.map(|_| ());
+        }
+        match self.client.get_with(&id, p.read).await?.value {
+            Some(_) => Ok(()),
+            None => Err(sutra_client::ClientError::Status(tonic::Status::not_found(
+                format!("{id} is missing"),
+            ))),
+        }
+    }
+}
+
+/// The report of a run that took `elapsed`.
+fn report(p: &Params, command: String, mut all: TaskResult, elapsed: Duration) -> Report {
+    all.latencies.sort_unstable();
+    let latencies = &all.latencies;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let ok = latencies.len() as u64;
-    Ok(Report {
+    Report {
         command,
         workload: p.workload,
         clients: p.clients,
         requests: ok,
-        errors,
-        first_error,
+        errors: all.errors,
+        first_error: all.first_error,
         duration_secs: elapsed.as_secs_f64(),
         ops_per_sec: ok as f64 / elapsed.as_secs_f64().max(1e-9),
-        p50_ms: ms(percentile(&latencies, 50.0)),
-        p90_ms: ms(percentile(&latencies, 90.0)),
-        p99_ms: ms(percentile(&latencies, 99.0)),
+        p50_ms: ms(percentile(latencies, 50.0)),
+        p90_ms: ms(percentile(latencies, 90.0)),
+        p99_ms: ms(percentile(latencies, 99.0)),
         max_ms: ms(latencies.last().copied().unwrap_or_default()),
-        stopped_by_duration: ok + errors < p.requests,
-    })
+        stopped_by_duration: ok + all.errors < p.requests,
+    }
 }
 
 #[cfg(test)]
@@ -316,6 +380,43 @@ mod tests {
             percentile(&d, 99.0),
         );
         assert!(p50 <= p90 && p90 <= p99 && p99 <= *d.last().unwrap());
+    }
+
+    #[test]
+    fn the_report_is_a_table_or_its_fields() {
+        let p = Params {
+            workload: Workload::Put,
+            clients: 2,
+            requests: 4,
+            value_size: 10,
+            read: ReadOptions::new(sutra_proto::storage::Consistency::Stale),
+            read_ratio: 0.9,
+            keys: 4,
+            duration: Duration::from_secs(60),
+            prefix: "b/".into(),
+        };
+        let all = TaskResult {
+            latencies: ms(&[4, 1, 2]),
+            errors: 1,
+            first_error: Some("boom".into()),
+        };
+        let report = report(&p, "sutra bench put".into(), all, Duration::from_secs(2));
+        assert_eq!(
+            report.table(),
+            "command   sutra bench put\n\
+             workload  put  clients 2  requests 3  errors 1\n\
+             duration  2.000 s  ops/s 1.5\n\
+             latency   p50 2.000 ms  p90 4.000 ms  p99 4.000 ms  max 4.000 ms\n\
+             first error  boom"
+        );
+        let j = serde_json::to_value(&report).unwrap();
+        assert_eq!(j["workload"], "put");
+        assert_eq!(j["requests"], 3);
+        assert_eq!(j["errors"], 1);
+        assert_eq!(j["first_error"], "boom");
+        assert_eq!(j["p50_ms"], 2.0);
+        assert_eq!(j["max_ms"], 4.0);
+        assert_eq!(j["stopped_by_duration"], false);
     }
 
     #[test]

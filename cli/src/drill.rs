@@ -15,6 +15,7 @@ use sutra_drill::{
 };
 
 use crate::parse;
+use crate::view::{Output, View, print};
 
 /// Flags of `sutra drill`.
 #[derive(Debug, Clone, clap::Args)]
@@ -85,18 +86,28 @@ fn scenario(s: &str) -> Result<Scenario, String> {
         .map_err(|e: sutra_drill::UnknownScenario| e.to_string())
 }
 
-/// Runs the drill and prints its report (`json`: one JSON value at the end).
+/// What a drill runs with besides its flags.
+#[derive(Debug)]
+pub struct Setting {
+    /// The TLS files of the drill's clients.
+    pub tls: TlsFiles,
+    /// Each write's and read's deadline (`--timeout`).
+    pub timeout: Duration,
+    pub output: Output,
+    /// The command line, for the report.
+    pub command_line: String,
+}
+
+/// Runs the drill and prints its report: with `--output table` a line per round as it
+/// ends and a summary, with `--output json` one JSON value at the end.
 pub async fn run(
     args: DrillArgs,
     cluster_file: Option<&Path>,
-    tls: TlsFiles,
-    timeout: Duration,
-    json: bool,
-    command_line: String,
+    setting: Setting,
 ) -> anyhow::Result<()> {
     if let Some(project) = &args.docker {
         let driver = DockerDriver::open(project, None).await?;
-        return drive(&driver, args, tls, timeout, json, command_line).await;
+        return drive(&driver, args, setting).await;
     }
     let Some(cluster_file) = cluster_file else {
         anyhow::bail!(
@@ -106,16 +117,13 @@ pub async fn run(
     // Nodes are restarted by this binary's `local start`.
     let cli = std::env::current_exe().context("locating the sutra binary")?;
     let driver = LocalProcessDriver::open(cluster_file, Some(cli), args.node_bin.clone())?;
-    drive(&driver, args, tls, timeout, json, command_line).await
+    drive(&driver, args, setting).await
 }
 
 async fn drive<D: FaultDriver>(
     driver: &D,
     args: DrillArgs,
-    tls: TlsFiles,
-    timeout: Duration,
-    json: bool,
-    command_line: String,
+    setting: Setting,
 ) -> anyhow::Result<()> {
     // Refuse before printing anything.
     anyhow::ensure!(
@@ -123,6 +131,13 @@ async fn drive<D: FaultDriver>(
         "{}",
         driver.unsupported_reason(args.scenario)
     );
+    let Setting {
+        tls,
+        timeout,
+        output,
+        command_line,
+    } = setting;
+    let table = output == Output::Table;
     let mut config = DrillConfig::new(args.scenario, tls);
     config.rounds = args.rounds;
     config.writers = args.writers;
@@ -134,24 +149,18 @@ async fn drive<D: FaultDriver>(
     config.procedure = args.procedure.clone();
     config.procedure_timeout = args.procedure_timeout;
     config.command = command_line.clone();
-    if !json {
+    // The table is printed as the drill goes: a drill can run for minutes.
+    if table {
         println!("command    {command_line}\n{}", DrillReport::table_header());
     }
     let report = run_drill(driver, &config, |round| {
-        if !json {
+        if table {
             println!("{}", DrillReport::table_row(round));
             let _ = std::io::stdout().flush();
         }
     })
     .await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("encoding the report")?
-        );
-    } else {
-        println!("{}", report.summary_table());
-    }
+    print(output, &report)?;
     if let Some(path) = &args.report {
         let text = serde_json::to_vec_pretty(&report).context("encoding the report")?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -165,4 +174,11 @@ async fn drive<D: FaultDriver>(
         report.unrecovered_rounds
     );
     Ok(())
+}
+
+/// The end of a drill's report; its rounds were printed as they ended.
+impl View for DrillReport {
+    fn table(&self) -> String {
+        self.summary_table()
+    }
 }

@@ -2,11 +2,15 @@
 //! a verdict line, and the exit code of the monitoring-plugin convention (0 OK, 1
 //! WARNING, 2 CRITICAL, 3 UNKNOWN), so cron, Nagios/Icinga, or a shell `if` can use it.
 
+use serde::Serialize;
 use sutra_client::NodeResult;
 use sutra_proto::storage::HealthCheckResponse;
 
+use crate::view::View;
+
 /// The cluster's state as the given endpoints report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     /// Every node serves, all name the same leader.
     Ok,
@@ -40,67 +44,133 @@ impl Verdict {
 /// Exit code for a check that could not be run at all (bad flags, unreadable TLS files).
 pub const UNKNOWN_EXIT: i32 = 3;
 
-/// The check's result: a line per node (in endpoint order), the verdict line, the JSON
-/// form of both.
+/// The check's result: a line per node (in endpoint order), then the verdict line.
+#[derive(Debug, Serialize)]
 pub struct Report {
     pub verdict: Verdict,
-    pub lines: Vec<String>,
+    /// The verdict line, `cluster OK: 3 of 3 nodes serving, leader 2`.
     pub summary: String,
-    pub json: serde_json::Value,
+    /// How many nodes serve.
+    pub serving: usize,
+    pub nodes: Vec<NodeCheck>,
+}
+
+/// One node's part of the check.
+#[derive(Debug, Serialize)]
+pub struct NodeCheck {
+    pub endpoint: String,
+    /// The node serves: it knows a leader and is caught up.
+    pub ok: bool,
+    /// What the node said; absent if it could not be reached.
+    #[serde(flatten)]
+    pub answer: Option<Answer>,
+    /// Why the node does not serve (as it says, or `unreachable: ...`); empty if it does.
+    pub reason: String,
+}
+
+/// What a node that answered said about itself.
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub node_id: u64,
+    pub role: String,
+    pub status: String,
+    pub leader_id: u64,
+    pub term: u64,
+    pub applied_index: u64,
+    pub lag_entries: u64,
+}
+
+impl NodeCheck {
+    fn new(r: &NodeResult<HealthCheckResponse>) -> Self {
+        match &r.result {
+            Ok(h) => Self {
+                endpoint: r.endpoint.clone(),
+                ok: h.healthy,
+                answer: Some(Answer {
+                    node_id: h.node_id,
+                    role: h.role.clone(),
+                    status: h.status.clone(),
+                    leader_id: h.leader_id,
+                    term: h.term,
+                    applied_index: h.applied_index,
+                    lag_entries: h.lag_entries,
+                }),
+                reason: h.reason.clone(),
+            },
+            Err(e) => Self {
+                endpoint: r.endpoint.clone(),
+                ok: false,
+                answer: None,
+                reason: format!("unreachable: {e}"),
+            },
+        }
+    }
+
+    /// `OK   node 1 host:port  leader  leader 1  term 2  applied 9  lag 0`; a node that
+    /// does not serve starts with `FAIL` and ends with why.
+    pub fn line(&self) -> String {
+        let Some(a) = &self.answer else {
+            return format!("FAIL node ? {}  {}", self.endpoint, self.reason);
+        };
+        let why = match (self.ok, self.reason.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => format!("  {}", a.status),
+            (false, false) => format!("  {}", self.reason),
+        };
+        format!(
+            "{} node {} {}  {}  leader {}  term {}  applied {}  lag {}{why}",
+            if self.ok { "OK  " } else { "FAIL" },
+            a.node_id,
+            self.endpoint,
+            a.role,
+            a.leader_id,
+            a.term,
+            a.applied_index,
+            a.lag_entries,
+        )
+    }
+}
+
+impl Report {
+    /// The table's lines: one per node, then the verdict.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<_> = self.nodes.iter().map(NodeCheck::line).collect();
+        lines.push(self.summary.clone());
+        lines
+    }
+}
+
+impl View for Report {
+    fn table(&self) -> String {
+        self.lines().join("\n")
+    }
 }
 
 /// Judges the cluster from every node's `HealthCheck` answer (or failure to answer).
 /// The endpoints are taken to be the whole membership: a majority of them must serve.
 pub fn check(results: &[NodeResult<HealthCheckResponse>]) -> Report {
-    let total = results.len();
-    let mut lines = Vec::with_capacity(total);
-    let mut nodes = Vec::with_capacity(total);
-    let mut serving_leaders = Vec::new();
-    for r in results {
-        match &r.result {
-            Ok(h) => {
-                let ok = h.healthy;
-                if ok {
-                    serving_leaders.push(h.leader_id);
-                }
-                let why = if ok {
-                    String::new()
-                } else if h.reason.is_empty() {
-                    format!("  {}", h.status)
-                } else {
-                    format!("  {}", h.reason)
-                };
-                lines.push(format!(
-                    "{} node {} {}  {}  leader {}  term {}  applied {}  lag {}{why}",
-                    if ok { "OK  " } else { "FAIL" },
-                    h.node_id,
-                    r.endpoint,
-                    h.role,
-                    h.leader_id,
-                    h.term,
-                    h.applied_index,
-                    h.lag_entries,
-                ));
-                nodes.push(serde_json::json!({
-                    "endpoint": r.endpoint, "ok": ok, "node_id": h.node_id, "role": h.role,
-                    "leader_id": h.leader_id, "term": h.term, "applied_index": h.applied_index,
-                    "lag_entries": h.lag_entries, "reason": h.reason,
-                }));
-            }
-            Err(e) => {
-                lines.push(format!("FAIL node ? {}  unreachable: {e}", r.endpoint));
-                nodes.push(serde_json::json!({
-                    "endpoint": r.endpoint, "ok": false, "reason": format!("unreachable: {e}"),
-                }));
-            }
-        }
-    }
-    let serving = serving_leaders.len();
-    let majority = total / 2 + 1;
-    let mut leaders = serving_leaders;
+    let nodes: Vec<_> = results.iter().map(NodeCheck::new).collect();
+    let mut leaders: Vec<u64> = nodes
+        .iter()
+        .filter(|n| n.ok)
+        .filter_map(|n| n.answer.as_ref().map(|a| a.leader_id))
+        .collect();
+    let serving = leaders.len();
     leaders.sort_unstable();
     leaders.dedup();
-    let (verdict, summary) = if serving < majority {
+    let (verdict, summary) = judge(serving, nodes.len(), &leaders);
+    Report {
+        verdict,
+        summary: format!("cluster {}: {summary}", verdict.word()),
+        serving,
+        nodes,
+    }
+}
+
+/// The verdict on `serving` of `total` nodes serving, naming the distinct `leaders`.
+fn judge(serving: usize, total: usize, leaders: &[u64]) -> (Verdict, String) {
+    let majority = total / 2 + 1;
+    if serving < majority {
         (
             Verdict::Critical,
             format!("{serving} of {total} nodes serving, fewer than a majority ({majority})"),
@@ -120,16 +190,6 @@ pub fn check(results: &[NodeResult<HealthCheckResponse>]) -> Report {
             Verdict::Ok,
             format!("{serving} of {total} nodes serving, leader {}", leaders[0]),
         )
-    };
-    let summary = format!("cluster {}: {summary}", verdict.word());
-    let json = serde_json::json!({
-        "verdict": verdict.word(), "summary": summary, "serving": serving, "nodes": nodes,
-    });
-    Report {
-        verdict,
-        lines,
-        summary,
-        json,
     }
 }
 
@@ -171,11 +231,11 @@ mod tests {
     fn all_serving_with_one_leader_is_ok() {
         let r = check(&[node(1, 2, true), node(2, 2, true), node(3, 2, true)]);
         assert_eq!(r.verdict, Verdict::Ok);
-        assert_eq!(r.lines.len(), 3);
+        assert_eq!(r.nodes.len(), 3);
         assert!(
-            r.lines.iter().all(|l| l.starts_with("OK   node ")),
+            r.nodes.iter().all(|n| n.line().starts_with("OK   node ")),
             "{:?}",
-            r.lines
+            r.lines()
         );
         assert_eq!(r.summary, "cluster OK: 3 of 3 nodes serving, leader 2");
     }
@@ -186,13 +246,19 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Warning);
         assert_eq!(r.verdict.exit_code(), 1);
         assert!(
-            r.lines[2].starts_with("FAIL node ? n3:50051  unreachable: "),
+            r.nodes[2]
+                .line()
+                .starts_with("FAIL node ? n3:50051  unreachable: "),
             "{}",
-            r.lines[2]
+            r.nodes[2].line()
         );
         let r = check(&[node(1, 2, true), node(2, 2, true), node(3, 0, false)]);
         assert_eq!(r.verdict, Verdict::Warning);
-        assert!(r.lines[2].ends_with("no leader known"), "{}", r.lines[2]);
+        assert!(
+            r.nodes[2].line().ends_with("no leader known"),
+            "{}",
+            r.nodes[2].line()
+        );
     }
 
     #[test]
@@ -216,9 +282,35 @@ mod tests {
     #[test]
     fn json_has_the_verdict_and_every_node() {
         let r = check(&[node(1, 2, true), node(2, 2, true), down(3)]);
-        assert_eq!(r.json["verdict"], "WARNING");
-        assert_eq!(r.json["serving"], 2);
-        assert_eq!(r.json["nodes"].as_array().map(Vec::len), Some(3));
-        assert_eq!(r.json["nodes"][2]["ok"], false);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["verdict"], "WARNING");
+        assert_eq!(json["summary"], r.summary.as_str());
+        assert_eq!(json["serving"], 2);
+        assert_eq!(json["nodes"].as_array().map(Vec::len), Some(3));
+        assert_eq!(json["nodes"][0]["ok"], true);
+        assert_eq!(json["nodes"][0]["node_id"], 1);
+        assert_eq!(json["nodes"][0]["role"], "follower");
+        assert_eq!(json["nodes"][0]["leader_id"], 2);
+        assert_eq!(json["nodes"][0]["term"], 4);
+        assert_eq!(json["nodes"][0]["applied_index"], 10);
+        assert_eq!(json["nodes"][0]["lag_entries"], 0);
+        assert_eq!(json["nodes"][0]["reason"], "");
+        assert_eq!(json["nodes"][2]["ok"], false);
+        assert_eq!(json["nodes"][2]["endpoint"], "n3:50051");
+        assert!(json["nodes"][2].get("node_id").is_none(), "{json}");
+        let reason = json["nodes"][2]["reason"].as_str().unwrap();
+        assert!(reason.starts_with("unreachable: "), "{reason}");
+    }
+
+    #[test]
+    fn the_table_is_a_line_per_node_then_the_verdict() {
+        let r = check(&[node(1, 1, true), node(2, 1, true), node(3, 0, false)]);
+        assert_eq!(
+            r.table(),
+            "OK   node 1 n1:50051  leader  leader 1  term 4  applied 10  lag 0\n\
+             OK   node 2 n2:50051  follower  leader 1  term 4  applied 10  lag 0\n\
+             FAIL node 3 n3:50051  follower  leader 0  term 4  applied 10  lag 0  no leader known\n\
+             cluster WARNING: 2 of 3 nodes serving, leader 1"
+        );
     }
 }

@@ -1,0 +1,364 @@
+//! The operations commands that ask every configured node: `health` (and its monitoring
+//! form `health --check`), `stats` and `flush`, with a row per node.
+
+use serde::Serialize;
+use sutra_client::{CallOptions, Client};
+use sutra_proto::storage::{FlushResponse, GetStatsRequest, GetStatsResponse, HealthCheckResponse};
+
+use crate::health;
+use crate::view::{NodeRows, Output, Row, print};
+
+const HEALTH_HELP: &str = "\
+With --check, the endpoints are taken as the whole cluster. Each node's line starts with OK
+(serving: it knows a leader and is caught up) or FAIL (with the reason or the connection
+error); the last line is the verdict:
+  0 OK        every node serves and all name the same leader
+  1 WARNING   a majority serves and agrees on the leader (writes go on); a node is down or behind
+  2 CRITICAL  fewer than a majority serve, or serving nodes name different leaders
+  3 UNKNOWN   the check could not run (flags, TLS files)
+deploy/health-check wraps this for cron and monitoring.";
+
+/// The commands that ask every node.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Health of every node.
+    #[command(after_help = HEALTH_HELP)]
+    Health {
+        /// Judge the cluster as a monitoring check: a line per node, a verdict line,
+        /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Statistics of every node.
+    Stats {
+        /// Also print each node's content hash and the applied index it reflects
+        /// (equal hashes at equal indexes: identical data).
+        #[arg(long)]
+        content_hash: bool,
+    },
+    /// Checkpoint and purge the log on every node.
+    Flush,
+}
+
+impl Command {
+    /// True for `health --check`.
+    pub fn is_check(&self) -> bool {
+        matches!(self, Command::Health { check: true })
+    }
+}
+
+/// Runs the command on every node and prints a row per node. A node that did not answer
+/// fails the command after the rows are printed; a `health --check` verdict other than
+/// OK ends it with the verdict's exit code.
+pub async fn run(command: Command, client: &Client, output: Output) -> anyhow::Result<()> {
+    let call = CallOptions::default();
+    match command {
+        Command::Health { check: true } => {
+            let report = health::check(&client.health_all(call).await);
+            print(output, &report)?;
+            match report.verdict.exit_code() {
+                0 => Ok(()),
+                code => Err(crate::Exit(code).into()),
+            }
+        }
+        Command::Health { check: false } => {
+            let results = client.health_all(call).await;
+            print_rows(output, NodeRows::new(results, HealthRow::new))
+        }
+        Command::Stats { content_hash } => {
+            let req = GetStatsRequest {
+                include_content_hash: content_hash,
+            };
+            let results = client.stats_all_with(req, call).await;
+            let row = |endpoint, st| StatsRow::new(endpoint, st, content_hash);
+            print_rows(output, NodeRows::new(results, row))
+        }
+        Command::Flush => {
+            let results = client.flush_all(call).await;
+            print_rows(output, NodeRows::new(results, FlushRow::new))
+        }
+    }
+}
+
+fn print_rows<R: Row>(output: Output, rows: NodeRows<R>) -> anyhow::Result<()> {
+    print(output, &rows)?;
+    rows.all_answered()
+}
+
+/// A node's `health` row.
+#[derive(Debug, Serialize)]
+pub struct HealthRow {
+    endpoint: String,
+    node_id: u64,
+    healthy: bool,
+    status: String,
+    role: String,
+    leader_id: u64,
+    term: u64,
+    applied_index: u64,
+    reason: String,
+}
+
+impl HealthRow {
+    fn new(endpoint: String, h: HealthCheckResponse) -> Self {
+        Self {
+            endpoint,
+            node_id: h.node_id,
+            healthy: h.healthy,
+            status: h.status,
+            role: h.role,
+            leader_id: h.leader_id,
+            term: h.term,
+            applied_index: h.applied_index,
+            reason: h.reason,
+        }
+    }
+}
+
+impl Row for HealthRow {
+    fn line(&self) -> String {
+        format!(
+            "{}  node {}  {}  {}  leader {}  term {}  applied {}  {}",
+            self.endpoint,
+            self.node_id,
+            self.status,
+            self.role,
+            self.leader_id,
+            self.term,
+            self.applied_index,
+            self.reason
+        )
+    }
+}
+
+/// A node's `stats` row: every statistic the node reports. The content hash is there
+/// only if asked for, since the node computes it only then.
+#[derive(Debug, Serialize)]
+pub struct StatsRow {
+    endpoint: String,
+    node_id: u64,
+    concepts: u64,
+    edges: u64,
+    written: u64,
+    dropped: u64,
+    pending: u64,
+    reconciliations: u64,
+    uptime_seconds: u64,
+    log_size_bytes: u64,
+    data_file_bytes: u64,
+    garbage_bytes: u64,
+    last_checkpoint_index: u64,
+    applied_index: u64,
+    commit_index: u64,
+    term: u64,
+    flushes: u64,
+    #[serde(flatten)]
+    content: Option<ContentHash>,
+}
+
+/// A node's content hash and the applied index it reflects.
+#[derive(Debug, Serialize)]
+pub struct ContentHash {
+    content_hash: String,
+    content_hash_index: u64,
+}
+
+impl StatsRow {
+    fn new(endpoint: String, st: GetStatsResponse, content_hash: bool) -> Self {
+        Self {
+            endpoint,
+            node_id: st.node_id,
+            concepts: st.concepts,
+            edges: st.edges,
+            written: st.written,
+            dropped: st.dropped,
+            pending: st.pending,
+            reconciliations: st.reconciliations,
+            uptime_seconds: st.uptime_seconds,
+            log_size_bytes: st.log_size_bytes,
+            data_file_bytes: st.data_file_bytes,
+            garbage_bytes: st.garbage_bytes,
+            last_checkpoint_index: st.last_checkpoint_index,
+            applied_index: st.applied_index,
+            commit_index: st.commit_index,
+            term: st.term,
+            flushes: st.flushes,
+            content: content_hash.then_some(ContentHash {
+                content_hash: st.content_hash,
+                content_hash_index: st.content_hash_index,
+            }),
+        }
+    }
+}
+
+impl Row for StatsRow {
+    fn line(&self) -> String {
+        let mut line = format!(
+            "{}  node {}  concepts {}  edges {}  written {}  log {} B  data {} B  applied {}",
+            self.endpoint,
+            self.node_id,
+            self.concepts,
+            self.edges,
+            self.written,
+            self.log_size_bytes,
+            self.data_file_bytes,
+            self.applied_index
+        );
+        if let Some(c) = &self.content {
+            line.push_str(&format!(
+                "  content {} at index {}",
+                c.content_hash, c.content_hash_index
+            ));
+        }
+        line
+    }
+}
+
+/// A node's `flush` row.
+#[derive(Debug, Serialize)]
+pub struct FlushRow {
+    endpoint: String,
+    checkpoint_index: u64,
+    log_size_bytes: u64,
+}
+
+impl FlushRow {
+    fn new(endpoint: String, f: FlushResponse) -> Self {
+        Self {
+            endpoint,
+            checkpoint_index: f.checkpoint_index,
+            log_size_bytes: f.log_size_bytes,
+        }
+    }
+}
+
+impl Row for FlushRow {
+    fn line(&self) -> String {
+        format!(
+            "{}  checkpoint {}  log {} B after",
+            self.endpoint, self.checkpoint_index, self.log_size_bytes
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{NodeRow, View};
+
+    fn stats() -> GetStatsResponse {
+        GetStatsResponse {
+            concepts: 5,
+            edges: 2,
+            written: 12,
+            dropped: 1,
+            pending: 3,
+            reconciliations: 4,
+            uptime_seconds: 60,
+            node_id: 2,
+            log_size_bytes: 8000,
+            data_file_bytes: 9000,
+            garbage_bytes: 360,
+            last_checkpoint_index: 10,
+            applied_index: 14,
+            commit_index: 15,
+            term: 3,
+            flushes: 6,
+            content_hash: "ab".repeat(16),
+            content_hash_index: 14,
+        }
+    }
+
+    #[test]
+    fn stats_print_the_usual_line_and_every_statistic_in_json() {
+        let rows = NodeRows(vec![NodeRow::Answered(StatsRow::new(
+            "h:1".into(),
+            stats(),
+            false,
+        ))]);
+        assert_eq!(
+            rows.table(),
+            "h:1  node 2  concepts 5  edges 2  written 12  log 8000 B  data 9000 B  applied 14"
+        );
+        let j = serde_json::to_value(&rows).unwrap();
+        let want = [
+            ("node_id", 2),
+            ("concepts", 5),
+            ("edges", 2),
+            ("written", 12),
+            ("dropped", 1),
+            ("pending", 3),
+            ("reconciliations", 4),
+            ("uptime_seconds", 60),
+            ("log_size_bytes", 8000),
+            ("data_file_bytes", 9000),
+            ("garbage_bytes", 360),
+            ("last_checkpoint_index", 10),
+            ("applied_index", 14),
+            ("commit_index", 15),
+            ("term", 3),
+            ("flushes", 6),
+        ];
+        for (field, value) in want {
+            assert_eq!(j[0][field], value, "{field}: {j}");
+        }
+        assert_eq!(j[0]["endpoint"], "h:1");
+        assert!(j[0].get("content_hash").is_none(), "{j}");
+    }
+
+    #[test]
+    fn stats_with_the_content_hash_add_it_to_the_line_and_the_json() {
+        let row = StatsRow::new("h:1".into(), stats(), true);
+        let hash = "ab".repeat(16);
+        assert!(
+            row.line()
+                .ends_with(&format!("applied 14  content {hash} at index 14")),
+            "{}",
+            row.line()
+        );
+        let j = serde_json::to_value(&row).unwrap();
+        assert_eq!(j["content_hash"], hash.as_str());
+        assert_eq!(j["content_hash_index"], 14);
+    }
+
+    #[test]
+    fn health_and_flush_rows() {
+        let health = HealthRow::new(
+            "h:1".into(),
+            HealthCheckResponse {
+                healthy: true,
+                status: "SERVING".into(),
+                reason: String::new(),
+                node_id: 1,
+                role: "leader".into(),
+                leader_id: 1,
+                term: 2,
+                applied_index: 9,
+                commit_index: 9,
+                lag_entries: 0,
+            },
+        );
+        // The reason comes last, so a serving node's line ends in two spaces.
+        assert_eq!(
+            health.line(),
+            "h:1  node 1  SERVING  leader  leader 1  term 2  applied 9  "
+        );
+        let j = serde_json::to_value(&health).unwrap();
+        assert_eq!(j["healthy"], true);
+        assert_eq!(j["status"], "SERVING");
+        assert_eq!(j["role"], "leader");
+        assert_eq!(j["reason"], "");
+        let flush = FlushRow::new(
+            "h:1".into(),
+            FlushResponse {
+                checkpoint_index: 14,
+                log_size_bytes: 88,
+                data_file_bytes: 99,
+            },
+        );
+        assert_eq!(flush.line(), "h:1  checkpoint 14  log 88 B after");
+        let j = serde_json::to_value(&flush).unwrap();
+        assert_eq!(j["checkpoint_index"], 14);
+        assert_eq!(j["log_size_bytes"], 88);
+    }
+}
