@@ -17,11 +17,12 @@ use sutra_proto::storage::{
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::TlsFiles;
 use crate::batch::{Batch, BatchOutcome};
+use crate::connect::{Connector, Error};
 use crate::error::{ClientError, retryable};
 use crate::options::{CallOptions, ReadOptions, Route};
 use crate::query::{Neighbors, Page, Read, Scan, ScanRange, Search};
-use crate::{Connector, Error, TlsFiles};
 use sutra_proto::LeaderHint;
 
 /// How to reach a cluster.
