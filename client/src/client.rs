@@ -17,52 +17,13 @@ use sutra_proto::storage::{
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::TlsFiles;
 use crate::batch::{Batch, BatchOutcome};
+use crate::config::ClientConfig;
 use crate::connect::{Connector, Error};
 use crate::error::{ClientError, retryable};
 use crate::options::{CallOptions, ReadOptions, Route};
 use crate::query::{Neighbors, Page, Read, Scan, ScanRange, Search};
 use sutra_proto::LeaderHint;
-
-/// How to reach a cluster.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Client API endpoints (`host:port`) of some or all nodes. Reads that any node may
-    /// serve are spread over all of them.
-    pub endpoints: Vec<String>,
-    /// CA and client certificate.
-    pub tls: TlsFiles,
-    /// Name the nodes' certificates are checked against. Default: `localhost`.
-    pub server_name: Option<String>,
-    /// Identity of this client's writes for exactly-once (with a sequence per write).
-    /// Default: a fresh id per `Client`.
-    pub client_id: Option<String>,
-    /// Longest one call may take, retries included, unless the call's options set a
-    /// deadline. Default: 10 s.
-    pub request_timeout: Duration,
-    /// Longest one attempt on one node may take before the call moves on to another
-    /// node (a paused or cut-off leader accepts connections but never answers). A write
-    /// retried this way keeps its exactly-once identity, so it is applied at most once.
-    /// Each further attempt of the call that times out gets twice as long, so a call that
-    /// is slow but progressing (a large batch, a stalled disk) still finishes within its
-    /// deadline. Default: 1 s, far above a healthy cluster's write latency.
-    pub attempt_timeout: Duration,
-}
-
-impl ClientConfig {
-    /// Defaults for everything but the endpoints and TLS files.
-    pub fn new(endpoints: Vec<String>, tls: TlsFiles) -> Self {
-        Self {
-            endpoints,
-            tls,
-            server_name: None,
-            client_id: None,
-            request_timeout: Duration::from_secs(10),
-            attempt_timeout: Duration::from_secs(1),
-        }
-    }
-}
 
 // Between attempts while no node can serve (e.g. during an election, which takes about
 // a second): short enough that a call finds the new leader within ~100 ms of its election.

@@ -28,13 +28,15 @@
 
 mod batch;
 mod client;
+mod config;
 mod connect;
 mod error;
 mod options;
 mod query;
 
 pub use batch::{Batch, BatchOutcome};
-pub use client::{Client, ClientConfig, NodeResult};
+pub use client::{Client, NodeResult};
+pub use config::ClientConfig;
 pub use connect::{Connector, Error, Result, TlsFiles};
 pub use error::{ClientError, INVALID_FIELD_METADATA_KEY};
 pub use options::{CallOptions, ReadOptions, Route};
