@@ -1,9 +1,7 @@
 //! [`Client`]: writes and reads against a cluster, whichever node leads.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sutra_proto::storage::storage_service_client::StorageServiceClient;
@@ -23,6 +21,7 @@ use crate::connect::{Connector, Error};
 use crate::error::{ClientError, retryable};
 use crate::options::{CallOptions, ReadOptions, Route};
 use crate::query::{Neighbors, Page, Read, Scan, ScanRange, Search};
+use crate::router::Router;
 use sutra_proto::LeaderHint;
 
 // Between attempts while no node can serve (e.g. during an election, which takes about
@@ -63,16 +62,12 @@ enum Kind {
 /// [`flush`](Self::flush) and their `_all` forms) concern one node and are not retried.
 #[derive(Debug)]
 pub struct Client {
-    connector: Connector,
-    config: ClientConfig,
+    router: Router,
+    request_timeout: Duration,
+    attempt_timeout: Duration,
     client_id: String,
     sequence: AtomicU64,
     last_version: AtomicU64,
-    leader: Mutex<Option<String>>,
-    /// Node id → the endpoint it answered on (or a leader hint named).
-    nodes: Mutex<HashMap<u64, String>>,
-    next: AtomicUsize,
-    channels: Mutex<HashMap<String, Channel>>,
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
@@ -101,8 +96,16 @@ impl Client {
             }
             .into());
         }
-        let connector = Connector::new(&config.tls, config.server_name.as_deref())?;
-        let client_id = config.client_id.clone().unwrap_or_else(|| {
+        let ClientConfig {
+            endpoints,
+            tls,
+            server_name,
+            client_id,
+            request_timeout,
+            attempt_timeout,
+        } = config;
+        let connector = Connector::new(&tls, server_name.as_deref())?;
+        let client_id = client_id.unwrap_or_else(|| {
             let n = INSTANCES.fetch_add(1, Ordering::Relaxed);
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -110,15 +113,12 @@ impl Client {
             format!("sdk-{}-{nanos:x}-{n}", std::process::id())
         });
         Ok(Self {
-            connector,
-            config,
+            router: Router::new(connector, endpoints),
+            request_timeout,
+            attempt_timeout,
             client_id,
             sequence: AtomicU64::new(0),
             last_version: AtomicU64::new(0),
-            leader: Mutex::new(None),
-            nodes: Mutex::new(HashMap::new()),
-            next: AtomicUsize::new(0),
-            channels: Mutex::new(HashMap::new()),
         })
     }
 
@@ -129,7 +129,7 @@ impl Client {
 
     /// The configured endpoints.
     pub fn endpoints(&self) -> &[String] {
-        &self.config.endpoints
+        self.router.endpoints()
     }
 
     /// The version of this client's last acknowledged write (0 before any). `SESSION`
@@ -137,80 +137,6 @@ impl Client {
     /// [`ReadOptions::session_index`] to read this client's writes.
     pub fn session_token(&self) -> u64 {
         self.last_version.load(Ordering::Acquire)
-    }
-
-    async fn storage(&self, endpoint: &str) -> Result<StorageServiceClient<Channel>, Error> {
-        let cached = self
-            .channels
-            .lock()
-            .expect("channel cache lock")
-            .get(endpoint)
-            .cloned();
-        let channel = match cached {
-            Some(c) => c,
-            None => {
-                let c = self.connector.channel(endpoint).await?;
-                self.channels
-                    .lock()
-                    .expect("channel cache lock")
-                    .insert(endpoint.to_string(), c.clone());
-                c
-            }
-        };
-        Ok(StorageServiceClient::new(channel))
-    }
-
-    fn round_robin(&self) -> Option<String> {
-        let n = self.config.endpoints.len();
-        (n > 0)
-            .then(|| self.config.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n].clone())
-    }
-
-    /// The next endpoint in turn, passing over those in `avoid` unless every endpoint is.
-    fn round_robin_avoiding(&self, avoid: &[String]) -> Option<String> {
-        let n = self.config.endpoints.len();
-        let mut candidate = self.round_robin()?;
-        for _ in 1..n {
-            if !avoid.contains(&candidate) {
-                break;
-            }
-            candidate = self.round_robin()?;
-        }
-        Some(candidate)
-    }
-
-    /// Stops treating `endpoint` as the leader (it refused or did not answer).
-    fn forget_leader(&self, endpoint: &str) {
-        let mut leader = self.leader.lock().expect("leader lock");
-        if leader.as_deref() == Some(endpoint) {
-            *leader = None;
-        }
-    }
-
-    /// Drops the connection to `endpoint`, so the next call there dials afresh.
-    fn drop_channel(&self, endpoint: &str) {
-        self.channels
-            .lock()
-            .expect("channel cache lock")
-            .remove(endpoint);
-    }
-
-    fn known_leader(&self) -> Option<String> {
-        self.leader.lock().expect("leader lock").clone()
-    }
-
-    /// Learns from an answer: which node answered on `endpoint`, and where the leader is
-    /// if that node's id was seen before.
-    fn observe(&self, endpoint: &str, served_by: u64, leader_id: u64) {
-        let mut nodes = self.nodes.lock().expect("node map lock");
-        if served_by != 0 {
-            nodes.insert(served_by, endpoint.to_string());
-        }
-        if leader_id != 0
-            && let Some(addr) = nodes.get(&leader_id)
-        {
-            *self.leader.lock().expect("leader lock") = Some(addr.clone());
-        }
     }
 
     /// Runs one call: attempts on the nodes `route` picks until one succeeds, one fails
@@ -241,9 +167,10 @@ impl Client {
             if now >= deadline {
                 break;
             }
-            let Some(endpoint) = route.choose(first, hinted.take(), self.known_leader(), || {
-                self.round_robin_avoiding(&silent)
-            }) else {
+            let Some(endpoint) = self
+                .router
+                .next_endpoint(route, first, hinted.take(), &silent)
+            else {
                 break;
             };
             first = false;
@@ -251,12 +178,11 @@ impl Client {
             // Doubles with every attempt that timed out, so a call that is slow but
             // progressing (a large batch, a stalled disk) still gets to finish.
             let for_attempt = remaining.min(
-                self.config
-                    .attempt_timeout
+                self.attempt_timeout
                     .saturating_mul(1 << silent.len().min(5)),
             );
             let result = tokio::time::timeout(for_attempt, async {
-                let client = match self.storage(&endpoint).await {
+                let client = match self.router.storage(&endpoint).await {
                     Ok(c) => c,
                     Err(e) => return Err((false, Status::unavailable(e.to_string()))),
                 };
@@ -273,8 +199,8 @@ impl Client {
                 Err(_) => {
                     sent = true;
                     last = format!("{endpoint}: no answer within {for_attempt:?}");
-                    self.forget_leader(&endpoint);
-                    self.drop_channel(&endpoint);
+                    self.router.forget_leader(&endpoint);
+                    self.router.drop_channel(&endpoint);
                     silent.push(endpoint);
                     continue;
                 }
@@ -290,17 +216,7 @@ impl Client {
                     id,
                     addr: Some(hint),
                 }) => {
-                    // An endpoint this client already reached the leader on beats the
-                    // address the cluster advertises, which may not resolve from here
-                    // (compose host names, NAT).
-                    let addr = self
-                        .nodes
-                        .lock()
-                        .expect("node map lock")
-                        .entry(id)
-                        .or_insert(hint)
-                        .clone();
-                    *self.leader.lock().expect("leader lock") = Some(addr.clone());
+                    let addr = self.router.follow_hint(id, hint);
                     // Go straight there, unless it already let this call time out or
                     // nodes keep pointing at each other (stale views mid-election).
                     if addr != endpoint && !silent.contains(&addr) && redirects < 2 {
@@ -310,12 +226,12 @@ impl Client {
                     }
                 }
                 _ => {
-                    self.forget_leader(&endpoint);
+                    self.router.forget_leader(&endpoint);
                     if matches!(
                         status.code(),
                         Code::Unavailable | Code::Unknown | Code::Cancelled
                     ) {
-                        self.drop_channel(&endpoint);
+                        self.router.drop_channel(&endpoint);
                     }
                 }
             }
@@ -359,7 +275,7 @@ impl Client {
     }
 
     fn budget(&self, deadline: Option<Duration>) -> Duration {
-        deadline.unwrap_or(self.config.request_timeout)
+        deadline.unwrap_or(self.request_timeout)
     }
 
     fn next_header(&self) -> WriteHeader {
@@ -371,7 +287,7 @@ impl Client {
 
     fn note_write(&self, endpoint: &str, w: &WriteResponse) {
         self.last_version.fetch_max(w.version, Ordering::AcqRel);
-        self.observe(endpoint, w.served_by, w.leader_id);
+        self.router.observe(endpoint, w.served_by, w.leader_id);
     }
 
     fn read_options(&self, opts: &ReadOptions) -> pb::ReadOptions {
@@ -574,7 +490,7 @@ impl Client {
             )
             .await?;
         let meta = meta(resp.meta);
-        self.observe(&ep, meta.served_by, meta.leader_id);
+        self.router.observe(&ep, meta.served_by, meta.leader_id);
         Ok(Read {
             value: resp.concept,
             meta,
@@ -620,7 +536,7 @@ impl Client {
             )
             .await?;
         let meta = meta(resp.meta);
-        self.observe(&ep, meta.served_by, meta.leader_id);
+        self.router.observe(&ep, meta.served_by, meta.leader_id);
         Ok(Page {
             items: resp.neighbors,
             next_page_token: token(resp.next_page_token),
@@ -697,7 +613,7 @@ impl Client {
             )
             .await?;
         let meta = meta(resp.meta);
-        self.observe(&ep, meta.served_by, meta.leader_id);
+        self.router.observe(&ep, meta.served_by, meta.leader_id);
         Ok(Page {
             items: resp.concepts,
             next_page_token: token(resp.next_page_token),
@@ -753,7 +669,7 @@ impl Client {
             )
             .await?;
         let meta = meta(resp.meta);
-        self.observe(&ep, meta.served_by, meta.leader_id);
+        self.router.observe(&ep, meta.served_by, meta.leader_id);
         Ok(Read {
             value: resp.hits,
             meta,
@@ -775,7 +691,7 @@ impl Client {
     {
         let budget = self.budget(opts.deadline);
         let attempt = async {
-            let client = self.storage(endpoint).await?;
+            let client = self.router.storage(endpoint).await?;
             call(client, budget)
                 .await
                 .map(tonic::Response::into_inner)
@@ -868,7 +784,7 @@ impl Client {
         F: Fn(&'a str) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        let calls = self.config.endpoints.iter().map(|ep| {
+        let calls = self.router.endpoints().iter().map(|ep| {
             let fut = call(ep.as_str());
             async move {
                 NodeResult {

@@ -33,6 +33,7 @@ mod connect;
 mod error;
 mod options;
 mod query;
+mod router;
 
 pub use batch::{Batch, BatchOutcome};
 pub use client::{Client, NodeResult};
