@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sutra_proto::storage::storage_service_client::StorageServiceClient;
 use sutra_proto::storage::{
@@ -12,29 +12,17 @@ use sutra_proto::storage::{
     PutConceptRequest, PutEdgeRequest, ReadMeta, ScanRequest, SearchHit, SearchRequest,
     WriteHeader, WriteResponse, scan_request,
 };
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
 
 use crate::batch::{Batch, BatchOutcome};
+use crate::call::{self, request};
 use crate::config::ClientConfig;
 use crate::connect::{Connector, Error};
-use crate::error::{ClientError, retryable};
-use crate::options::{CallOptions, ReadOptions, Route};
+use crate::error::ClientError;
+use crate::options::{CallOptions, ReadOptions};
 use crate::query::{Neighbors, Page, Read, Scan, ScanRange, Search};
 use crate::router::Router;
-use sutra_proto::LeaderHint;
-
-// Between attempts while no node can serve (e.g. during an election, which takes about
-// a second): short enough that a call finds the new leader within ~100 ms of its election.
-const MIN_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_millis(100);
-
-/// Whether a call changes data: a write that times out may have been applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Write,
-    Read,
-}
 
 /// A client of a Sutra cluster.
 ///
@@ -71,12 +59,6 @@ pub struct Client {
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
-
-fn request<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.set_timeout(timeout);
-    r
-}
 
 fn meta(m: Option<ReadMeta>) -> ReadMeta {
     m.unwrap_or_default()
@@ -139,118 +121,30 @@ impl Client {
         self.last_version.load(Ordering::Acquire)
     }
 
-    /// Runs one call: attempts on the nodes `route` picks until one succeeds, one fails
-    /// for good, or `budget` passes. Returns the answer and the endpoint that gave it.
-    async fn call<T, F, Fut>(
+    /// Runs a read through the retry loop ([`call::read`]) on the nodes `opts` route it
+    /// to, within its deadline.
+    async fn read_call<T, F, Fut>(
         &self,
-        route: Route,
-        kind: Kind,
-        budget: Duration,
-        mut attempt: F,
+        opts: ReadOptions,
+        attempt: F,
     ) -> Result<(T, String), ClientError>
     where
         F: FnMut(StorageServiceClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        let deadline = Instant::now() + budget;
-        let mut backoff = MIN_BACKOFF;
-        let mut last = String::from("no attempt made");
-        let mut sent = false;
-        let mut first = true;
-        let mut hinted: Option<String> = None;
-        // Nodes that let an attempt of this call time out: avoided while others remain.
-        let mut silent: Vec<String> = Vec::new();
-        // Leader hints followed without a pause since the last backoff.
-        let mut redirects = 0;
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            let Some(endpoint) = self
-                .router
-                .next_endpoint(route, first, hinted.take(), &silent)
-            else {
-                break;
-            };
-            first = false;
-            let remaining = deadline - now;
-            // Doubles with every attempt that timed out, so a call that is slow but
-            // progressing (a large batch, a stalled disk) still gets to finish.
-            let for_attempt = remaining.min(
-                self.attempt_timeout
-                    .saturating_mul(1 << silent.len().min(5)),
-            );
-            let result = tokio::time::timeout(for_attempt, async {
-                let client = match self.router.storage(&endpoint).await {
-                    Ok(c) => c,
-                    Err(e) => return Err((false, Status::unavailable(e.to_string()))),
-                };
-                attempt(client, for_attempt).await.map_err(|s| (true, s))
-            })
-            .await;
-            let retried = sent;
-            let status = match result {
-                Ok(Ok(v)) => return Ok((v, endpoint)),
-                Ok(Err((reached, status))) => {
-                    sent |= reached;
-                    status
-                }
-                Err(_) => {
-                    sent = true;
-                    last = format!("{endpoint}: no answer within {for_attempt:?}");
-                    self.router.forget_leader(&endpoint);
-                    self.router.drop_channel(&endpoint);
-                    silent.push(endpoint);
-                    continue;
-                }
-            };
-            if let Some(e) = final_error(kind, retried, &endpoint, &status) {
-                return Err(e);
-            }
-            tracing::debug!(%endpoint, code = ?status.code(), message = status.message(), "attempt failed; retrying");
-            last = format!("{endpoint}: {}: {}", status.code(), status.message());
-            let mut redirected = false;
-            match LeaderHint::from_status(&status) {
-                Some(LeaderHint {
-                    id,
-                    addr: Some(hint),
-                }) => {
-                    let addr = self.router.follow_hint(id, hint);
-                    // Go straight there, unless it already let this call time out or
-                    // nodes keep pointing at each other (stale views mid-election).
-                    if addr != endpoint && !silent.contains(&addr) && redirects < 2 {
-                        redirected = true;
-                        redirects += 1;
-                        hinted = Some(addr);
-                    }
-                }
-                _ => {
-                    self.router.forget_leader(&endpoint);
-                    if matches!(
-                        status.code(),
-                        Code::Unavailable | Code::Unknown | Code::Cancelled
-                    ) {
-                        self.router.drop_channel(&endpoint);
-                    }
-                }
-            }
-            if !redirected {
-                redirects = 0;
-                tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
-                    .await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-        Err(ClientError::DeadlineExceeded {
-            deadline: budget,
-            outcome_unknown: kind == Kind::Write && sent,
-            last,
-        })
+        let budget = self.budget(opts.deadline);
+        call::read(
+            &self.router,
+            self.attempt_timeout,
+            opts.route(),
+            budget,
+            attempt,
+        )
+        .await
     }
 
-    /// Runs a write RPC on the leader through [`call`](Self::call): every attempt sends
-    /// the same request (its exactly-once header included) with the time left.
+    /// Runs a write RPC on the leader through the retry loop ([`call::write`]), within
+    /// the deadline of `opts`.
     async fn write_call<Req, Resp, F, Fut>(
         &self,
         req: Req,
@@ -262,16 +156,8 @@ impl Client {
         F: Fn(StorageServiceClient<Channel>, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
-        self.call(
-            Route::Leader,
-            Kind::Write,
-            self.budget(opts.deadline),
-            |c, t| {
-                let sent = rpc(c, request(req.clone(), t));
-                async move { sent.await.map(tonic::Response::into_inner) }
-            },
-        )
-        .await
+        let budget = self.budget(opts.deadline);
+        call::write(&self.router, self.attempt_timeout, budget, req, rpc).await
     }
 
     fn budget(&self, deadline: Option<Duration>) -> Duration {
@@ -479,15 +365,10 @@ impl Client {
             id: id.to_string(),
         };
         let (resp, ep) = self
-            .call(
-                opts.route(),
-                Kind::Read,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.get_concept(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .read_call(opts, |mut c, t| {
+                let req = request(req.clone(), t);
+                async move { c.get_concept(req).await.map(|r| r.into_inner()) }
+            })
             .await?;
         let meta = meta(resp.meta);
         self.router.observe(&ep, meta.served_by, meta.leader_id);
@@ -525,15 +406,10 @@ impl Client {
             page_token: page_token.unwrap_or_default().to_string(),
         };
         let (resp, ep) = self
-            .call(
-                opts.route(),
-                Kind::Read,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.get_neighbors(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .read_call(opts, |mut c, t| {
+                let req = request(req.clone(), t);
+                async move { c.get_neighbors(req).await.map(|r| r.into_inner()) }
+            })
             .await?;
         let meta = meta(resp.meta);
         self.router.observe(&ep, meta.served_by, meta.leader_id);
@@ -602,15 +478,10 @@ impl Client {
             keys_only: scan.keys_only,
         };
         let (resp, ep) = self
-            .call(
-                opts.route(),
-                Kind::Read,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.scan(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .read_call(opts, |mut c, t| {
+                let req = request(req.clone(), t);
+                async move { c.scan(req).await.map(|r| r.into_inner()) }
+            })
             .await?;
         let meta = meta(resp.meta);
         self.router.observe(&ep, meta.served_by, meta.leader_id);
@@ -658,15 +529,10 @@ impl Client {
             include_concepts: query.include_concepts,
         };
         let (resp, ep) = self
-            .call(
-                opts.route(),
-                Kind::Read,
-                self.budget(opts.deadline),
-                |mut c, t| {
-                    let req = request(req.clone(), t);
-                    async move { c.search(req).await.map(|r| r.into_inner()) }
-                },
-            )
+            .read_call(opts, |mut c, t| {
+                let req = request(req.clone(), t);
+                async move { c.search(req).await.map(|r| r.into_inner()) }
+            })
             .await?;
         let meta = meta(resp.meta);
         self.router.observe(&ep, meta.served_by, meta.leader_id);
@@ -814,24 +680,6 @@ fn page_limit(page_size: u32, remaining: usize) -> u32 {
         .max(1)
 }
 
-/// The error a failed attempt ends its call with, or `None` to try again. A write that
-/// was retried after an earlier attempt reached a node, and is now refused as older than
-/// the client's last sequence, may have been applied by that earlier attempt: its outcome
-/// is unknown, not a conflict.
-fn final_error(kind: Kind, retried: bool, endpoint: &str, status: &Status) -> Option<ClientError> {
-    if kind == Kind::Write
-        && retried
-        && status
-            .metadata()
-            .contains_key(sutra_proto::STALE_SEQUENCE_METADATA_KEY)
-    {
-        return Some(ClientError::OutcomeUnknown {
-            message: format!("{endpoint}: {}", status.message()),
-        });
-    }
-    (!retryable(status)).then(|| ClientError::from_status(status.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -843,32 +691,5 @@ mod tests {
         assert_eq!(page_limit(50, 1000), 50);
         assert_eq!(page_limit(50, usize::MAX), 50);
         assert_eq!(page_limit(50, 0), 1);
-    }
-
-    fn stale_sequence() -> Status {
-        let mut s =
-            Status::failed_precondition("sequence 5 of client \"c\" is older than its last (6)");
-        s.metadata_mut().insert(
-            sutra_proto::STALE_SEQUENCE_METADATA_KEY,
-            "6".parse().unwrap(),
-        );
-        s
-    }
-
-    #[test]
-    fn a_retried_write_refused_as_stale_has_an_unknown_outcome() {
-        let e = final_error(Kind::Write, true, "n1:1", &stale_sequence());
-        assert!(
-            matches!(e, Some(ClientError::OutcomeUnknown { .. })),
-            "{e:?}"
-        );
-        // Sent once only: nothing of this write was applied before, a plain refusal.
-        let e = final_error(Kind::Write, false, "n1:1", &stale_sequence());
-        assert!(matches!(e, Some(ClientError::Conflict { .. })), "{e:?}");
-        // A CAS conflict on a retry stays a conflict: the session answered it.
-        let cas = Status::failed_precondition("version mismatch");
-        let e = final_error(Kind::Write, true, "n1:1", &cas);
-        assert!(matches!(e, Some(ClientError::Conflict { .. })), "{e:?}");
-        assert!(final_error(Kind::Write, true, "n1:1", &Status::unavailable("x")).is_none());
     }
 }

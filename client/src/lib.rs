@@ -27,6 +27,7 @@
 //! `sutra-drill` and `sutra-devcluster`).
 
 mod batch;
+mod call;
 mod client;
 mod config;
 mod connect;
