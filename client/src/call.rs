@@ -91,95 +91,185 @@ where
     F: FnMut(StorageServiceClient<Channel>, Duration) -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let deadline = Instant::now() + budget;
-    let mut backoff = MIN_BACKOFF;
-    let mut last = String::from("no attempt made");
-    let mut sent = false;
-    let mut first = true;
-    let mut hinted: Option<String> = None;
-    // Nodes that let an attempt of this call time out: avoided while others remain.
-    let mut silent: Vec<String> = Vec::new();
-    // Leader hints followed without a pause since the last backoff.
-    let mut redirects = 0;
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        let Some(endpoint) = router.next_endpoint(route, first, hinted.take(), &silent) else {
-            break;
-        };
-        first = false;
-        let remaining = deadline - now;
-        // Doubles with every attempt that timed out, so a call that is slow but
-        // progressing (a large batch, a stalled disk) still gets to finish.
-        let for_attempt = remaining.min(attempt_timeout.saturating_mul(1 << silent.len().min(5)));
-        let result = tokio::time::timeout(for_attempt, async {
-            let client = match router.storage(&endpoint).await {
-                Ok(c) => c,
-                Err(e) => return Err((false, Status::unavailable(e.to_string()))),
-            };
-            attempt(client, for_attempt).await.map_err(|s| (true, s))
-        })
+    let mut call = Call::new(router, attempt_timeout, kind, budget);
+    while let Some((endpoint, for_attempt)) = call.next_attempt(route) {
+        let result = tokio::time::timeout(
+            for_attempt,
+            attempt_on(router, &endpoint, for_attempt, &mut attempt),
+        )
         .await;
-        let retried = sent;
+        let retried = call.sent;
         let status = match result {
             Ok(Ok(v)) => return Ok((v, endpoint)),
             Ok(Err((reached, status))) => {
-                sent |= reached;
+                call.sent |= reached;
                 status
             }
             Err(_) => {
-                sent = true;
-                last = format!("{endpoint}: no answer within {for_attempt:?}");
-                router.forget_leader(&endpoint);
-                router.drop_channel(&endpoint);
-                silent.push(endpoint);
+                call.timed_out(endpoint, for_attempt);
                 continue;
             }
         };
         if let Some(e) = final_error(kind, retried, &endpoint, &status) {
             return Err(e);
         }
+        call.refused(&endpoint, &status).await;
+    }
+    Err(call.deadline_exceeded())
+}
+
+/// One attempt on the node at `endpoint`. A failure says whether the request was sent
+/// (a write then may have been applied) and why it failed; a connection that cannot be
+/// made is an UNAVAILABLE that sent nothing.
+async fn attempt_on<T, F, Fut>(
+    router: &Router,
+    endpoint: &str,
+    for_attempt: Duration,
+    attempt: &mut F,
+) -> Result<T, (bool, Status)>
+where
+    F: FnMut(StorageServiceClient<Channel>, Duration) -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let client = match router.storage(endpoint).await {
+        Ok(c) => c,
+        Err(e) => return Err((false, Status::unavailable(e.to_string()))),
+    };
+    attempt(client, for_attempt).await.map_err(|s| (true, s))
+}
+
+/// One call in progress: its deadline and what its attempts so far have shown.
+struct Call<'a> {
+    router: &'a Router,
+    attempt_timeout: Duration,
+    kind: Kind,
+    budget: Duration,
+    deadline: Instant,
+    backoff: Duration,
+    /// The last failure seen, named in the error if the deadline passes.
+    last: String,
+    /// Whether some attempt reached a node (or may have: it timed out).
+    sent: bool,
+    first: bool,
+    /// Where a leader hint said to go next.
+    hinted: Option<String>,
+    /// Nodes that let an attempt of this call time out: avoided while others remain.
+    silent: Vec<String>,
+    /// Leader hints followed without a pause since the last backoff.
+    redirects: u32,
+}
+
+impl<'a> Call<'a> {
+    fn new(router: &'a Router, attempt_timeout: Duration, kind: Kind, budget: Duration) -> Self {
+        Self {
+            router,
+            attempt_timeout,
+            kind,
+            budget,
+            deadline: Instant::now() + budget,
+            backoff: MIN_BACKOFF,
+            last: String::from("no attempt made"),
+            sent: false,
+            first: true,
+            hinted: None,
+            silent: Vec::new(),
+            redirects: 0,
+        }
+    }
+
+    /// The endpoint of the next attempt and how long it may take, or `None` once the
+    /// deadline has passed or there is no node to try.
+    fn next_attempt(&mut self, route: Route) -> Option<(String, Duration)> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return None;
+        }
+        let endpoint =
+            self.router
+                .next_endpoint(route, self.first, self.hinted.take(), &self.silent)?;
+        self.first = false;
+        let remaining = self.deadline - now;
+        // Doubles with every attempt that timed out, so a call that is slow but
+        // progressing (a large batch, a stalled disk) still gets to finish.
+        let for_attempt = remaining.min(
+            self.attempt_timeout
+                .saturating_mul(1 << self.silent.len().min(5)),
+        );
+        Some((endpoint, for_attempt))
+    }
+
+    /// The attempt on `endpoint` got no answer within `waited`: it may have been applied,
+    /// the node is no longer taken for the leader, its connection is dropped, and this
+    /// call avoids it from now on. The next attempt follows at once.
+    fn timed_out(&mut self, endpoint: String, waited: Duration) {
+        self.sent = true;
+        self.last = format!("{endpoint}: no answer within {waited:?}");
+        self.router.forget_leader(&endpoint);
+        self.router.drop_channel(&endpoint);
+        self.silent.push(endpoint);
+    }
+
+    /// `endpoint` refused the attempt with a `status` worth retrying: the next attempt
+    /// goes where its leader hint points, or follows a pause.
+    async fn refused(&mut self, endpoint: &str, status: &Status) {
         tracing::debug!(%endpoint, code = ?status.code(), message = status.message(), "attempt failed; retrying");
-        last = format!("{endpoint}: {}: {}", status.code(), status.message());
-        let mut redirected = false;
-        match LeaderHint::from_status(&status) {
+        self.last = format!("{endpoint}: {}: {}", status.code(), status.message());
+        if !self.follow_hint(endpoint, status) {
+            self.redirects = 0;
+            self.pause().await;
+        }
+    }
+
+    /// Learns from a refusal where the leader is; returns whether the next attempt goes
+    /// straight there. A refusal naming no leader's address unseats `endpoint` as the
+    /// known leader, and drops its connection if that looks broken.
+    fn follow_hint(&mut self, endpoint: &str, status: &Status) -> bool {
+        match LeaderHint::from_status(status) {
             Some(LeaderHint {
                 id,
                 addr: Some(hint),
             }) => {
-                let addr = router.follow_hint(id, hint);
+                let addr = self.router.follow_hint(id, hint);
                 // Go straight there, unless it already let this call time out or
                 // nodes keep pointing at each other (stale views mid-election).
-                if addr != endpoint && !silent.contains(&addr) && redirects < 2 {
-                    redirected = true;
-                    redirects += 1;
-                    hinted = Some(addr);
+                if addr != endpoint && !self.silent.contains(&addr) && self.redirects < 2 {
+                    self.redirects += 1;
+                    self.hinted = Some(addr);
+                    return true;
                 }
             }
             _ => {
-                router.forget_leader(&endpoint);
+                self.router.forget_leader(endpoint);
                 if matches!(
                     status.code(),
                     Code::Unavailable | Code::Unknown | Code::Cancelled
                 ) {
-                    router.drop_channel(&endpoint);
+                    self.router.drop_channel(endpoint);
                 }
             }
         }
-        if !redirected {
-            redirects = 0;
-            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+        false
+    }
+
+    /// Waits before the next attempt (never past the deadline), twice as long each time
+    /// up to [`MAX_BACKOFF`].
+    async fn pause(&mut self) {
+        tokio::time::sleep(
+            self.backoff
+                .min(self.deadline.saturating_duration_since(Instant::now())),
+        )
+        .await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// How the call ends when its deadline passes (or no node is left to try).
+    fn deadline_exceeded(self) -> ClientError {
+        ClientError::DeadlineExceeded {
+            deadline: self.budget,
+            outcome_unknown: self.kind == Kind::Write && self.sent,
+            last: self.last,
         }
     }
-    Err(ClientError::DeadlineExceeded {
-        deadline: budget,
-        outcome_unknown: kind == Kind::Write && sent,
-        last,
-    })
 }
 
 /// The error a failed attempt ends its call with, or `None` to try again. A write that
