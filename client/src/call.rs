@@ -229,7 +229,7 @@ impl<'a> Call<'a> {
                 id,
                 addr: Some(hint),
             }) => {
-                let addr = self.router.follow_hint(id, hint);
+                let addr = self.router.learn_leader(id, hint);
                 // Go straight there, unless it already let this call time out or
                 // nodes keep pointing at each other (stale views mid-election).
                 if addr != endpoint && !self.silent.contains(&addr) && self.redirects < 2 {

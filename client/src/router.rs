@@ -135,7 +135,7 @@ impl Router {
 
     /// Learns from a leader hint that node `id` leads at `hint`; returns the endpoint to
     /// reach it on, now the known leader.
-    pub(crate) fn follow_hint(&self, id: u64, hint: String) -> String {
+    pub(crate) fn learn_leader(&self, id: u64, hint: String) -> String {
         // An endpoint this client already reached the leader on beats the address the
         // cluster advertises, which may not resolve from here (compose host names, NAT).
         let addr = self
