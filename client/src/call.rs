@@ -1,6 +1,7 @@
-//! The retry loop: a call's attempts on the nodes its route picks until one answers, one
-//! fails for good, or the call's deadline passes; how long each attempt may take, the
-//! pause between attempts, and which failures end a call with which error.
+//! [`Calls`]: how a client runs a read or write, in the retry loop: attempts on the nodes
+//! its route picks until one answers, one fails for good, or the call's deadline passes;
+//! how long each attempt may take, the pause between attempts, and which failures end a
+//! call with which error.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::error::{ClientError, retryable};
-use crate::options::Route;
+use crate::options::{CallOptions, ReadOptions, Route};
 use crate::router::Router;
 
 // Between attempts while no node can serve (e.g. during an election, which takes about
@@ -33,48 +34,84 @@ pub(crate) fn request<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
     r
 }
 
-/// Runs a read RPC on the nodes `route` picks through [`call`]: each attempt gets the
-/// time left.
-pub(crate) async fn read<T, F, Fut>(
-    router: &Router,
+/// How a client runs its calls: how long a call may take unless its options set a
+/// deadline, and how long each attempt may take before the call moves on to another node
+/// ([`ClientConfig`](crate::ClientConfig)'s timeouts).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Calls {
+    request_timeout: Duration,
     attempt_timeout: Duration,
-    route: Route,
-    budget: Duration,
-    attempt: F,
-) -> Result<(T, String), ClientError>
-where
-    F: FnMut(StorageServiceClient<Channel>, Duration) -> Fut,
-    Fut: Future<Output = Result<T, Status>>,
-{
-    call(router, attempt_timeout, route, Kind::Read, budget, attempt).await
 }
 
-/// Runs a write RPC on the leader through [`call`]: every attempt sends the same request
-/// (its exactly-once header included) with the time left.
-pub(crate) async fn write<Req, Resp, F, Fut>(
-    router: &Router,
-    attempt_timeout: Duration,
-    budget: Duration,
-    req: Req,
-    rpc: F,
-) -> Result<(Resp, String), ClientError>
-where
-    Req: Clone,
-    F: Fn(StorageServiceClient<Channel>, tonic::Request<Req>) -> Fut,
-    Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
-{
-    call(
-        router,
-        attempt_timeout,
-        Route::Leader,
-        Kind::Write,
-        budget,
-        |c, t| {
-            let sent = rpc(c, request(req.clone(), t));
-            async move { sent.await.map(tonic::Response::into_inner) }
-        },
-    )
-    .await
+impl Calls {
+    /// Calls that take at most `request_timeout` unless they set a deadline, whose
+    /// attempts take at most `attempt_timeout` (twice that after each one that timed out).
+    pub(crate) fn new(request_timeout: Duration, attempt_timeout: Duration) -> Self {
+        Self {
+            request_timeout,
+            attempt_timeout,
+        }
+    }
+
+    /// How long a call may take, retries included: its own `deadline`, else the request
+    /// timeout.
+    pub(crate) fn budget(self, deadline: Option<Duration>) -> Duration {
+        deadline.unwrap_or(self.request_timeout)
+    }
+
+    /// Runs a read RPC on the nodes `opts` route it to through [`call`], within the
+    /// read's deadline: each attempt gets the time left.
+    pub(crate) async fn read<T, F, Fut>(
+        self,
+        router: &Router,
+        opts: ReadOptions,
+        attempt: F,
+    ) -> Result<(T, String), ClientError>
+    where
+        F: FnMut(StorageServiceClient<Channel>, Duration) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let budget = self.budget(opts.deadline);
+        call(
+            router,
+            self.attempt_timeout,
+            opts.route(),
+            Kind::Read,
+            budget,
+            attempt,
+        )
+        .await
+    }
+
+    /// Runs a write RPC on the leader through [`call`], within the deadline of `opts`:
+    /// every attempt sends the same request (its exactly-once header included) with the
+    /// time left.
+    pub(crate) async fn write<Req, Resp, F, Fut>(
+        self,
+        router: &Router,
+        req: Req,
+        opts: CallOptions,
+        rpc: F,
+    ) -> Result<(Resp, String), ClientError>
+    where
+        Req: Clone,
+        F: Fn(StorageServiceClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        let budget = self.budget(opts.deadline);
+        call(
+            router,
+            self.attempt_timeout,
+            Route::Leader,
+            Kind::Write,
+            budget,
+            |c, t| {
+                let sent = rpc(c, request(req.clone(), t));
+                async move { sent.await.map(tonic::Response::into_inner) }
+            },
+        )
+        .await
+    }
 }
 
 /// Runs one call: attempts on the nodes `route` picks until one succeeds, one fails

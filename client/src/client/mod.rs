@@ -3,8 +3,8 @@
 //! `read.rs` (get, scan, neighbors, search) and `ops.rs` (health, stats, flush).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
+use crate::call::Calls;
 use crate::config::ClientConfig;
 use crate::connect::{Connector, Error};
 use crate::error::ClientError;
@@ -48,8 +48,7 @@ pub use ops::NodeResult;
 #[derive(Debug)]
 pub struct Client {
     router: Router,
-    request_timeout: Duration,
-    attempt_timeout: Duration,
+    calls: Calls,
     client_id: String,
     sequence: AtomicU64,
     last_version: AtomicU64,
@@ -85,8 +84,7 @@ impl Client {
         });
         Ok(Self {
             router: Router::new(connector, endpoints),
-            request_timeout,
-            attempt_timeout,
+            calls: Calls::new(request_timeout, attempt_timeout),
             client_id,
             sequence: AtomicU64::new(0),
             last_version: AtomicU64::new(0),
@@ -110,9 +108,5 @@ impl Client {
     /// [`ReadOptions::session_index`]: crate::ReadOptions::session_index
     pub fn session_token(&self) -> u64 {
         self.last_version.load(Ordering::Acquire)
-    }
-
-    fn budget(&self, deadline: Option<Duration>) -> Duration {
-        deadline.unwrap_or(self.request_timeout)
     }
 }

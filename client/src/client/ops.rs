@@ -29,7 +29,7 @@ impl Client {
         F: FnOnce(StorageServiceClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let budget = self.budget(opts.deadline);
+        let budget = self.calls.budget(opts.deadline);
         let attempt = async {
             let client = self.router.storage(endpoint).await?;
             call(client, budget)

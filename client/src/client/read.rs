@@ -1,19 +1,13 @@
 //! The reads of a [`Client`]: get, scan, neighbors and k-NN search, each routed by its
 //! consistency, and the paginated `_all` forms.
 
-use std::future::Future;
-use std::time::Duration;
-
-use sutra_proto::storage::storage_service_client::StorageServiceClient;
 use sutra_proto::storage::{
     self as pb, Concept, Consistency, GetConceptRequest, IdRange, Neighbor, NeighborsRequest,
     ReadMeta, ScanRequest, SearchHit, SearchRequest, scan_request,
 };
-use tonic::Status;
-use tonic::transport::Channel;
 
 use super::Client;
-use crate::call::{self, request};
+use crate::call::request;
 use crate::error::ClientError;
 use crate::options::ReadOptions;
 use crate::query::{Neighbors, Page, Read, Scan, ScanRange, Search};
@@ -50,7 +44,8 @@ impl Client {
             id: id.to_string(),
         };
         let (resp, ep) = self
-            .read_call(opts, |mut c, t| {
+            .calls
+            .read(&self.router, opts, |mut c, t| {
                 let req = request(req.clone(), t);
                 async move { c.get_concept(req).await.map(|r| r.into_inner()) }
             })
@@ -91,7 +86,8 @@ impl Client {
             page_token: page_token.unwrap_or_default().to_string(),
         };
         let (resp, ep) = self
-            .read_call(opts, |mut c, t| {
+            .calls
+            .read(&self.router, opts, |mut c, t| {
                 let req = request(req.clone(), t);
                 async move { c.get_neighbors(req).await.map(|r| r.into_inner()) }
             })
@@ -163,7 +159,8 @@ impl Client {
             keys_only: scan.keys_only,
         };
         let (resp, ep) = self
-            .read_call(opts, |mut c, t| {
+            .calls
+            .read(&self.router, opts, |mut c, t| {
                 let req = request(req.clone(), t);
                 async move { c.scan(req).await.map(|r| r.into_inner()) }
             })
@@ -214,7 +211,8 @@ impl Client {
             include_concepts: query.include_concepts,
         };
         let (resp, ep) = self
-            .read_call(opts, |mut c, t| {
+            .calls
+            .read(&self.router, opts, |mut c, t| {
                 let req = request(req.clone(), t);
                 async move { c.search(req).await.map(|r| r.into_inner()) }
             })
@@ -225,28 +223,6 @@ impl Client {
             value: resp.hits,
             meta,
         })
-    }
-
-    /// Runs a read through the retry loop ([`call::read`]) on the nodes `opts` route it
-    /// to, within its deadline.
-    async fn read_call<T, F, Fut>(
-        &self,
-        opts: ReadOptions,
-        attempt: F,
-    ) -> Result<(T, String), ClientError>
-    where
-        F: FnMut(StorageServiceClient<Channel>, Duration) -> Fut,
-        Fut: Future<Output = Result<T, Status>>,
-    {
-        let budget = self.budget(opts.deadline);
-        call::read(
-            &self.router,
-            self.attempt_timeout,
-            opts.route(),
-            budget,
-            attempt,
-        )
-        .await
     }
 
     fn read_options(&self, opts: &ReadOptions) -> pb::ReadOptions {

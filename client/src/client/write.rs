@@ -1,20 +1,15 @@
 //! The writes of a [`Client`]: concepts, edges and atomic batches, each on the leader
 //! and retried safely under one exactly-once header.
 
-use std::future::Future;
 use std::sync::atomic::Ordering;
 
-use sutra_proto::storage::storage_service_client::StorageServiceClient;
 use sutra_proto::storage::{
     BatchRequest, Concept, DeleteConceptRequest, DeleteEdgeRequest, Edge, PutConceptRequest,
     PutEdgeRequest, WriteHeader, WriteResponse,
 };
-use tonic::Status;
-use tonic::transport::Channel;
 
 use super::Client;
 use crate::batch::{Batch, BatchOutcome};
-use crate::call;
 use crate::error::ClientError;
 use crate::options::CallOptions;
 
@@ -43,7 +38,10 @@ impl Client {
             expected_version,
         };
         let (resp, ep) = self
-            .write_call(req, opts, |mut c, r| async move { c.put_concept(r).await })
+            .calls
+            .write(&self.router, req, opts, |mut c, r| async move {
+                c.put_concept(r).await
+            })
             .await?;
         self.note_write(&ep, &resp);
         Ok(resp)
@@ -73,11 +71,10 @@ impl Client {
             expected_version,
         };
         let (resp, ep) = self
-            .write_call(
-                req,
-                opts,
-                |mut c, r| async move { c.delete_concept(r).await },
-            )
+            .calls
+            .write(&self.router, req, opts, |mut c, r| async move {
+                c.delete_concept(r).await
+            })
             .await?;
         if let Some(w) = &resp.write {
             self.note_write(&ep, w);
@@ -102,7 +99,10 @@ impl Client {
             edge: Some(edge),
         };
         let (resp, ep) = self
-            .write_call(req, opts, |mut c, r| async move { c.put_edge(r).await })
+            .calls
+            .write(&self.router, req, opts, |mut c, r| async move {
+                c.put_edge(r).await
+            })
             .await?;
         self.note_write(&ep, &resp);
         Ok(resp)
@@ -134,7 +134,10 @@ impl Client {
             relation: relation.to_string(),
         };
         let (resp, ep) = self
-            .write_call(req, opts, |mut c, r| async move { c.delete_edge(r).await })
+            .calls
+            .write(&self.router, req, opts, |mut c, r| async move {
+                c.delete_edge(r).await
+            })
             .await?;
         if let Some(w) = &resp.write {
             self.note_write(&ep, w);
@@ -159,7 +162,10 @@ impl Client {
             ops: batch.ops().to_vec(),
         };
         let (resp, ep) = self
-            .write_call(req, opts, |mut c, r| async move { c.batch(r).await })
+            .calls
+            .write(&self.router, req, opts, |mut c, r| async move {
+                c.batch(r).await
+            })
             .await?;
         let write = resp.write.unwrap_or_default();
         self.note_write(&ep, &write);
@@ -167,23 +173,6 @@ impl Client {
             write,
             existed: resp.results.iter().map(|r| r.existed).collect(),
         })
-    }
-
-    /// Runs a write RPC on the leader through the retry loop ([`call::write`]), within
-    /// the deadline of `opts`.
-    async fn write_call<Req, Resp, F, Fut>(
-        &self,
-        req: Req,
-        opts: CallOptions,
-        rpc: F,
-    ) -> Result<(Resp, String), ClientError>
-    where
-        Req: Clone,
-        F: Fn(StorageServiceClient<Channel>, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
-    {
-        let budget = self.budget(opts.deadline);
-        call::write(&self.router, self.attempt_timeout, budget, req, rpc).await
     }
 
     fn next_header(&self) -> WriteHeader {
