@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tonic::{Code, Status};
 
-use crate::Error;
+use crate::connect::Error;
 
 /// Metadata key of an INVALID_ARGUMENT status naming the offending field
 /// (`concept.id`, `ops[1].put_edge.edge.weight`, ...).

@@ -144,26 +144,6 @@ impl Route {
             Consistency::Session | Consistency::Bounded | Consistency::Stale => Self::Spread,
         }
     }
-
-    /// The endpoint of the next attempt: the one a refusal pointed at, else for leader
-    /// calls (and retries of spread calls) the known leader, else the next endpoint in
-    /// turn (`round_robin` is only called then).
-    pub(crate) fn choose(
-        self,
-        first_attempt: bool,
-        hinted: Option<String>,
-        leader: Option<String>,
-        round_robin: impl FnOnce() -> Option<String>,
-    ) -> Option<String> {
-        if let Some(h) = hinted {
-            return Some(h);
-        }
-        match self {
-            Self::Leader => leader.or_else(round_robin),
-            Self::Spread if first_attempt => round_robin(),
-            Self::Spread => leader.or_else(round_robin),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -186,23 +166,6 @@ mod tests {
         ] {
             assert_eq!(Route::for_consistency(c), Route::Spread, "{c:?}");
         }
-    }
-
-    #[test]
-    fn choice_of_the_next_node() {
-        let rr = || Some("rr".to_string());
-        let l = || Some("leader".to_string());
-        let h = || Some("hint".to_string());
-        // A refusal's hint wins for both routes.
-        assert_eq!(Route::Leader.choose(false, h(), l(), rr), h());
-        assert_eq!(Route::Spread.choose(false, h(), l(), rr), h());
-        // Leader calls go to the known leader, else in turn.
-        assert_eq!(Route::Leader.choose(true, None, l(), rr), l());
-        assert_eq!(Route::Leader.choose(true, None, None, rr), rr());
-        // Spread reads go in turn first, to the leader on retry.
-        assert_eq!(Route::Spread.choose(true, None, l(), rr), rr());
-        assert_eq!(Route::Spread.choose(false, None, l(), rr), l());
-        assert_eq!(Route::Spread.choose(false, None, None, rr), rr());
     }
 
     #[test]
