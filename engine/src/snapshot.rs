@@ -21,9 +21,7 @@ use std::sync::atomic::Ordering;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::codec::{Put, Reader};
-use crate::engine::{
-    DATA_FILE, DurableState, Engine, INSTALL_FILE, Inner, State, check_params, load_index,
-};
+use crate::engine::{DATA_FILE, Engine, INSTALL_FILE, Inner, State, check_params, load_index};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::record::{FileHeader, HEADER_LEN};
@@ -307,18 +305,7 @@ impl Engine {
     /// Takes a checkpoint and returns a snapshot of exactly what it covers. Writes go
     /// on while the snapshot is read.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        self.check_poisoned()?;
-        let _ck = self.inner.checkpoint_lock.lock();
-        let (data, ck) = {
-            let st = self.inner.state.read();
-            (st.data.clone(), st.checkpoint_record())
-        };
-        self.persist(&data, &ck)?;
-        self.inner.state.write().durable = DurableState {
-            data_len: ck.durable_len,
-            version: ck.last_version,
-            position: ck.position.clone(),
-        };
+        let (data, ck) = self.checkpoint_now()?;
         Ok(Snapshot::new(data, &ck))
     }
 

@@ -1,12 +1,14 @@
 //! Checkpoints: making what was applied durable (sync the data file, then replace the
 //! checkpoint file), and [`DurableState`], what the last one covers.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Engine;
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::Result;
+use crate::file::DataFile;
 
 /// What the last checkpoint made durable.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -23,6 +25,17 @@ impl Engine {
     /// Makes everything applied so far durable: msync the data file, then atomically
     /// replace `checkpoint`. A failed sync poisons the engine (it is never retried).
     pub fn checkpoint(&self) -> Result<DurableState> {
+        let (_, ck) = self.checkpoint_now()?;
+        Ok(DurableState {
+            data_len: ck.durable_len,
+            version: ck.last_version,
+            position: ck.position,
+        })
+    }
+
+    /// Checkpoints under the checkpoint lock and returns the data file and the record
+    /// written, for a snapshot of exactly what it covers.
+    pub(crate) fn checkpoint_now(&self) -> Result<(Arc<DataFile>, Checkpoint)> {
         self.check_poisoned()?;
         let _ck = self.inner.checkpoint_lock.lock();
         let (data, ck) = {
@@ -30,13 +43,12 @@ impl Engine {
             (st.data.clone(), st.checkpoint_record())
         };
         self.persist(&data, &ck)?;
-        let durable = DurableState {
+        self.inner.state.write().durable = DurableState {
             data_len: ck.durable_len,
             version: ck.last_version,
-            position: ck.position,
+            position: ck.position.clone(),
         };
-        self.inner.state.write().durable = durable.clone();
-        Ok(durable)
+        Ok((data, ck))
     }
 
     /// Syncs `data` up to the checkpoint's durable length, then writes the checkpoint.
