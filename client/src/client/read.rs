@@ -109,21 +109,11 @@ impl Client {
         max: usize,
         opts: ReadOptions,
     ) -> Result<Vec<Neighbor>, ClientError> {
-        let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        while out.len() < max {
-            let limit = page_limit(query.page_size, max - out.len());
-            let page = self
-                .neighbors_page(query, limit, next.as_deref(), opts)
-                .await?;
-            out.extend(page.items);
-            match page.next_page_token {
-                Some(t) => next = Some(t),
-                None => break,
-            }
-        }
-        out.truncate(max);
-        Ok(out)
+        all_pages(query.page_size, max, |limit, token| async move {
+            self.neighbors_page(query, limit, token.as_deref(), opts)
+                .await
+        })
+        .await
     }
 
     /// One page of a scan; pass the previous page's `next_page_token` for the next one.
@@ -182,19 +172,10 @@ impl Client {
         max: usize,
         opts: ReadOptions,
     ) -> Result<Vec<Concept>, ClientError> {
-        let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        while out.len() < max {
-            let limit = page_limit(scan.page_size, max - out.len());
-            let page = self.scan_page(scan, limit, next.as_deref(), opts).await?;
-            out.extend(page.items);
-            match page.next_page_token {
-                Some(t) => next = Some(t),
-                None => break,
-            }
-        }
-        out.truncate(max);
-        Ok(out)
+        all_pages(scan.page_size, max, |limit, token| async move {
+            self.scan_page(scan, limit, token.as_deref(), opts).await
+        })
+        .await
     }
 
     /// The `k` concepts nearest to a vector, best first.
@@ -238,6 +219,26 @@ impl Client {
     }
 }
 
+/// Reads page after page through `page(limit, token)` until there is no next page or
+/// `max` items are in; each page asks for no more than are still wanted.
+async fn all_pages<T, F, Fut>(page_size: u32, max: usize, page: F) -> Result<Vec<T>, ClientError>
+where
+    F: Fn(u32, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, ClientError>>,
+{
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    while out.len() < max {
+        let p = page(page_limit(page_size, max - out.len()), next.take()).await?;
+        out.extend(p.items);
+        match p.next_page_token {
+            Some(t) => next = Some(t),
+            None => break,
+        }
+    }
+    out.truncate(max);
+    Ok(out)
+}
 /// The page size to ask for when at most `remaining` more items are wanted.
 fn page_limit(page_size: u32, remaining: usize) -> u32 {
     let size = if page_size == 0 { 100 } else { page_size };
