@@ -212,6 +212,7 @@ mod tests {
                 applied_index: 10,
                 commit_index: 10,
                 lag_entries: 0,
+                ..HealthCheckResponse::default()
             }),
         }
     }

@@ -336,6 +336,7 @@ mod tests {
                 applied_index: 9,
                 commit_index: 9,
                 lag_entries: 0,
+                ..HealthCheckResponse::default()
             },
         );
         // The reason comes last, so a serving node's line ends in two spaces.

@@ -174,12 +174,16 @@ impl Cluster {
     /// start-up, not what it means to.
     async fn wait_all_applied_first_entries(&self, leader: u64, ids: &[u64]) -> Result<()> {
         let timeout = self.opts.start_timeout;
-        // Whatever the leader's log holds once it leads (the membership, and the entry of
-        // its term when it appended one), applied on the leader first.
+        // Whatever the leader's log holds once it leads and the cluster's parameters are
+        // applied (the membership, the entry of its term when it appended one, the
+        // parameters), applied on the leader first.
         let index = wait_until(
             "the leader applying its first entries",
             timeout,
             async || {
+                if self.health(leader).await?.quota_bytes == 0 {
+                    bail!("leader {leader} has not applied the cluster's parameters");
+                }
                 let st = self.status(leader).await?;
                 if st.last_log_index >= 1 && st.applied_index >= st.last_log_index {
                     Ok(st.applied_index)

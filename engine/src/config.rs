@@ -94,6 +94,22 @@ pub struct StoreParams {
     pub max_sessions: u32,
 }
 
+impl StoreParams {
+    /// Parameters still to be adopted: a store created by a node that does not choose
+    /// them (they come from the cluster, [`Engine::adopt_params`](crate::Engine::adopt_params)).
+    /// Such a store takes no embeddings until then.
+    pub const UNSET: Self = Self {
+        vector_dimension: 0,
+        session_ttl_ms: 0,
+        max_sessions: 0,
+    };
+
+    /// Whether these are [`StoreParams::UNSET`].
+    pub fn is_unset(&self) -> bool {
+        self.vector_dimension == 0
+    }
+}
+
 impl Default for StoreParams {
     fn default() -> Self {
         Self {

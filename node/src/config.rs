@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// `max-content-bytes` when the bootstrapping node gives none.
+pub const DEFAULT_MAX_CONTENT_BYTES: usize = sutra_proto::limits::DEFAULT_MAX_CONTENT_BYTES;
+
 /// One member of the initial cluster: `ID=RAFT_ADDR/API_ADDR`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -246,17 +249,56 @@ pub struct NodeConfig {
     #[arg(long, env = "SUTRA_LOG_KEEP_ENTRIES", default_value_t = 5_000)]
     pub log_keep_entries: u64,
 
-    /// Length of every embedding; fixed when the store is created. Default: 768.
-    #[arg(long, env = "SUTRA_VECTOR_DIMENSION", default_value_t = 768)]
-    pub vector_dimension: u32,
+    /// Cluster parameter: length of every embedding. Cluster parameters are fixed when
+    /// the cluster bootstraps, from the bootstrapping node's values, and replicated; on
+    /// any other node a value given here must equal the cluster's, or the node refuses to
+    /// run (naming both), and an unset one adopts the cluster's. Default: 768 when this
+    /// node bootstraps, else the cluster's.
+    #[arg(long, env = "SUTRA_VECTOR_DIMENSION")]
+    pub vector_dimension: Option<u32>,
 
-    /// Largest concept content in bytes. Default: 1048576.
-    #[arg(long, env = "SUTRA_MAX_CONTENT_BYTES", default_value_t = 1 << 20)]
-    pub max_content_bytes: usize,
+    /// Cluster parameter: largest concept content in bytes. Default: 1048576 when this
+    /// node bootstraps, else the cluster's.
+    #[arg(long, env = "SUTRA_MAX_CONTENT_BYTES")]
+    pub max_content_bytes: Option<usize>,
 
-    /// Most operations in one batch. Default: 1000.
-    #[arg(long, env = "SUTRA_MAX_BATCH_OPS", default_value_t = 1000)]
-    pub max_batch_ops: usize,
+    /// Cluster parameter: most operations in one batch. Default: 1000 when this node
+    /// bootstraps, else the cluster's.
+    #[arg(long, env = "SUTRA_MAX_BATCH_OPS")]
+    pub max_batch_ops: Option<usize>,
+
+    /// Cluster parameter: a client session idle for longer than this, in log time, is
+    /// forgotten. Default: 86400000 (24 h) when this node bootstraps, else the cluster's.
+    #[arg(long, env = "SUTRA_SESSION_TTL_MS")]
+    pub session_ttl_ms: Option<u64>,
+
+    /// Cluster parameter: most client sessions remembered. Default: 100000 when this node
+    /// bootstraps, else the cluster's.
+    #[arg(long, env = "SUTRA_MAX_SESSIONS")]
+    pub max_sessions: Option<u32>,
+
+    /// Cluster parameter: the cluster quota in bytes of data file; the leader refuses
+    /// writes that would grow the data past it (RESOURCE_EXHAUSTED). Default: 8589934592
+    /// (8 GiB) when this node bootstraps, else the cluster's.
+    #[arg(long, env = "SUTRA_QUOTA_BYTES")]
+    pub quota_bytes: Option<u64>,
+
+    /// This node's largest data file in bytes: the address space reserved for it. Must be
+    /// at least the cluster quota. Default: 68719476736 (64 GiB).
+    #[arg(long, env = "SUTRA_DATA_FILE_LIMIT_BYTES", default_value_t = 64 << 30)]
+    pub data_file_limit_bytes: u64,
+
+    /// The data file grows by at least this many bytes at a time (allocated, so a full
+    /// disk fails the growth, not a write into the mapping). Default: 67108864 (64 MiB).
+    #[arg(long, env = "SUTRA_DATA_FILE_GROW_BYTES", default_value_t = 64 << 20)]
+    pub data_file_grow_bytes: u64,
+
+    /// When the free space of the data directory's file system falls below this, the node
+    /// raises the replicated NOSPACE alarm and the cluster takes no more writes that grow
+    /// the data until an operator disarms it. Leave room for a compaction (a copy of the
+    /// live data) and for the Raft log. Default: 1073741824 (1 GiB).
+    #[arg(long, env = "SUTRA_MIN_FREE_DISK_BYTES", default_value_t = 1 << 30)]
+    pub min_free_disk_bytes: u64,
 
     /// Largest peer gRPC message in bytes; client messages may use all but 9 MiB of it
     /// (entries ride in peer messages with others). Default: 67108864 (64 MiB).
@@ -284,9 +326,15 @@ impl Default for NodeConfig {
             election_timeout_max_ms: 600,
             snapshot_every_entries: 20_000,
             log_keep_entries: 5_000,
-            vector_dimension: 768,
-            max_content_bytes: 1 << 20,
-            max_batch_ops: 1000,
+            vector_dimension: None,
+            max_content_bytes: None,
+            max_batch_ops: None,
+            session_ttl_ms: None,
+            max_sessions: None,
+            quota_bytes: None,
+            data_file_limit_bytes: 64 << 30,
+            data_file_grow_bytes: 64 << 20,
+            min_free_disk_bytes: 1 << 30,
             max_message_bytes: 64 << 20,
         }
     }
@@ -363,13 +411,31 @@ impl NodeConfig {
                 "must be greater than election-timeout-min-ms",
             ));
         }
-        if self.vector_dimension == 0 || self.vector_dimension > 65_536 {
+        if self.vector_dimension.is_some_and(|d| d == 0 || d > 65_536) {
             return Err(err("vector-dimension", "must be within 1..=65536"));
         }
-        if self.max_batch_ops == 0 {
+        if self.max_batch_ops == Some(0) {
             return Err(err("max-batch-ops", "must be at least 1"));
         }
-        if self.max_message_bytes < self.max_content_bytes + (64 << 10) {
+        if self.max_sessions == Some(0) {
+            return Err(err("max-sessions", "must be at least 1"));
+        }
+        if self.data_file_grow_bytes == 0 {
+            return Err(err("data-file-grow-bytes", "must be at least 1"));
+        }
+        if let Some(q) = self.quota_bytes
+            && q > self.data_file_limit_bytes
+        {
+            return Err(err(
+                "quota-bytes",
+                format!(
+                    "{q} exceeds data-file-limit-bytes ({})",
+                    self.data_file_limit_bytes
+                ),
+            ));
+        }
+        let content = self.max_content_bytes.unwrap_or(DEFAULT_MAX_CONTENT_BYTES);
+        if self.max_message_bytes < content + (64 << 10) {
             return Err(err(
                 "max-message-bytes",
                 "must exceed max-content-bytes by at least 64 KiB",

@@ -29,6 +29,8 @@ pub fn report(node: &Node) -> HealthCheckResponse {
         "storage engine poisoned after a failed sync".to_string()
     } else if m.current_leader.is_none() {
         "no leader known".to_string()
+    } else if node.cluster().params().is_none() {
+        "the cluster's parameters are not applied here yet".to_string()
     } else if lag > MAX_HEALTHY_LAG {
         format!("{lag} committed entries not yet applied")
     } else {
@@ -50,5 +52,13 @@ pub fn report(node: &Node) -> HealthCheckResponse {
         applied_index: applied,
         commit_index: committed,
         lag_entries: lag,
+        alarms: node
+            .cluster()
+            .alarms()
+            .iter()
+            .map(|a| format!("{}@{}", a.kind.as_str(), a.node))
+            .collect(),
+        data_bytes: node.engine.usage().0,
+        quota_bytes: node.cluster().params().map_or(0, |p| p.quota_bytes),
     }
 }

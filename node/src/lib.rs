@@ -11,6 +11,8 @@ pub mod config;
 pub mod convert;
 pub mod health;
 pub mod node;
+pub mod params;
+mod read;
 pub mod server;
 pub mod service;
 pub mod status;

@@ -6,12 +6,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use openraft::ServerState;
+use parking_lot::Mutex;
+
 use openraft::async_runtime::WatchReceiver;
 use sutra_engine::{Engine, WriteBatch, WriteOutcome};
 use sutra_proto::LeaderHint;
 use sutra_proto::storage as pb;
-use sutra_raft::{Command, CommandResponse, NodeInfo, PeerNetwork, StateMachine, TypeConfig};
+use sutra_raft::{
+    ClusterIdentity, ClusterParams, Command, CommandResponse, NodeInfo, PeerNetwork, ProposeError,
+    Proposer, SharedClusterState, StateMachine, TypeConfig,
+};
 
 use crate::config::ValidConfig;
 use crate::status::ServiceError;
@@ -22,7 +26,7 @@ pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 pub type Metrics = openraft::RaftMetrics<TypeConfig>;
 
 /// Longest a `SESSION` read waits for this node to catch up with the client's last write.
-const SESSION_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const SESSION_WAIT: Duration = Duration::from_secs(5);
 
 /// Shared state of a running node.
 #[derive(Debug)]
@@ -39,11 +43,16 @@ pub struct Node {
     pub log_dir: PathBuf,
     /// The peer network, for the calls a follower makes to its leader.
     network: PeerNetwork,
+    /// The leader's gate into the log (also the replicated cluster state).
+    pub proposer: Proposer,
+    /// The cluster this node belongs to.
+    pub identity: ClusterIdentity,
     started: Instant,
     flushes: AtomicU64,
     dropped: AtomicU64,
-    /// When (ms since the Unix epoch) a leader's AppendEntries last reached this node.
-    leader_contact_ms: AtomicU64,
+    /// When a leader's AppendEntries last reached this node (monotonic), and the leader's
+    /// commit index it carried: what a BOUNDED read must have applied.
+    pub(crate) leader_contact: Mutex<Option<(Instant, Option<u64>)>>,
 }
 
 /// Whether a call to a peer failed in the connection (reset, closed, refused) rather than
@@ -55,34 +64,58 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
     ) && std::error::Error::source(status).is_some()
 }
 
-/// Milliseconds since the Unix epoch: the log time a leader stamps into entries.
+/// This node's wall clock, in milliseconds since the Unix epoch, moved by
+/// `SUTRA_TEST_CLOCK_OFFSET_MS` (tests only: a node whose clock is far off). Nothing the
+/// cluster agrees on depends on it: log time is the leader's monotonic clock
+/// (`sutra_raft::LogClock`), and a leader restamps every write it is relayed.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
+    let offset: i64 = std::env::var("SUTRA_TEST_CLOCK_OFFSET_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_millis() as u64);
+    wall.saturating_add_signed(offset)
 }
 
 impl Node {
-    /// Wraps a started Raft instance.
+    /// Wraps a started Raft instance; `cluster` is its state machine's cluster state.
     pub fn new(
         raft: Raft,
         engine: Engine,
+        cluster: SharedClusterState,
         config: ValidConfig,
         log_dir: PathBuf,
         network: PeerNetwork,
+        identity: ClusterIdentity,
     ) -> Self {
         Self {
             id: config.node_id,
+            proposer: Proposer::new(raft.clone(), engine.clone(), cluster),
             raft,
             engine,
             config,
             log_dir,
             network,
+            identity,
             started: Instant::now(),
             flushes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            leader_contact_ms: AtomicU64::new(0),
+            leader_contact: Mutex::new(None),
         }
+    }
+
+    /// The replicated cluster state.
+    pub fn cluster(&self) -> &SharedClusterState {
+        self.proposer.cluster()
+    }
+
+    /// The cluster's parameters, or UNAVAILABLE while they are not applied here yet.
+    pub fn cluster_params(&self) -> Result<ClusterParams, ServiceError> {
+        self.cluster()
+            .params()
+            .ok_or_else(|| ProposeError::NotConfigured.into())
     }
 
     /// A copy of the current Raft metrics.
@@ -117,12 +150,13 @@ impl Node {
         self.started.elapsed().as_secs()
     }
 
-    /// Records that a leader's AppendEntries (a heartbeat or entries) just arrived.
-    pub fn note_leader_contact(&self) {
-        self.leader_contact_ms.store(now_ms(), Ordering::Relaxed);
+    /// Records that a leader's AppendEntries (a heartbeat or entries) just arrived, with
+    /// the leader's commit index (a log index) it carried.
+    pub fn note_leader_contact(&self, leader_commit: Option<u64>) {
+        *self.leader_contact.lock() = Some((Instant::now(), leader_commit));
     }
 
-    /// Writes refused for back-pressure or quota.
+    /// Writes this node answered with RESOURCE_EXHAUSTED (an alarm or the quota).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -136,16 +170,27 @@ impl Node {
     /// it is applied here.
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.id, ops = batch.ops.len()))]
     pub async fn write(&self, batch: WriteBatch) -> Result<CommandResponse, ServiceError> {
-        let cmd = Command::new(batch, now_ms());
-        let resp = if self.raft.is_leader() {
-            sutra_raft::propose(&self.raft, cmd).await?
-        } else {
-            self.forward_write(&cmd).await?
-        };
+        // A follower's stamp travels with the relayed write only to be replaced: the
+        // leader stamps log time.
+        let resp = self.submit(Command::new(batch, now_ms())).await;
+        if let Err(ServiceError::ResourceExhausted(_)) = &resp {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        let resp = resp?;
         if let WriteOutcome::Rejected(r) = &resp.outcome.outcome {
             return Err(r.clone().into());
         }
         Ok(resp)
+    }
+
+    /// Proposes `cmd` through the leader's gate: here on the leader, relayed otherwise;
+    /// waits until it is applied here.
+    pub async fn submit(&self, cmd: Command) -> Result<CommandResponse, ServiceError> {
+        if self.raft.is_leader() {
+            Ok(self.proposer.propose(cmd).await?)
+        } else {
+            self.forward_write(&cmd).await
+        }
     }
 
     /// On the leader: the other voter whose log matches furthest, which takes over with
@@ -197,15 +242,9 @@ impl Node {
     }
 
     /// A peer-service client of the leader, over the cached peer channel.
-    async fn leader_client(
+    pub(crate) async fn leader_client(
         &self,
-    ) -> Result<
-        (
-            u64,
-            sutra_proto::raft::raft_service_client::RaftServiceClient<tonic::transport::Channel>,
-        ),
-        ServiceError,
-    > {
+    ) -> Result<(u64, sutra_raft::PeerGrpcClient), ServiceError> {
         let (id, node) = self.remote_leader().await?;
         let client = self
             .network
@@ -220,11 +259,18 @@ impl Node {
         if let Some(hint) = LeaderHint::from_status(&status) {
             return ServiceError::NotLeader(Some(hint));
         }
+        if let Some(refusal) = ProposeError::from_refusal(&status) {
+            return refusal.into();
+        }
         match status.code() {
             tonic::Code::InvalidArgument => ServiceError::Internal(format!(
                 "leader {leader} refused a relayed request: {}",
                 status.message()
             )),
+            // The leader's own words: the alarm or quota that refused the write.
+            tonic::Code::ResourceExhausted => {
+                ServiceError::ResourceExhausted(status.message().to_string())
+            }
             _ => ServiceError::Unavailable(format!("leader {leader}: {}", status.message())),
         }
     }
@@ -260,7 +306,11 @@ impl Node {
     /// repeat (a write carries its exactly-once identity).
     ///
     /// [`while_leader`]: Self::while_leader
-    async fn call_leader<T, F, Fut>(&self, leader: u64, call: F) -> Result<T, ServiceError>
+    pub(crate) async fn call_leader<T, F, Fut>(
+        &self,
+        leader: u64,
+        call: F,
+    ) -> Result<T, ServiceError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -294,112 +344,6 @@ impl Node {
                 "leader {leader} answered an undecodable response: {e}"
             ))
         })
-    }
-
-    /// A LINEARIZABLE read barrier: the leader confirms its leadership with a quorum and
-    /// names a read index (asked over the peer channel when this node follows); this
-    /// node then waits until it has applied it.
-    async fn linearizable_read(&self) -> Result<(), ServiceError> {
-        let read_index = if self.raft.is_leader() {
-            sutra_raft::read_index(&self.raft).await?
-        } else {
-            let (leader, client) = self.leader_client().await?;
-            self.call_leader(leader, || {
-                let mut client = client.clone();
-                async move {
-                    client
-                        .read_index(sutra_proto::raft::ReadIndexRequest {})
-                        .await
-                }
-            })
-            .await?
-            .read_index
-        };
-        self.raft
-            .wait(Some(SESSION_WAIT))
-            .applied_index_at_least(Some(read_index), "read index")
-            .await
-            .map_err(|_| {
-                ServiceError::Deadline(format!(
-                    "this node did not apply up to the leader's read index {read_index} within {SESSION_WAIT:?}"
-                ))
-            })?;
-        Ok(())
-    }
-
-    /// Establishes the consistency a read asks for; returns the metadata to answer with.
-    /// The options have passed `validate::read_options` at the edge.
-    pub async fn read_barrier(
-        &self,
-        read: Option<pb::ReadOptions>,
-    ) -> Result<pb::ReadMeta, ServiceError> {
-        let read = read.unwrap_or_default();
-        let consistency = read.consistency();
-        match consistency {
-            pb::Consistency::Unspecified | pb::Consistency::Linearizable => {
-                self.linearizable_read().await?
-            }
-            // A leader lease is only safe with a configured clock-drift bound and a vote
-            // delay after restart; until those exist, LEASE reads are served on the leader
-            // with a ReadIndex round, which gives the same answer with a stronger guarantee.
-            pb::Consistency::Lease if self.raft.is_leader() => self.linearizable_read().await?,
-            pb::Consistency::Lease => return Err(self.not_leader()),
-            pb::Consistency::Session => {
-                if let Some(index) = sutra_raft::log_index(read.session_index) {
-                    self.raft
-                        .wait(Some(SESSION_WAIT))
-                        .applied_index_at_least(Some(index), "session read")
-                        .await
-                        .map_err(|_| {
-                            ServiceError::Deadline(format!(
-                                "this node did not apply up to session index {} within {SESSION_WAIT:?}",
-                                read.session_index
-                            ))
-                        })?;
-                }
-            }
-            pb::Consistency::Bounded => self.bounded_read(read.max_staleness_ms)?,
-            pb::Consistency::Stale => {}
-        }
-        Ok(self.read_meta(consistency))
-    }
-
-    /// A read no staler than `max_staleness_ms`: the leader is never stale; a follower
-    /// judges by the last time it heard from a leader.
-    fn bounded_read(&self, max_staleness_ms: u64) -> Result<(), ServiceError> {
-        let m = self.metrics();
-        if m.state == ServerState::Leader {
-            // A leader cut off from the others keeps believing it leads: it is fresh only
-            // while a quorum acknowledged it within the bound.
-            let acked_ms_ago = m
-                .last_quorum_acked
-                .as_ref()
-                .map(|t| openraft::async_runtime::Instant::elapsed(&**t).as_millis() as u64);
-            return match acked_ms_ago {
-                Some(ms) if ms <= max_staleness_ms => Ok(()),
-                _ => Err(ServiceError::Unavailable(format!(
-                    "this leader has not heard from a quorum within {max_staleness_ms} ms"
-                ))),
-            };
-        }
-        let last = self.leader_contact_ms.load(Ordering::Relaxed);
-        let since = (last > 0).then(|| now_ms().saturating_sub(last));
-        match since {
-            Some(ms) if ms <= max_staleness_ms => Ok(()),
-            _ => Err(self.not_leader()),
-        }
-    }
-
-    /// Read metadata at this moment; `applied_index` is a log position, like versions
-    /// and SESSION tokens (`sutra_raft::log_position`).
-    pub fn read_meta(&self, consistency: pb::Consistency) -> pb::ReadMeta {
-        let m = self.metrics();
-        pb::ReadMeta {
-            served_by: self.id,
-            applied_index: sutra_raft::position_of(m.last_applied.as_ref()),
-            consistency: consistency as i32,
-            leader_id: m.current_leader.unwrap_or(0),
-        }
     }
 
     /// The write response for an applied command.

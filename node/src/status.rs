@@ -50,6 +50,8 @@ impl From<ProposeError> for ServiceError {
     fn from(e: ProposeError) -> Self {
         match e {
             ProposeError::NotLeader(hint) => Self::NotLeader(hint),
+            ProposeError::Invalid(v) => Self::InvalidArgument(v),
+            e if e.is_exhausted() => Self::ResourceExhausted(e.to_string()),
             other => Self::Unavailable(other.to_string()),
         }
     }

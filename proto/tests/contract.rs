@@ -150,6 +150,8 @@ fn cluster_service_methods() {
             "TriggerSnapshotRequest",
             "TriggerSnapshotResponse",
         ),
+        unary(p, "ListAlarms", "ListAlarmsRequest", "AlarmsResponse"),
+        unary(p, "DisarmAlarm", "DisarmAlarmRequest", "AlarmsResponse"),
     ];
     assert_eq!(got, expected);
     assert_eq!(

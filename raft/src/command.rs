@@ -5,34 +5,69 @@ use std::fmt;
 
 use sutra_engine::{ApplyOutcome, WriteBatch};
 
-/// One client write, as it travels through the Raft log.
+use crate::cluster_state::{Alarm, ClusterParams};
+
+/// The application data of one Raft log entry.
 ///
-/// `time_ms` is stamped by the leader when it proposes the write. Session expiry in the
-/// engine runs on this log time, never on a replica's clock, so every replica applies the
-/// entry identically.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct Command {
-    /// The operations, applied atomically, with the exactly-once session key.
-    pub batch: WriteBatch,
-    /// Leader wall-clock time at proposal, in milliseconds since the Unix epoch.
-    pub time_ms: u64,
+/// A write's `time_ms` is log time, stamped by the leader when it proposes the write
+/// ([`LogClock`](crate::LogClock)); session expiry in the engine runs on it, never on a
+/// replica's clock, so every replica applies the entry identically.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Command {
+    /// A client write: the operations, applied atomically, with the exactly-once key.
+    Write {
+        /// The operations and session key.
+        batch: WriteBatch,
+        /// Log time in milliseconds.
+        time_ms: u64,
+    },
+    /// The cluster's parameters, proposed once by the node that bootstrapped it. The
+    /// first one applied wins; later ones change nothing.
+    SetParams(ClusterParams),
+    /// Raises (`active`) or disarms an alarm.
+    Alarm {
+        /// Which alarm.
+        alarm: Alarm,
+        /// Raise or disarm.
+        active: bool,
+    },
 }
 
 impl Command {
-    /// A command for `batch`, proposed at `time_ms`.
+    /// A write of `batch` at log time `time_ms`.
     pub fn new(batch: WriteBatch, time_ms: u64) -> Self {
-        Self { batch, time_ms }
+        Self::Write { batch, time_ms }
+    }
+
+    /// The write batch, for a write.
+    pub fn batch(&self) -> Option<&WriteBatch> {
+        match self {
+            Self::Write { batch, .. } => Some(batch),
+            _ => None,
+        }
     }
 }
 
 /// Logs shape, never content: values may hold user data.
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "write(ops={}", self.batch.ops.len())?;
-        if let Some(s) = &self.batch.session {
-            write!(f, ", client={}, seq={}", s.client_id, s.sequence)?;
+        match self {
+            Self::Write { batch, time_ms } => {
+                write!(f, "write(ops={}", batch.ops.len())?;
+                if let Some(s) = &batch.session {
+                    write!(f, ", client={}, seq={}", s.client_id, s.sequence)?;
+                }
+                write!(f, ", time_ms={time_ms})")
+            }
+            Self::SetParams(p) => write!(f, "set-params(cluster={})", p.cluster_id),
+            Self::Alarm { alarm, active } => {
+                write!(
+                    f,
+                    "alarm({alarm}, {})",
+                    if *active { "raise" } else { "disarm" }
+                )
+            }
         }
-        write!(f, ", time_ms={})", self.time_ms)
     }
 }
 

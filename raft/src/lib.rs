@@ -56,6 +56,8 @@
 //! After a crash the engine recovers to its last checkpoint, whose position says which
 //! entry it covers; openraft re-applies the committed entries after it from the log.
 
+pub mod cluster_id;
+mod cluster_state;
 mod command;
 mod error;
 pub mod log_position;
@@ -70,13 +72,17 @@ mod snapshot_builder;
 mod state_machine;
 mod types;
 
+pub use cluster_id::{CLUSTER_ID_METADATA_KEY, ClusterIdentity};
+pub use cluster_state::{Alarm, AlarmKind, ClusterParams, ClusterState, SharedClusterState};
 pub use command::{Command, CommandResponse};
 pub use error::{Error, Result};
 pub use log_position::{log_index, position, position_of};
 pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
-pub use network::{EndpointFactory, NetworkConfig, PeerClient, PeerNetwork, plaintext_endpoints};
+pub use network::{
+    EndpointFactory, NetworkConfig, PeerClient, PeerGrpcClient, PeerNetwork, plaintext_endpoints,
+};
 pub use position::AppliedPosition;
-pub use propose::{ProposeError, await_quorum_lease, propose, read_index};
+pub use propose::{LogClock, ProposeError, Proposer, await_quorum_lease, read_index};
 pub use service::{
     AllowAll, LeaderContactHook, PeerAuth, PeerIdentity, PeerMembership, RaftGrpcService,
     ServiceConfig, ServiceStats, peer_membership,

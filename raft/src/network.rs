@@ -35,9 +35,10 @@ use parking_lot::Mutex;
 use sutra_proto::raft::raft_service_client::RaftServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
-pub use client::PeerClient;
+pub use client::{PeerClient, PeerGrpcClient};
 pub use config::NetworkConfig;
 
+use crate::cluster_id::{ClusterIdStamp, ClusterIdentity};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 /// Builds the endpoint for a peer: `(node id, "host:port")` → a tonic [`Endpoint`].
@@ -78,6 +79,8 @@ struct Shared {
     channels: Mutex<HashMap<(NodeId, ChannelKind), Cached>>,
     /// Channels created so far; one per peer and kind unless an address changed.
     channels_created: AtomicU64,
+    /// Stamped on every call.
+    identity: ClusterIdentity,
 }
 
 struct Cached {
@@ -118,8 +121,27 @@ impl PeerNetwork {
                 endpoints,
                 channels: Mutex::new(HashMap::new()),
                 channels_created: AtomicU64::new(0),
+                identity: ClusterIdentity::default(),
             }),
         }
+    }
+
+    /// Stamps `identity`'s cluster id on every call this network makes.
+    ///
+    /// # Panics
+    ///
+    /// If the network was cloned already (set it right after [`new`](Self::new)).
+    pub fn with_cluster_identity(mut self, identity: ClusterIdentity) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("the cluster identity is set before the network is shared")
+            .identity = identity;
+        self
+    }
+
+    fn grpc_client(&self, channel: Channel) -> PeerGrpcClient {
+        RaftServiceClient::with_interceptor(channel, ClusterIdStamp(self.shared.identity.clone()))
+            .max_decoding_message_size(self.shared.config.max_message_bytes)
+            .max_encoding_message_size(self.shared.config.max_message_bytes)
     }
 
     /// The configuration in use.
@@ -195,31 +217,19 @@ impl PeerNetwork {
 
     /// A client of `target`'s peer service over the cached replication channel, for the
     /// calls a follower makes to its leader (`ForwardWrite`, `ReadIndex`).
-    pub fn leader_client(
-        &self,
-        target: NodeId,
-        node: &NodeInfo,
-    ) -> Result<RaftServiceClient<Channel>, String> {
+    pub fn leader_client(&self, target: NodeId, node: &NodeInfo) -> Result<PeerGrpcClient, String> {
         self.channel(
             target,
             self.dial_addr(target, node),
             ChannelKind::Replication,
         )
-        .map(|channel| {
-            RaftServiceClient::new(channel)
-                .max_decoding_message_size(self.shared.config.max_message_bytes)
-                .max_encoding_message_size(self.shared.config.max_message_bytes)
-        })
+        .map(|channel| self.grpc_client(channel))
     }
 
     fn client(&self, target: NodeId, node: &NodeInfo, kind: ChannelKind) -> PeerClient {
         let client = self
             .channel(target, self.dial_addr(target, node), kind)
-            .map(|channel| {
-                RaftServiceClient::new(channel)
-                    .max_decoding_message_size(self.shared.config.max_message_bytes)
-                    .max_encoding_message_size(self.shared.config.max_message_bytes)
-            })
+            .map(|channel| self.grpc_client(channel))
             .inspect_err(|e| tracing::warn!(target_node = target, error = %e, "peer unreachable"));
         PeerClient::new(self.shared.clone(), target, client)
     }

@@ -1,17 +1,19 @@
 //! [`AppliedPosition`]: the Raft side of the engine's opaque applied `position`.
 //!
 //! The engine persists `position` with every checkpoint and snapshot and returns it after
-//! recovery, without interpreting it. Encoding the last applied log id and the membership
-//! in force there makes the engine's checkpoint the state machine's whole durable state:
-//! `applied_state()` and snapshot metadata both come from it.
+//! recovery, without interpreting it. Encoding the last applied log id, the membership
+//! in force there and the replicated cluster state (`crate::cluster_state`) makes the
+//! engine's checkpoint the state machine's whole durable state: `applied_state()`,
+//! snapshot metadata and the cluster's parameters all come from it.
 //!
-//! Bytes: `[format u8 = 1][postcard(AppliedPosition)]`; empty means nothing applied yet.
+//! Bytes: `[format u8 = 2][postcard(AppliedPosition)]`; empty means nothing applied yet.
 //! The engine's checkpoint carries its own CRC32C, so none is added here.
 
+use crate::cluster_state::ClusterState;
 use crate::error::{Error, Result};
 use crate::types::{LogId, StoredMembership};
 
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// The last applied log id and the last applied membership.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -20,6 +22,8 @@ pub struct AppliedPosition {
     pub last_applied: Option<LogId>,
     /// Membership of the last applied membership entry.
     pub last_membership: StoredMembership,
+    /// The cluster state after the last applied entry.
+    pub cluster: ClusterState,
 }
 
 impl AppliedPosition {
@@ -72,6 +76,10 @@ mod tests {
         let pos = AppliedPosition {
             last_applied: Some(log_id),
             last_membership: StoredMembership::new(Some(log_id), membership),
+            cluster: ClusterState {
+                removed: BTreeSet::from([4]),
+                ..ClusterState::default()
+            },
         };
         let bytes = pos.encode().unwrap();
         assert_eq!(AppliedPosition::decode(&bytes).unwrap(), pos);

@@ -75,8 +75,9 @@ struct Counters {
 }
 
 /// Called after this node accepted an AppendEntries (entries or a heartbeat) from the
-/// current leader.
-pub type LeaderContactHook = Arc<dyn Fn() + Send + Sync>;
+/// current leader, with the leader's commit index it carried (a log index; `None` before
+/// the leader committed anything).
+pub type LeaderContactHook = Arc<dyn Fn(Option<u64>) + Send + Sync>;
 
 /// Serves `sutra.raft.RaftService` for one node. Cheap to clone.
 #[derive(Clone)]
@@ -89,6 +90,11 @@ struct Inner {
     raft: Raft,
     /// The engine the state machine runs on: snapshots are received into its directory.
     engine: Engine,
+    /// The leader's gate for relayed writes; also the replicated cluster state (removed
+    /// nodes).
+    proposer: crate::Proposer,
+    /// The cluster this node belongs to.
+    identity: crate::ClusterIdentity,
     auth: Arc<dyn PeerAuth>,
     config: ServiceConfig,
     counters: Counters,
@@ -106,14 +112,15 @@ impl fmt::Debug for RaftGrpcService {
 }
 
 impl RaftGrpcService {
-    /// The service for `raft`, whose state machine runs on `engine`
-    /// (`StateMachine::engine().clone()`, taken before the state machine moved into
-    /// `Raft::new`). Every call is first passed to `auth`.
-    pub fn new(raft: Raft, engine: Engine, auth: Arc<dyn PeerAuth>, config: ServiceConfig) -> Self {
+    /// The service for the Raft instance behind `proposer` (whose engine receives
+    /// snapshots). Every call is first passed to `auth`.
+    pub fn new(proposer: crate::Proposer, auth: Arc<dyn PeerAuth>, config: ServiceConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
-                raft,
-                engine,
+                raft: proposer.raft().clone(),
+                engine: proposer.engine().clone(),
+                proposer,
+                identity: crate::ClusterIdentity::default(),
                 auth,
                 config,
                 counters: Counters::default(),
@@ -150,12 +157,35 @@ impl RaftGrpcService {
         }
     }
 
-    /// Runs [`PeerAuth`] on the call's metadata and extensions; returns the caller and
-    /// the message.
-    fn authorize<T>(&self, request: Request<T>) -> Result<(Caller, T), Status> {
+    /// Checks every call against `identity`'s cluster id (set it right after
+    /// [`new`](Self::new)).
+    ///
+    /// # Panics
+    ///
+    /// If the service was cloned already.
+    pub fn with_cluster_identity(mut self, identity: crate::ClusterIdentity) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("the cluster identity is set before the service is shared")
+            .identity = identity;
+        self
+    }
+
+    /// Runs [`PeerAuth`] on the call's metadata and extensions, then checks that the
+    /// caller belongs to this cluster ([`check_cluster`](Self::check_cluster)); returns
+    /// the caller and the message. `adopt`: a leader's call (entries, snapshots) may give
+    /// a node that belongs to no cluster yet its cluster id.
+    fn authorize<T>(&self, request: Request<T>, adopt: bool) -> Result<(Caller, T), Status> {
         let (metadata, extensions, message) = request.into_parts();
         let probe = Request::from_parts(metadata, extensions, ());
-        match self.inner.auth.authorize(&probe, &self.inner.raft) {
+        let checked = self
+            .inner
+            .auth
+            .authorize(&probe, &self.inner.raft)
+            .and_then(|identity| {
+                self.check_cluster(&probe, identity, adopt)?;
+                Ok(identity)
+            });
+        match checked {
             Ok(identity) => Ok((Caller(identity), message)),
             Err(status) => {
                 self.inner
@@ -187,6 +217,43 @@ impl RaftGrpcService {
     }
 }
 
+impl RaftGrpcService {
+    /// Refuses a node that left this cluster (its certificate keeps no power here), and a
+    /// caller of another cluster: both cluster ids known and different, or this node's
+    /// known and the caller's missing. A node that belongs to no cluster yet takes the id
+    /// of the first leader that replicates to it.
+    fn check_cluster(
+        &self,
+        probe: &Request<()>,
+        identity: PeerIdentity,
+        adopt: bool,
+    ) -> Result<(), Status> {
+        if let PeerIdentity::Node(node) = identity
+            && self.inner.proposer.cluster().is_removed(node)
+        {
+            return Err(Status::permission_denied(format!(
+                "node {node} was removed from this cluster; its certificate is refused"
+            )));
+        }
+        let theirs = crate::cluster_id::caller_cluster_id(probe.metadata());
+        match (self.inner.identity.get(), theirs) {
+            (Some(mine), Some(theirs)) if mine == theirs => Ok(()),
+            (Some(mine), Some(theirs)) => Err(Status::permission_denied(format!(
+                "this node belongs to cluster {mine}, the caller to cluster {theirs}"
+            ))),
+            (Some(mine), None) => Err(Status::permission_denied(format!(
+                "this node belongs to cluster {mine} and the caller names none"
+            ))),
+            (None, Some(theirs)) if adopt => self
+                .inner
+                .identity
+                .set(&theirs)
+                .map_err(|e| Status::permission_denied(e.to_string())),
+            (None, _) => Ok(()),
+        }
+    }
+}
+
 /// The authorized caller of one call.
 #[derive(Debug, Clone, Copy)]
 struct Caller(PeerIdentity);
@@ -198,7 +265,7 @@ impl RaftGrpcService {
         request: Request<pb::VoteRequest>,
         pre_vote: bool,
     ) -> Result<Response<pb::VoteResponse>, Status> {
-        let (caller, msg) = self.authorize(request)?;
+        let (caller, msg) = self.authorize(request, false)?;
         let req = openraft::raft::VoteRequest::<TypeConfig>::from_proto(msg)
             .map_err(ServiceError::from)?;
         self.check_caller(caller, req.vote.leader_id.node_id)?;
@@ -220,10 +287,11 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<pb::AppendEntriesRequest>,
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
-        let (caller, msg) = self.authorize(request)?;
+        let (caller, msg) = self.authorize(request, true)?;
         let req = openraft::raft::AppendEntriesRequest::<TypeConfig>::from_proto(msg)
             .map_err(ServiceError::from)?;
         self.check_caller(caller, req.vote.leader_id.node_id)?;
+        let leader_commit = req.leader_commit.as_ref().map(|l| l.index);
         let resp = self
             .inner
             .raft
@@ -235,7 +303,7 @@ impl RaftService for RaftGrpcService {
         if let Some(hook) = &self.on_append_entries
             && matches!(resp, openraft::raft::AppendEntriesResponse::Success)
         {
-            hook();
+            hook(leader_commit);
         }
         Ok(Response::new(resp.into_proto()))
     }
@@ -261,7 +329,7 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<Streaming<pb::SnapshotChunk>>,
     ) -> Result<Response<pb::SnapshotResponse>, Status> {
-        let (caller, stream) = self.authorize(request)?;
+        let (caller, stream) = self.authorize(request, true)?;
         let resp = self.receive_snapshot(caller, stream).await?;
         Ok(Response::new(resp.into_proto()))
     }
@@ -271,7 +339,7 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<pb::TransferLeaderRequest>,
     ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
-        let (caller, msg) = self.authorize(request)?;
+        let (caller, msg) = self.authorize(request, false)?;
         let req = openraft::raft::TransferLeaderRequest::<TypeConfig>::from_proto(msg)
             .map_err(ServiceError::from)?;
         self.check_caller(caller, req.from_leader().leader_id.node_id)?;
@@ -289,9 +357,18 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<pb::ForwardWriteRequest>,
     ) -> Result<Response<pb::ForwardWriteResponse>, Status> {
-        let (_caller, msg) = self.authorize(request)?;
+        let (_caller, msg) = self.authorize(request, false)?;
         let cmd = crate::pb::decode_command(&msg.command).map_err(ServiceError::from)?;
-        let resp = crate::propose(&self.inner.raft, cmd)
+        // The leader judges a relayed write by the cluster's parameters, not by what the
+        // relaying node believed, before it is ordered.
+        let proposer = &self.inner.proposer;
+        if let Some(batch) = cmd.batch() {
+            proposer
+                .validate(batch)
+                .map_err(crate::ProposeError::into_status)?;
+        }
+        let resp = proposer
+            .propose(cmd)
             .await
             .map_err(crate::ProposeError::into_status)?;
         let response = crate::pb::encode_response(&resp).map_err(ServiceError::from)?;
@@ -303,7 +380,7 @@ impl RaftService for RaftGrpcService {
         &self,
         request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexResponse>, Status> {
-        let (_caller, _msg) = self.authorize(request)?;
+        let (_caller, _msg) = self.authorize(request, false)?;
         let read_index = crate::read_index(&self.inner.raft)
             .await
             .map_err(crate::ProposeError::into_status)?;

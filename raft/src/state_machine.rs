@@ -42,7 +42,8 @@ use openraft::{EntryPayload, OptionalSend};
 use parking_lot::Mutex;
 use sutra_engine::{ApplyContext, Engine, EngineConfig, StagedSnapshot, WriteBatch};
 
-use crate::command::CommandResponse;
+use crate::cluster_state::{ClusterState, SharedClusterState};
+use crate::command::{Command, CommandResponse};
 use crate::error::{Error, Result};
 use crate::log_position::{self, position_of};
 use crate::position::AppliedPosition;
@@ -57,6 +58,10 @@ pub struct StateMachine {
     engine: Engine,
     /// Membership as of the last applied entry; encoded into every position.
     last_membership: StoredMembership,
+    /// Cluster state as of the last applied entry; encoded into every position.
+    cluster: ClusterState,
+    /// The same, for the rest of the node.
+    shared: SharedClusterState,
     current: CurrentSnapshot,
 }
 
@@ -71,12 +76,22 @@ impl StateMachine {
     /// A state machine over an open engine.
     pub fn new(engine: Engine) -> Result<Self> {
         let pos = AppliedPosition::decode(&engine.applied().1)?;
-        tracing::info!(last_applied = ?pos.last_applied, "raft state machine open");
+        tracing::info!(last_applied = ?pos.last_applied, params = pos.cluster.params.is_some(), "raft state machine open");
+        let shared = SharedClusterState::default();
+        shared.set(pos.cluster.clone());
         Ok(Self {
             engine,
             last_membership: pos.last_membership,
+            cluster: pos.cluster,
+            shared,
             current: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The replicated cluster state as this state machine keeps it current (take it
+    /// before the state machine moves into `Raft::new`).
+    pub fn cluster_state(&self) -> SharedClusterState {
+        self.shared.clone()
     }
 
     /// The engine, for reads. Clones share the store.
@@ -89,17 +104,52 @@ impl StateMachine {
     }
 
     /// Applies one entry. Engine failures are storage errors: openraft stops the node.
+    /// Nothing an entry says makes it fail: a write the engine refuses is a rejection in
+    /// the response, and cluster-state entries always apply.
     fn apply_entry(&mut self, entry: Entry) -> Result<CommandResponse> {
         let log_id = entry.log_id();
         let log_index = log_id.index;
         let empty = WriteBatch::default();
-        // Blank and membership entries go through the engine as empty writes so that the
-        // applied position (and with it the membership) advances in the same checkpoint
-        // as the data.
+        // Entries other than writes go through the engine as empty writes so that the
+        // applied position (with the membership and the cluster state) advances in the
+        // same checkpoint as the data.
+        let mut cluster = self.cluster.clone();
         let (batch, time_ms) = match &entry.payload {
-            EntryPayload::Normal(cmd) => (&cmd.batch, cmd.time_ms),
+            EntryPayload::Normal(Command::Write { batch, time_ms }) => (batch, *time_ms),
+            EntryPayload::Normal(Command::SetParams(params)) => {
+                if cluster.params.is_none() {
+                    // A node whose own store was made with other parameters cannot be
+                    // a replica of this cluster: it stops (a storage error), the others
+                    // go on.
+                    self.engine
+                        .adopt_params(params.store_params())
+                        .map_err(Error::engine("adopt the cluster's parameters"))?;
+                    tracing::info!(cluster_id = %params.cluster_id, "cluster parameters applied");
+                    cluster.params = Some(params.clone());
+                }
+                (&empty, 0)
+            }
+            EntryPayload::Normal(Command::Alarm { alarm, active }) => {
+                let changed = if *active {
+                    cluster.alarms.insert(*alarm)
+                } else {
+                    cluster.alarms.remove(alarm)
+                };
+                if changed {
+                    tracing::warn!(%alarm, active, "alarm");
+                }
+                (&empty, 0)
+            }
             EntryPayload::Blank => (&empty, 0),
             EntryPayload::Membership(m) => {
+                let before: Vec<_> = self
+                    .last_membership
+                    .membership()
+                    .nodes()
+                    .map(|(id, _)| *id)
+                    .collect();
+                let after = m.nodes().map(|(id, _)| *id).collect();
+                cluster.note_membership(before, &after);
                 self.last_membership = StoredMembership::new(Some(log_id), m.clone());
                 (&empty, 0)
             }
@@ -107,6 +157,7 @@ impl StateMachine {
         let position = AppliedPosition {
             last_applied: Some(log_id),
             last_membership: self.last_membership.clone(),
+            cluster: cluster.clone(),
         }
         .encode()?;
         let outcome = self
@@ -120,6 +171,10 @@ impl StateMachine {
                 },
             )
             .map_err(Error::engine("apply"))?;
+        if cluster != self.cluster {
+            self.shared.set(cluster.clone());
+            self.cluster = cluster;
+        }
         Ok(CommandResponse { log_index, outcome })
     }
 
@@ -149,6 +204,8 @@ impl StateMachine {
             "engine state right after install differs from the installed snapshot"
         );
         self.last_membership = meta.last_membership.clone();
+        self.cluster = self.applied_position()?.cluster;
+        self.shared.set(self.cluster.clone());
         *self.current.lock() = Some((installed_meta, installed));
         tracing::info!(last_log_id = ?meta.last_log_id, "snapshot installed");
         Ok(())

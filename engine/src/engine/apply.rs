@@ -32,7 +32,7 @@ impl Engine {
                 last: st.last_version,
             });
         }
-        let now = ctx.time_ms.max(st.last_time_ms);
+        let now = next_log_time(st.last_time_ms, ctx.time_ms);
         let params = st.params;
         st.sessions.expire(now, &params);
         let seen = batch
@@ -75,6 +75,20 @@ impl Engine {
             deduplicated,
         })
     }
+}
+
+/// Longest step log time takes in one entry. Log time is the leader's, but a leader with a
+/// broken clock must not be able to expire every client session at once: it can move
+/// time on by at most this much per entry (sessions then live longer, never shorter).
+pub const MAX_LOG_TIME_STEP_MS: u64 = 60_000;
+
+/// Log time after an entry stamped `stamped`: never backwards, at most
+/// [`MAX_LOG_TIME_STEP_MS`] forwards (the first stamped entry sets where it starts).
+fn next_log_time(last: u64, stamped: u64) -> u64 {
+    if last == 0 {
+        return stamped;
+    }
+    stamped.clamp(last, last.saturating_add(MAX_LOG_TIME_STEP_MS))
 }
 
 impl State {
@@ -259,5 +273,19 @@ fn index_op(ix: &mut Index, op: &WriteOp, offset: u64, version: u64, len: u32) -
         ),
         WriteOp::DeleteEdge { from, to, relation } => ix.delete_edge(from, to, relation),
         WriteOp::CheckVersion { id, .. } => ix.contains(id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_time_never_goes_back_and_steps_at_most_a_minute_per_entry() {
+        assert_eq!(next_log_time(0, 1_000), 1_000);
+        assert_eq!(next_log_time(1_000, 500), 1_000);
+        assert_eq!(next_log_time(1_000, 2_000), 2_000);
+        let a_day = 24 * 60 * 60 * 1000;
+        assert_eq!(next_log_time(1_000, a_day), 1_000 + MAX_LOG_TIME_STEP_MS);
     }
 }

@@ -7,8 +7,11 @@ use std::time::Instant;
 
 use super::Engine;
 use crate::checkpoint::{self, Checkpoint};
+use crate::config::StoreParams;
+use crate::error::Error;
 use crate::error::Result;
 use crate::file::DataFile;
+use crate::record::{FileHeader, HEADER_LEN};
 
 /// What the last checkpoint made durable.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,6 +34,48 @@ impl Engine {
             version: ck.last_version,
             position: ck.position,
         })
+    }
+
+    /// Gives a store created with [`StoreParams::UNSET`] its parameters: they are written
+    /// into the data file header and made durable at once (msync). Adopting the
+    /// parameters the store already has changes nothing; a store that has other ones, or
+    /// that already holds records, is [`Error::Incompatible`] naming both values.
+    pub fn adopt_params(&self, params: StoreParams) -> Result<()> {
+        self.check_poisoned()?;
+        let _ck = self.inner.checkpoint_lock.lock();
+        let mut st = self.inner.state.write();
+        if st.params == params {
+            return Ok(());
+        }
+        let path = st.data.path().to_path_buf();
+        if !st.params.is_unset() || st.data_len != HEADER_LEN {
+            return Err(Error::Incompatible {
+                path,
+                reason: format!(
+                    "store has vector dimension {}, session ttl {} ms and {} sessions at most; \
+                     the cluster has {}, {} ms and {}",
+                    st.params.vector_dimension,
+                    st.params.session_ttl_ms,
+                    st.params.max_sessions,
+                    params.vector_dimension,
+                    params.session_ttl_ms,
+                    params.max_sessions
+                ),
+            });
+        }
+        let header = FileHeader {
+            params,
+            file_id: st.file_id,
+        };
+        // SAFETY: we hold the state lock exclusively, and nothing reads the header through
+        // this mapping but snapshot streaming: a snapshot taken before this moment (of a
+        // store with no data yet) that is still being sent would carry the new header and
+        // fail its checksum at the receiver, which then asks again.
+        unsafe { st.data.write_at(0, &header.encode()) };
+        st.data.sync(HEADER_LEN).map_err(|e| self.note_failure(e))?;
+        st.params = params;
+        tracing::info!(?params, "store adopted the cluster's parameters");
+        Ok(())
     }
 
     /// Checkpoints under the checkpoint lock and returns the data file and the record

@@ -193,6 +193,13 @@ impl Engine {
             .collect())
     }
 
+    /// Bytes of the data file in use (what the cluster quota counts), and the log time of
+    /// the last applied entry: cheap, for the leader's admission of every write.
+    pub fn usage(&self) -> (u64, u64) {
+        let st = self.inner.state.read();
+        (st.data_len, st.last_time_ms)
+    }
+
     /// Sizes and counters.
     pub fn stats(&self) -> EngineStats {
         let st = self.inner.state.read();

@@ -74,6 +74,10 @@ pub(super) fn recover(dir: &Path, config: &EngineConfig, ck: Checkpoint) -> Resu
 }
 
 pub(crate) fn check_params(path: &Path, stored: &StoreParams, wanted: &StoreParams) -> Result<()> {
+    // Unset on either side: the store adopts (or has adopted) the cluster's parameters.
+    if stored.is_unset() || wanted.is_unset() {
+        return Ok(());
+    }
     if stored.vector_dimension != wanted.vector_dimension {
         return Err(Error::Incompatible {
             path: path.to_path_buf(),

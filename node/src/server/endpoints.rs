@@ -60,13 +60,15 @@ pub(super) async fn serve_peers(
         ..ServiceConfig::default()
     };
     let peer = RaftGrpcService::new(
-        node.raft.clone(),
-        node.engine.clone(),
+        node.proposer.clone(),
         super::open::peer_auth(config),
         service_config,
-    );
+    )
+    .with_cluster_identity(node.identity.clone());
     let contact = node.clone();
-    let peer = peer.on_append_entries(std::sync::Arc::new(move || contact.note_leader_contact()));
+    let peer = peer.on_append_entries(std::sync::Arc::new(move |commit| {
+        contact.note_leader_contact(commit)
+    }));
     let mut server = server(config)?;
     let listener = bind(config.raft_listen).await?;
     Ok(tokio::spawn(

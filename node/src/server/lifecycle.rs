@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
-use sutra_raft::NodeInfo;
+use sutra_raft::{Command, NodeInfo};
 
 use super::RunError;
 use crate::node::Node;
+use crate::params;
 
-/// Resolves when Raft has stopped on a storage error or the engine is poisoned: the node
-/// must not keep serving then (a failed fsync is never retried; a restart recovers).
+/// Resolves when Raft has stopped on a storage error or the engine is poisoned (a failed
+/// fsync is never retried; a restart recovers), or when the cluster's parameters, once
+/// applied here, disagree with this node's configuration or cluster id: the node must not
+/// keep serving then. Only this node stops; the cluster goes on.
 pub(super) async fn wait_for_fatal(node: &Node) -> String {
     let mut metrics = node.raft.metrics();
     loop {
@@ -23,6 +26,9 @@ pub(super) async fn wait_for_fatal(node: &Node) -> String {
         if node.engine.stats().poisoned {
             return "storage engine poisoned after a failed sync".to_string();
         }
+        if let Some(reason) = disagreement(node) {
+            return reason;
+        }
         tokio::select! {
             r = metrics.changed() => if r.is_err() { return "raft stopped".to_string() },
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -30,9 +36,37 @@ pub(super) async fn wait_for_fatal(node: &Node) -> String {
     }
 }
 
-/// On first start, the lowest id of the initial members initialises the cluster. A node
-/// with any state never does (openraft refuses), and other members wait to be contacted.
-pub(super) async fn bootstrap(node: &Node) -> Result<(), RunError> {
+/// Why this node cannot be a replica of the cluster whose parameters it applied: its
+/// configuration or its cluster id says otherwise.
+fn disagreement(node: &Node) -> Option<String> {
+    let params = node.cluster().params()?;
+    let mut problems = params::disagreements(&node.config, &params);
+    match node.identity.get() {
+        Some(mine) if mine != params.cluster_id => problems.push(format!(
+            "cluster id: this node belongs to {mine}, the log to {}",
+            params.cluster_id
+        )),
+        Some(_) => {}
+        None => {
+            if let Err(e) = node.identity.set(&params.cluster_id) {
+                problems.push(e.to_string());
+            }
+        }
+    }
+    (!problems.is_empty()).then(|| {
+        format!(
+            "this node's configuration disagrees with the cluster's parameters; fix it (or leave the values unset to adopt the cluster's): {}",
+            problems.join("; ")
+        )
+    })
+}
+
+/// On first start, the lowest id of the initial members initialises the cluster: it mints
+/// the cluster id (kept before the first entry is written), writes the membership, then
+/// proposes the cluster's parameters from its configuration ([`propose_params`]). A node
+/// with any state never initialises again (openraft refuses), and other members wait to
+/// be contacted.
+pub(super) async fn bootstrap(node: &Arc<Node>) -> Result<(), RunError> {
     let members = &node.config.initial_members;
     let Some(first) = members.iter().map(|m| m.id).min() else {
         return Ok(());
@@ -47,17 +81,58 @@ pub(super) async fn bootstrap(node: &Node) -> Result<(), RunError> {
         .map_err(|e| RunError::Raft(e.to_string()))?
     {
         tracing::info!("cluster state found; not re-initialising");
+        // A bootstrap interrupted before its parameters were applied goes on.
+        if node.cluster().params().is_none() {
+            tokio::spawn(propose_params(node.clone()));
+        }
         return Ok(());
     }
+    let cluster_id = match node.identity.get() {
+        Some(id) => id,
+        None => {
+            let id = params::mint_cluster_id();
+            node.identity.set(&id).map_err(|e| RunError::Identity {
+                path: "cluster-id".into(),
+                reason: e.to_string(),
+            })?;
+            id
+        }
+    };
     let nodes: BTreeMap<u64, NodeInfo> = members
         .iter()
         .map(|m| (m.id, NodeInfo::new(m.raft_addr.clone(), m.api_addr.clone())))
         .collect();
     match node.raft.initialize(nodes).await {
-        Ok(()) => tracing::info!(members = members.len(), "cluster initialised"),
+        Ok(()) => {
+            tracing::info!(members = members.len(), %cluster_id, "cluster initialised");
+            tokio::spawn(propose_params(node.clone()));
+        }
         Err(e) => tracing::info!(reason = %e, "not initialising"),
     }
     Ok(())
+}
+
+/// Proposes the cluster's parameters (from this node's configuration and its cluster id)
+/// until they are applied here: the first thing the cluster orders after its membership.
+/// Retried while there is no leader yet; the first one applied wins, so a repeat changes
+/// nothing.
+async fn propose_params(node: Arc<Node>) {
+    let Some(cluster_id) = node.identity.get() else {
+        return;
+    };
+    let proposal = params::bootstrap_params(&node.config, cluster_id);
+    let mut interval = tokio::time::interval(Duration::from_millis(100));
+    while node.cluster().params().is_none() {
+        interval.tick().await;
+        match node.submit(Command::SetParams(proposal.clone())).await {
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cluster parameters not proposed yet"),
+        }
+        if node.metrics().running_state.is_err() {
+            return;
+        }
+    }
+    tracing::info!("cluster parameters in force");
 }
 
 /// Keeps `grpc.health.v1` in step with this node's health.

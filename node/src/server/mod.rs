@@ -35,6 +35,14 @@ pub enum RunError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The cluster id file could not be read or written.
+    #[error("cluster id in {path}: {reason}")]
+    Identity {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Raft refused to start or stopped.
     #[error("raft: {0}")]
     Raft(String),

@@ -6,13 +6,17 @@ use std::sync::Arc;
 use openraft::{Config as RaftConfig, SnapshotPolicy};
 use sutra_engine::{EngineConfig, Limits, StoreParams};
 use sutra_raft::{
-    EndpointFactory, LogStore, NetworkConfig, PeerIdentity, PeerMembership, PeerNetwork,
-    StateMachine, peer_membership,
+    ClusterIdentity, EndpointFactory, LogStore, NetworkConfig, PeerIdentity, PeerMembership,
+    PeerNetwork, StateMachine, peer_membership,
 };
 use tonic::Status;
 use tonic::transport::Endpoint;
 
 use super::RunError;
+
+/// The file, in the data directory, that holds the id of the cluster this node belongs
+/// to (`sutra_raft::cluster_id`).
+pub(super) const CLUSTER_ID_FILE: &str = "cluster-id";
 use crate::config::ValidConfig;
 use crate::node::{Node, Raft};
 
@@ -34,17 +38,14 @@ pub fn raft_config(c: &ValidConfig) -> Result<RaftConfig, RunError> {
     config.validate().map_err(|e| RunError::Raft(e.to_string()))
 }
 
+/// A new store takes its parameters from the cluster (the bootstrap entry, or a
+/// snapshot), never from this node's flags.
 fn engine_config(c: &ValidConfig) -> EngineConfig {
     EngineConfig {
-        params: StoreParams {
-            vector_dimension: c.vector_dimension,
-            ..StoreParams::default()
-        },
-        limits: Limits {
-            max_content_bytes: c.max_content_bytes,
-            max_batch_ops: c.max_batch_ops,
-            ..Limits::default()
-        },
+        params: StoreParams::UNSET,
+        limits: Limits::default(),
+        max_file_bytes: c.data_file_limit_bytes,
+        grow_step_bytes: c.data_file_grow_bytes,
         ..EngineConfig::default()
     }
 }
@@ -109,6 +110,12 @@ pub(super) async fn open_node(config: &ValidConfig) -> Result<Arc<Node>, RunErro
             source,
         })?;
     let engine = sm.engine().clone();
+    let cluster = sm.cluster_state();
+    let id_path = config.data_dir.join(CLUSTER_ID_FILE);
+    let identity = ClusterIdentity::open(&id_path).map_err(|e| RunError::Identity {
+        path: id_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let log = LogStore::open(&log_dir).map_err(|source| RunError::Storage {
         path: log_dir.display().to_string(),
         source,
@@ -118,7 +125,8 @@ pub(super) async fn open_node(config: &ValidConfig) -> Result<Arc<Node>, RunErro
         peer_dial: config.peer_dial(),
         ..NetworkConfig::default()
     };
-    let network = PeerNetwork::new(config.node_id, net_config, endpoints(config)?);
+    let network = PeerNetwork::new(config.node_id, net_config, endpoints(config)?)
+        .with_cluster_identity(identity.clone());
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config(config)?),
@@ -131,8 +139,10 @@ pub(super) async fn open_node(config: &ValidConfig) -> Result<Arc<Node>, RunErro
     Ok(Arc::new(Node::new(
         raft,
         engine,
+        cluster,
         config.clone(),
         log_dir,
         network,
+        identity,
     )))
 }

@@ -11,7 +11,7 @@ use openraft::errors::{ClientWriteError, RaftError};
 use sutra_certs::Role;
 use sutra_proto::cluster::cluster_service_server::ClusterService;
 use sutra_proto::cluster::*;
-use sutra_raft::{NodeInfo, TypeConfig};
+use sutra_raft::{AlarmKind, Command, NodeInfo, TypeConfig};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Authorizer;
@@ -126,6 +126,15 @@ impl ClusterService for ClusterApi {
         let r = req.into_inner();
         validate::add_learner(&r)?;
         self.require_leader()?;
+        // A removed node's certificate keeps no power in this cluster; a new node needs
+        // a new id.
+        if self.node.cluster().is_removed(r.node_id) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "node {} was removed from this cluster and its id is never reused: add the new node under a new id",
+                r.node_id
+            ))
+            .into());
+        }
         let resp = self
             .node
             .raft
@@ -275,5 +284,57 @@ impl ClusterService for ClusterApi {
             snapshot_term: snap.leader_id.term,
             size_bytes: self.node.engine.stats().durable.data_len,
         }))
+    }
+
+    async fn list_alarms(&self, req: Request<ListAlarmsRequest>) -> Reply<AlarmsResponse> {
+        self.auth.check(&req, Role::Read)?;
+        Ok(Response::new(alarms_response(&self.node)))
+    }
+
+    async fn disarm_alarm(&self, req: Request<DisarmAlarmRequest>) -> Reply<AlarmsResponse> {
+        let caller = self.auth.check(&req, Role::Admin)?;
+        let r = req.into_inner();
+        let kind = match r.kind.as_str() {
+            "" => None,
+            k if k == AlarmKind::NoSpace.as_str() => Some(AlarmKind::NoSpace),
+            other => {
+                return Err(ServiceError::invalid(
+                    "kind",
+                    format!("unknown alarm kind {other:?} (NOSPACE, or empty for every kind)"),
+                )
+                .into());
+            }
+        };
+        let chosen: Vec<_> = self
+            .node
+            .cluster()
+            .alarms()
+            .into_iter()
+            .filter(|a| (r.node_id == 0 || a.node == r.node_id) && kind.is_none_or(|k| a.kind == k))
+            .collect();
+        for alarm in chosen {
+            self.node
+                .submit(Command::Alarm {
+                    alarm,
+                    active: false,
+                })
+                .await?;
+            tracing::warn!(%alarm, caller = ?caller.as_deref().map(|c| c.uri()), "alarm disarmed");
+        }
+        Ok(Response::new(alarms_response(&self.node)))
+    }
+}
+
+fn alarms_response(node: &Node) -> AlarmsResponse {
+    AlarmsResponse {
+        alarms: node
+            .cluster()
+            .alarms()
+            .into_iter()
+            .map(|a| Alarm {
+                node_id: a.node,
+                kind: a.kind.as_str().to_string(),
+            })
+            .collect(),
     }
 }

@@ -42,8 +42,10 @@ impl StorageApi {
         single: bool,
     ) -> Result<CommandResponse, ServiceError> {
         let owner = auth::session_owner(caller);
-        let limits = self.node.engine.limits();
-        let dimension = self.node.engine.params().vector_dimension;
+        // Writes are judged by the cluster's parameters, as the leader judges them.
+        let params = self.node.cluster_params()?;
+        let limits = &params.limits();
+        let dimension = params.vector_dimension;
         let session = convert::session(header, owner.as_deref(), limits)?;
         let batch = WriteBatch {
             session: Some(session),
@@ -249,7 +251,7 @@ impl StorageService for StorageApi {
         self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         let metric = convert::metric(r.metric)?;
-        validate::search(&r, self.node.engine.params().vector_dimension)?;
+        validate::search(&r, self.node.cluster_params()?.vector_dimension)?;
         let meta = self.node.read_barrier(r.read).await?;
         let engine = self.node.engine.clone();
         let (hits, concepts) = tokio::task::spawn_blocking(move || {

@@ -18,11 +18,16 @@ use tonic::{Response, Status};
 
 use super::Shared;
 use super::rpc_error::{self, RpcError};
+use crate::cluster_id::ClusterIdStamp;
 use crate::pb::{FromProto, IntoProto, TryIntoProto};
 use crate::snapshot::SnapshotData;
 use crate::types::{NodeId, TypeConfig, Vote};
 
-pub(super) type Client = RaftServiceClient<Channel>;
+/// A client of a peer's `RaftService`, stamping this node's cluster id on every call.
+pub type PeerGrpcClient =
+    RaftServiceClient<tonic::service::interceptor::InterceptedService<Channel, ClusterIdStamp>>;
+
+pub(super) type Client = PeerGrpcClient;
 
 /// Sends RPCs to one peer over its cached channel. Made by [`PeerNetwork`](super::PeerNetwork).
 pub struct PeerClient {

@@ -97,6 +97,7 @@ impl TestNode {
         let dir = temp_dir();
         let (log, sm) = open_pair(dir.path());
         let engine = sm.engine().clone();
+        let cluster = sm.cluster_state();
         let network = PeerNetwork::new(id, net, plaintext_endpoints());
         let config = Arc::new(config.validate().expect("valid raft config"));
         let raft = Raft::new(id, config, network.clone(), log, sm)
@@ -104,8 +105,9 @@ impl TestNode {
             .expect("start raft");
         let leader_contacts = Arc::new(AtomicU64::new(0));
         let contacts = leader_contacts.clone();
-        let service = RaftGrpcService::new(raft.clone(), engine.clone(), auth, svc)
-            .on_append_entries(Arc::new(move || {
+        let proposer = sutra_raft::Proposer::new(raft.clone(), engine.clone(), cluster);
+        let service =
+            RaftGrpcService::new(proposer, auth, svc).on_append_entries(Arc::new(move |_| {
                 contacts.fetch_add(1, Ordering::Relaxed);
             }));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
