@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{FinalState, History, Op, OpId, OpKind, Outcome, Stored, Value};
+use crate::{FinalState, History, Op, OpId, OpKind, Outcome, Reply, Stored, Value};
 
 /// Hand-written histories on key `"k"` unless a key is given, through the public
 /// recorder with explicit times.
@@ -213,6 +213,8 @@ pub(crate) fn simulate(seed: u64, cfg: SimConfig) -> Sim {
             invoke,
             complete: (!unknown).then_some(complete),
             outcome,
+            reply: Reply::default(),
+            tag: None,
         });
         effects.push((at, i, applies));
     }
