@@ -541,6 +541,20 @@ impl History {
             .cloned()
     }
 
+    /// The value `key` held at `version`, as far as this history knows: the value of the
+    /// acknowledged write or compare-and-set that returned `version`, or that a read saw
+    /// at it. This is what a compare-and-set on `version` expects ([`OpKind::Cas`]).
+    pub fn value_at(&self, key: &str, version: u64) -> Option<Value> {
+        self.lock()
+            .iter()
+            .filter(|op| op.key == key && op.ok_version() == Some(version))
+            .find_map(|op| match &op.kind {
+                OpKind::Write { value } | OpKind::Cas { value, .. } => Some(value.clone()),
+                OpKind::Read { observed } => observed.clone(),
+                OpKind::Delete => None,
+            })
+    }
+
     /// The highest version an acknowledged write, compare-and-set or delete returned: a
     /// SESSION read at it sees every acknowledged write.
     pub fn max_acked_version(&self) -> Option<u64> {

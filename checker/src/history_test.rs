@@ -156,6 +156,9 @@ fn counts_and_queries() {
     );
     assert_eq!(h.counts(), Counts::of(&h.ops()));
     assert_eq!(h.max_acked_version(), Some(9));
+    assert_eq!(h.value_at("a", 5), Some("1".into()));
+    assert_eq!(h.value_at("b", 9), Some("2".into()));
+    assert_eq!((h.value_at("a", 9), h.value_at("a", 6)), (None, None));
     assert_eq!(h.acks_after(at(15)), 2);
     assert_eq!(h.acks_after(at(20)), 1, "strictly after");
     let first = h
