@@ -13,7 +13,8 @@ use sutra_checker::{
     Outcome, Reply, Stored, Value, check_durability, check_linearizability,
 };
 use sutra_proto::storage::{
-    Concept, DeleteConceptRequest, GetConceptResponse, PutConceptRequest, WriteResponse,
+    BatchRequest, BatchResponse, Concept, DeleteConceptRequest, DeleteConceptResponse,
+    GetConceptResponse, PutConceptRequest, WriteResponse, write_op,
 };
 use tonic::{Code, Status};
 
@@ -186,12 +187,55 @@ pub async fn recorded_put(
 pub async fn recorded_delete(
     history: &History,
     req: &DeleteConceptRequest,
-    send: impl Future<Output = Result<tonic::Response<WriteResponse>, Status>>,
-) -> Result<WriteResponse, Status> {
+    send: impl Future<Output = Result<tonic::Response<DeleteConceptResponse>, Status>>,
+) -> Result<DeleteConceptResponse, Status> {
     let op = invoke_write(history, req.header.as_ref(), &req.id, OpKind::Delete);
     let r = send.await.map(tonic::Response::into_inner);
-    let (outcome, reply) = write_outcome(&r, false);
+    let written = match &r {
+        Ok(d) => d
+            .write
+            .ok_or_else(|| Status::internal("a delete answer without its write")),
+        Err(s) => Err(s.clone()),
+    };
+    let (outcome, reply) = write_outcome(&written, false);
     complete(history, op, outcome, reply);
+    r
+}
+
+/// Sends a `Batch` (`send`, not yet polled) and records its concept puts (writes, or
+/// compare-and-sets with an `expected_version`) and deletes, each as its own operation on
+/// its key, all with the batch's version; edges and checks are no registers and are not
+/// recorded. A batch refused (FAILED_PRECONDITION on any op, INVALID_ARGUMENT ...)
+/// applied none of them: each is failed. Values must stay unique per key across batches.
+pub async fn recorded_batch(
+    history: &History,
+    req: &BatchRequest,
+    send: impl Future<Output = Result<tonic::Response<BatchResponse>, Status>>,
+) -> Result<BatchResponse, Status> {
+    let mut ops = Vec::new();
+    for op in &req.ops {
+        let (key, kind) = match &op.op {
+            Some(write_op::Op::PutConcept(p)) => {
+                let c = p.concept.clone().unwrap_or_default();
+                let kind = put_kind(history, &c.id, &c.content, p.expected_version);
+                (c.id, kind)
+            }
+            Some(write_op::Op::DeleteConcept(d)) => (d.id.clone(), OpKind::Delete),
+            _ => continue,
+        };
+        ops.push(invoke_write(history, req.header.as_ref(), &key, kind));
+    }
+    let r = send.await.map(tonic::Response::into_inner);
+    let written = match &r {
+        Ok(b) => b
+            .write
+            .ok_or_else(|| Status::internal("a batch answer without its write")),
+        Err(s) => Err(s.clone()),
+    };
+    let (outcome, reply) = write_outcome(&written, false);
+    for op in ops {
+        complete(history, op, outcome, reply);
+    }
     r
 }
 
@@ -361,6 +405,75 @@ mod tests {
         ] {
             let err = check_scan(&ops, &stored).unwrap_err().to_string();
             assert!(err.contains(needle), "{name}: {err}");
+        }
+    }
+
+    fn put(seq: u64, content: &str, expected_version: Option<u64>) -> PutConceptRequest {
+        PutConceptRequest {
+            header: Some(sutra_proto::storage::WriteHeader {
+                client_id: "c".into(),
+                sequence: seq,
+            }),
+            concept: Some(concept("k", content, 0).1),
+            expected_version,
+        }
+    }
+
+    fn written(version: u64) -> WriteResponse {
+        WriteResponse {
+            version,
+            served_by: 1,
+            leader_id: 1,
+            deduplicated: false,
+        }
+    }
+
+    /// Calls recorded through the adapter feed the checker: a compare-and-set on the
+    /// version of a value deleted before it, acknowledged, fails the linearizability
+    /// check; refused, the same history passes.
+    #[tokio::test]
+    async fn recorded_calls_feed_the_checks_and_an_impossible_cas_fails_them() {
+        for cas_applied in [true, false] {
+            let h = History::new();
+            let req = put(1, "a", None);
+            recorded_put(&h, &req, async { Ok(tonic::Response::new(written(5))) })
+                .await
+                .unwrap();
+            let del = DeleteConceptRequest {
+                header: req.header.clone(),
+                id: "k".into(),
+                expected_version: None,
+            };
+            let deleted = DeleteConceptResponse {
+                write: Some(written(6)),
+                existed: true,
+            };
+            recorded_delete(&h, &del, async { Ok(tonic::Response::new(deleted)) })
+                .await
+                .unwrap();
+            let cas = put(3, "b", Some(5));
+            let _ = recorded_put(&h, &cas, async {
+                if cas_applied {
+                    Ok(tonic::Response::new(written(7)))
+                } else {
+                    Err(Status::failed_precondition("version mismatch"))
+                }
+            })
+            .await;
+            let seen = cas_applied.then(|| concept("k", "b", 7).1);
+            let got = GetConceptResponse {
+                concept: seen,
+                meta: None,
+            };
+            recorded_get(&h, "r", "k", async { Ok(tonic::Response::new(got)) })
+                .await
+                .unwrap();
+            let ops = h.ops();
+            assert!(
+                matches!(ops[2].kind, OpKind::Cas { expected: Some(ref v), .. } if *v == Value::from("a"))
+            );
+            let verdict = check_linearizable(&ops);
+            assert_eq!(verdict.is_ok(), !cas_applied, "{verdict:?}");
         }
     }
 
