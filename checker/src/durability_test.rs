@@ -256,16 +256,7 @@ fn reused_version_is_a_loss() {
 fn random_runs_pass() {
     for versions in [true, false] {
         for seed in 0..200 {
-            let cfg = SimConfig {
-                clients: 5,
-                keys: 3,
-                ops: 150,
-                sequential: false,
-                unknown_percent: 10,
-                failed_percent: 5,
-                versions,
-            };
-            let sim = simulate(seed, cfg);
+            let sim = simulate(seed, SimConfig::concurrent(versions));
             let r = check_durability(&sim.ops, &sim.final_state).expect("valid");
             assert!(r.is_ok(), "seed {seed}:\n{r}");
             // The simulator gives every operation its own version.

@@ -245,18 +245,7 @@ mod tests {
     #[test]
     fn random_linearizable_runs_have_no_stale_reads() {
         for seed in 0..200 {
-            let sim = simulate(
-                seed,
-                SimConfig {
-                    clients: 5,
-                    keys: 3,
-                    ops: 150,
-                    sequential: false,
-                    unknown_percent: 10,
-                    failed_percent: 5,
-                    versions: true,
-                },
-            );
+            let sim = simulate(seed, SimConfig::concurrent(true));
             let found = stale_reads(&sim.ops).expect("valid");
             assert!(found.is_empty(), "seed {seed}: {found:?}");
         }

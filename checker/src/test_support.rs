@@ -156,6 +156,22 @@ pub(crate) struct SimConfig {
     pub versions: bool,
 }
 
+impl SimConfig {
+    /// Five concurrent clients on three keys, 150 operations, some unknown and failed:
+    /// what the durability and stale-read checks run many seeds of.
+    pub(crate) fn concurrent(versions: bool) -> Self {
+        Self {
+            clients: 5,
+            keys: 3,
+            ops: 150,
+            sequential: false,
+            unknown_percent: 10,
+            failed_percent: 5,
+            versions,
+        }
+    }
+}
+
 /// A simulated run: the history clients recorded and the state the register ended in.
 pub(crate) struct Sim {
     pub ops: Vec<Op>,

@@ -18,6 +18,7 @@ use sutra_proto::storage::{
 };
 use tonic::{Code, Status};
 
+use crate::Cluster;
 use crate::client::is_not_leader;
 
 /// What the nodes hold, as the checker reads it: every concept of `scan` (one node's scan
@@ -56,15 +57,49 @@ pub fn check_scan(ops: &[Op], scan: &BTreeMap<String, Concept>) -> Result<Durabi
     Ok(report)
 }
 
-/// Checks that `ops` are linearizable ([`check_linearizability`]); a violation, and a
-/// search that ran out of budget, fail with the checker's report. `ops` may hold only
-/// linearizable reads (see the checker's recorder duties).
+/// The tag of a read recorded at a consistency weaker than LINEARIZABLE (LEASE): it stays
+/// in the history for the durability check and the test's own checks, and
+/// [`check_linearizable`] leaves it out (the checker's recorder duties).
+pub const WEAK_READ: &str = "weak read";
+
+/// Checks that `ops`, without the reads tagged [`WEAK_READ`], are linearizable
+/// ([`check_linearizability`]); a violation, and a search that ran out of budget, fail
+/// with the checker's report.
 pub fn check_linearizable(ops: &[Op]) -> Result<LinearizabilityReport> {
-    let report = check_linearizability(ops, &CheckOptions::default())?;
+    let judged: Vec<Op> = ops
+        .iter()
+        .filter(|op| {
+            !(matches!(op.kind, OpKind::Read { .. }) && op.tag.as_deref() == Some(WEAK_READ))
+        })
+        .cloned()
+        .collect();
+    let report = check_linearizability(&judged, &CheckOptions::default())?;
     if !report.is_linearizable() {
         bail!("{report}");
     }
     Ok(report)
+}
+
+/// Ends a test with `sutra-checker`: reads everything under `prefix` LINEARIZABLE on the
+/// leader, records that scan ([`record_scan`]), and requires the history to be durable
+/// against it ([`check_scan`]: every acknowledged write there, nothing else) and
+/// linearizable ([`check_linearizable`]).
+pub async fn check_final_scan(cluster: &Cluster, history: &History, prefix: &str) -> Result<()> {
+    let invoked = history.now();
+    let scan = cluster
+        .read_all_on_leader(prefix, std::time::Duration::from_secs(20))
+        .await?;
+    record_scan(history, "final-scan", prefix, invoked, &scan)?;
+    let ops = history.ops();
+    let durability = check_scan(&ops, &scan)?;
+    let report = check_linearizable(&ops)?;
+    tracing::info!(
+        prefix,
+        acknowledged = durability.acknowledged,
+        ops = report.ops,
+        "sutra-checker: durable and linearizable"
+    );
+    Ok(())
 }
 
 /// The [`Reply`] of a write's answer.
@@ -191,15 +226,20 @@ pub async fn recorded_delete(
 ) -> Result<DeleteConceptResponse, Status> {
     let op = invoke_write(history, req.header.as_ref(), &req.id, OpKind::Delete);
     let r = send.await.map(tonic::Response::into_inner);
-    let written = match &r {
-        Ok(d) => d
-            .write
-            .ok_or_else(|| Status::internal("a delete answer without its write")),
-        Err(s) => Err(s.clone()),
-    };
-    let (outcome, reply) = write_outcome(&written, false);
+    let (outcome, reply) = write_outcome(&write_of(&r, |d| d.write), false);
     complete(history, op, outcome, reply);
     r
+}
+
+/// The write of an answer that carries one (a delete's, a batch's).
+fn write_of<T>(
+    r: &Result<T, Status>,
+    write: impl Fn(&T) -> Option<WriteResponse>,
+) -> Result<WriteResponse, Status> {
+    match r {
+        Ok(answer) => write(answer).ok_or_else(|| Status::internal("an answer without its write")),
+        Err(s) => Err(s.clone()),
+    }
 }
 
 /// Sends a `Batch` (`send`, not yet polled) and records its concept puts (writes, or
@@ -226,13 +266,7 @@ pub async fn recorded_batch(
         ops.push(invoke_write(history, req.header.as_ref(), &key, kind));
     }
     let r = send.await.map(tonic::Response::into_inner);
-    let written = match &r {
-        Ok(b) => b
-            .write
-            .ok_or_else(|| Status::internal("a batch answer without its write")),
-        Err(s) => Err(s.clone()),
-    };
-    let (outcome, reply) = write_outcome(&written, false);
+    let (outcome, reply) = write_outcome(&write_of(&r, |b| b.write), false);
     for op in ops {
         complete(history, op, outcome, reply);
     }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 pub use client::{ClientRole, NodeClient, WriteOutcome, Writer};
 pub use harness::{Cluster, ClusterOptions};
-pub use history::{check_linearizable, check_scan};
+pub use history::{check_final_scan, check_linearizable, check_scan};
 pub use load::Load;
 pub use sutra_devcluster::linkproxy::{Direction, LinkMode, LinkProxy};
 pub use sutra_devcluster::process::NodeProcess;

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use sutra_checker::{History, Op, OpKind, Outcome};
 use sutra_cluster_tests::client::{is_not_leader, leader_hint, session, stale};
-use sutra_cluster_tests::history::{complete_get, record_scan, recorded_put};
+use sutra_cluster_tests::history::{WEAK_READ, complete_get, recorded_put};
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, NodeClient, check_linearizable, check_scan, init_tracing,
-    wait_until, within,
+    ClientRole, Cluster, ClusterOptions, NodeClient, check_final_scan, init_tracing, wait_until,
+    within,
 };
 use sutra_proto::storage::{
     Concept, Consistency, GetConceptRequest, PutConceptRequest, ReadOptions, WriteHeader,
@@ -122,31 +122,9 @@ async fn session_reads() -> Result<()> {
             w.version
         );
     }
-    check_history(&cluster, &history, "t100s/").await?;
+    check_final_scan(&cluster, &history, "t100s/").await?;
 
     cluster.finish();
-    Ok(())
-}
-
-/// Reads everything under `prefix` LINEARIZABLE on the leader, records the scan in
-/// `history` (one read per key), and checks the history with `sutra-checker`: every
-/// acknowledged write there at its version, nothing else; linearizable, with only the
-/// LINEARIZABLE reads (LEASE reads are tagged and left out).
-async fn check_history(cluster: &Cluster, history: &History, prefix: &str) -> Result<()> {
-    let invoked = history.now();
-    let scan = cluster
-        .read_all_on_leader(prefix, Duration::from_secs(15))
-        .await?;
-    record_scan(history, "final-scan", prefix, invoked, &scan)?;
-    let ops = history.ops();
-    let durability = check_scan(&ops, &scan)?;
-    let linearizable: Vec<Op> = ops.into_iter().filter(|op| !is_lease_read(op)).collect();
-    let report = check_linearizable(&linearizable)?;
-    tracing::info!(
-        acknowledged = durability.acknowledged,
-        ops = report.ops,
-        "sutra-checker: durable and linearizable"
-    );
     Ok(())
 }
 
@@ -271,7 +249,7 @@ async fn stale_and_lease() -> Result<()> {
     }
     cluster.resume(leader)?;
     cluster.leader(Duration::from_secs(15)).await?;
-    check_history(&cluster, &history, "t100/stale").await?;
+    check_final_scan(&cluster, &history, "t100/stale").await?;
 
     cluster.finish();
     Ok(())
@@ -291,13 +269,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// which takes LINEARIZABLE reads only.
 fn level_tag(level: Consistency) -> &'static str {
     match level {
-        Consistency::Lease => "LEASE",
+        Consistency::Lease => WEAK_READ,
         _ => "LINEARIZABLE",
     }
-}
-
-fn is_lease_read(op: &Op) -> bool {
-    matches!(op.kind, OpKind::Read { .. }) && op.tag.as_deref() == Some("LEASE")
 }
 
 /// The history's name of reader `reader`.
@@ -677,7 +651,7 @@ async fn no_going_back() -> Result<()> {
     }
 
     tracing::info!("--- sutra-checker: the whole history durable and linearizable");
-    check_history(&cluster, &history, COUNTER).await?;
+    check_final_scan(&cluster, &history, COUNTER).await?;
 
     cluster.finish();
     Ok(())

@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use sutra_checker::{History, OpKind, Outcome, Value};
 use sutra_cluster_tests::client::{linearizable, session};
-use sutra_cluster_tests::history::{record_scan, recorded_batch, recorded_get, recorded_put};
+use sutra_cluster_tests::history::{recorded_batch, recorded_get, recorded_put};
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, check_linearizable, check_scan, init_tracing, within,
+    ClientRole, Cluster, ClusterOptions, check_final_scan, init_tracing, within,
 };
 use sutra_proto::storage::{
     BatchRequest, BatchResponse, Concept, Edge, FlushRequest, GetConceptRequest,
@@ -140,24 +140,6 @@ async fn get_recorded(cluster: &Cluster, history: &History, id: &str) -> Result<
     Ok(got.concept)
 }
 
-/// Ends a test with `sutra-checker`: a LINEARIZABLE scan of `t105/` on the leader,
-/// recorded, holds every acknowledged write once and nothing else, and the history is
-/// linearizable.
-async fn check_history(cluster: &Cluster, history: &History) -> Result<()> {
-    let invoked = history.now();
-    let scan = cluster.read_all_on_leader("t105/", BUDGET).await?;
-    record_scan(history, "t105-final-scan", "t105/", invoked, &scan)?;
-    let ops = history.ops();
-    let durability = check_scan(&ops, &scan)?;
-    let report = check_linearizable(&ops)?;
-    tracing::info!(
-        acknowledged = durability.acknowledged,
-        ops = report.ops,
-        "sutra-checker: durable and linearizable"
-    );
-    Ok(())
-}
-
 /// `Batch` on the leader, looked up again while the answer is UNAVAILABLE.
 async fn batch_on_leader(cluster: &Cluster, req: &BatchRequest) -> Result<BatchResponse> {
     cluster
@@ -280,7 +262,7 @@ async fn lost_answer() -> Result<()> {
             now - was
         );
     }
-    check_history(&cluster, &history).await?;
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())
@@ -380,7 +362,7 @@ async fn after_leader_kill() -> Result<()> {
         Some(first_batch_write.version)
     );
     assert_eq!(all.len(), 3, "{:?}", all.keys());
-    check_history(&cluster, &history).await?;
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())
@@ -484,7 +466,7 @@ async fn after_restart() -> Result<()> {
             .context("missing")?;
         assert_eq!(got.version, v, "{id}: {got:?}");
     }
-    check_history(&cluster, &history).await?;
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())
@@ -606,7 +588,7 @@ async fn sequences() -> Result<()> {
         six_again.deduplicated && six_again.version == six.version,
         "{six_again:?}"
     );
-    check_history(&cluster, &history).await?;
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())

@@ -13,12 +13,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use sutra_checker::History;
 use sutra_cluster_tests::client::{linearizable, stale};
-use sutra_cluster_tests::history::{
-    record_scan, recorded_batch, recorded_delete, recorded_get, recorded_put,
-};
+use sutra_cluster_tests::history::{recorded_batch, recorded_delete, recorded_get, recorded_put};
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, NodeClient, check_linearizable, check_scan, init_tracing,
-    within,
+    ClientRole, Cluster, ClusterOptions, NodeClient, check_final_scan, init_tracing, within,
 };
 use sutra_proto::storage::{
     BatchRequest, CheckVersionOp, Concept, DeleteConceptOp, DeleteConceptRequest, Direction, Edge,
@@ -96,24 +93,6 @@ fn delete_op(id: &str) -> WriteOp {
             expected_version: None,
         })),
     }
-}
-
-/// Ends a test with `sutra-checker`: a LINEARIZABLE scan of `prefix` on the leader,
-/// recorded, holds every acknowledged write and nothing else, and the history is
-/// linearizable.
-async fn check_history(cluster: &Cluster, history: &History, prefix: &str) -> Result<()> {
-    let invoked = history.now();
-    let scan = cluster.read_all_on_leader(prefix, BUDGET).await?;
-    record_scan(history, "t120-final-scan", prefix, invoked, &scan)?;
-    let ops = history.ops();
-    let durability = check_scan(&ops, &scan)?;
-    let report = check_linearizable(&ops)?;
-    tracing::info!(
-        acknowledged = durability.acknowledged,
-        ops = report.ops,
-        "sutra-checker: durable and linearizable"
-    );
-    Ok(())
 }
 
 /// Waits until every node has applied what the leader has; returns that index.
@@ -306,7 +285,7 @@ async fn cas_conflict() -> Result<()> {
         !concepts.contains_key("t120/fresh"),
         "the retried CAS was applied: {concepts:?}"
     );
-    check_history(&cluster, &history, "t120/").await?;
+    check_final_scan(&cluster, &history, "t120/").await?;
 
     cluster.finish();
     Ok(())
@@ -424,7 +403,7 @@ async fn failing_batches() -> Result<()> {
     assert_eq!(concepts.get(x2), Some(&(v, b"x2".to_vec())));
     assert_eq!(edges.get(x1), Some(&vec![(base.to_owned(), 1.0)]));
     assert_eq!(edges.get(base), Some(&vec![(x2.to_owned(), 2.0)]));
-    check_history(&cluster, &history, "t120/b/").await?;
+    check_final_scan(&cluster, &history, "t120/b/").await?;
 
     cluster.finish();
     Ok(())
@@ -519,7 +498,7 @@ async fn batch_seen_whole() -> Result<()> {
         hub_edges.len() == KEYS && hub_edges.iter().all(|(_, wt)| *wt == BATCHES as f32),
         "{hub_edges:?}"
     );
-    check_history(&cluster, &history, "t120/").await?;
+    check_final_scan(&cluster, &history, "t120/").await?;
 
     cluster.finish();
     Ok(())
@@ -641,7 +620,7 @@ async fn cas_increments() -> Result<()> {
     assert_eq!(values, (1..=wins.len() as u64).collect::<Vec<_>>());
     let last_version = wins.iter().map(|(_, v)| *v).max().unwrap_or(0);
     assert_eq!(*version, last_version);
-    check_history(&cluster, &history, COUNTER).await?;
+    check_final_scan(&cluster, &history, COUNTER).await?;
 
     cluster.finish();
     Ok(())
