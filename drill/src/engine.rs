@@ -22,12 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use sutra_checker::{FinalState, History, OpId, OpKind, Outcome, Reply, Stored, Value};
 use sutra_proto::storage::{
     Concept, Consistency, GetStatsRequest, GetStatsResponse, HealthCheckResponse,
 };
 use tokio::task::JoinHandle;
-
-use sutra_checker::{FinalState, History, OpId, OpKind, Outcome, Reply, Stored, Value};
 
 use crate::check::{FINAL_READ, PROBE_LEASE, PROBE_LINEARIZABLE, check_round};
 use crate::rto::{Recovery, rto};
