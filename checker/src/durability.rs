@@ -18,9 +18,23 @@ pub struct Stored {
     pub version: u64,
 }
 
-/// The final state read back from the cluster: every key the history touched that
-/// exists, by key. A key of the history missing from the map is absent.
+/// The final state read back from the cluster, by key: every key that exists among those
+/// the run owns (the keys its history touches, or everything under the run's prefix). A
+/// key missing from the map is absent; a key in it that no operation touched holds a
+/// value nobody wrote ([`DurabilityIssue::Unexplained`]).
 pub type FinalState = BTreeMap<String, Stored>;
+
+/// What [`check_durability_with`] may assume beyond the crate's recorder rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurabilityOptions {
+    /// Every operation of the history was its own log entry (no batches), so no two
+    /// acknowledged operations, and no two values seen, share a version. Two that do mean
+    /// a log position was acknowledged, lost and reused by another write
+    /// ([`DurabilityIssue::VersionReused`]), which a later write to the first key would
+    /// hide from the per-key checks. Off by default: a batch gives every concept it puts
+    /// one version.
+    pub versions_unique: bool,
+}
 
 /// One finding of the durability check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,13 +68,29 @@ pub enum DurabilityIssue {
         /// Reads and compare-and-sets that saw its value.
         seen_by: Vec<OpId>,
     },
-    /// The final state holds a value no operation in the history wrote: a partial,
-    /// corrupted or foreign write.
+    /// The final state holds a value no operation in the history wrote (or a key no
+    /// operation touched): a partial, corrupted or foreign write.
     Unexplained {
         /// The key.
         key: String,
         /// What it holds.
         found: Stored,
+    },
+    /// A read returned a value no operation in the history wrote to its key.
+    UnwrittenRead {
+        /// The read.
+        op: Op,
+    },
+    /// Two different things were seen at one version although
+    /// [`DurabilityOptions::versions_unique`] says every operation is its own log entry:
+    /// one of them was acknowledged (or seen) and then lost.
+    VersionReused {
+        /// The version.
+        version: u64,
+        /// The first thing seen at it: `key` holding `value` (`None`: deleted).
+        first: (String, Option<Value>),
+        /// The second.
+        second: (String, Option<Value>),
     },
 }
 
@@ -69,7 +99,8 @@ pub enum DurabilityIssue {
 pub struct DurabilityReport {
     /// Acknowledged writes, compare-and-sets and deletes.
     pub acknowledged: usize,
-    /// Acknowledged ones found lost.
+    /// Acknowledged ones found lost, and versions found reused
+    /// ([`DurabilityOptions::versions_unique`]).
     pub lost: usize,
     /// Values applied more than once.
     pub duplicated: usize,
@@ -81,7 +112,7 @@ pub struct DurabilityReport {
     pub unknown_absent: usize,
     /// Failed writes whose value was seen.
     pub failed_visible: usize,
-    /// Keys holding a value no operation wrote.
+    /// Keys holding a value no operation wrote, and reads returning one.
     pub unexplained: usize,
     /// The details of every lost, duplicated, failed-visible and unexplained count.
     pub issues: Vec<DurabilityIssue>,
@@ -151,6 +182,25 @@ impl fmt::Display for DurabilityReport {
                         found.value, found.version
                     )?;
                 }
+                DurabilityIssue::UnwrittenRead { op } => {
+                    writeln!(f, "  read of a value no operation wrote: {op}")?;
+                }
+                DurabilityIssue::VersionReused {
+                    version,
+                    first,
+                    second,
+                } => {
+                    let show = |(k, v): &(String, Option<Value>)| match v {
+                        Some(v) => format!("key {k:?} holding {v}"),
+                        None => format!("key {k:?} deleted"),
+                    };
+                    writeln!(
+                        f,
+                        "  version {version} reused: {} and {}; one of them was lost",
+                        show(first),
+                        show(second)
+                    )?;
+                }
             }
         }
         Ok(())
@@ -164,27 +214,95 @@ impl fmt::Display for DurabilityReport {
 ///   absent or overwritten likewise;
 /// - no value was seen with two versions (a write applied twice);
 /// - no failed write's value is stored or was read;
-/// - every stored value was written by some operation;
+/// - every stored value, and every value a read returned, was written by some operation
+///   (a stored key no operation touched counts as unexplained);
 /// - each write with an unknown outcome is counted as applied (its value was seen) or
 ///   absent.
 ///
-/// Values must be unique per key, as for [`check_linearizability`](crate::check_linearizability);
-/// only keys the history touches are looked at.
+/// Values must be unique per key, as for [`check_linearizability`](crate::check_linearizability).
 ///
 /// # Errors
 ///
 /// A malformed history: see [`Error`](crate::Error).
 pub fn check_durability(ops: &[Op], final_state: &FinalState) -> Result<DurabilityReport> {
+    check_durability_with(ops, final_state, &DurabilityOptions::default())
+}
+
+/// [`check_durability`], plus what `options` allow it to assume.
+///
+/// # Errors
+///
+/// A malformed history: see [`Error`](crate::Error).
+pub fn check_durability_with(
+    ops: &[Op],
+    final_state: &FinalState,
+    options: &DurabilityOptions,
+) -> Result<DurabilityReport> {
     validate(ops)?;
     let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
     for op in ops {
         by_key.entry(&op.key).or_default().push(op);
     }
     let mut report = DurabilityReport::default();
-    for (key, key_ops) in by_key {
-        check_key(key, &key_ops, final_state.get(key), &mut report);
+    for (key, key_ops) in &by_key {
+        check_key(key, key_ops, final_state.get(*key), &mut report);
+    }
+    for (key, found) in final_state {
+        if !by_key.contains_key(key.as_str()) {
+            report.unexplained += 1;
+            report.issues.push(DurabilityIssue::Unexplained {
+                key: key.clone(),
+                found: found.clone(),
+            });
+        }
+    }
+    if options.versions_unique {
+        check_versions_unique(ops, final_state, &mut report);
     }
     Ok(report)
+}
+
+/// Every version names one log entry: one key holding one value (or deleted).
+fn check_versions_unique(ops: &[Op], final_state: &FinalState, report: &mut DurabilityReport) {
+    let mut seen: Vec<(u64, (&str, Option<&Value>))> = Vec::new();
+    for op in ops {
+        let Outcome::Ok {
+            version: Some(version),
+        } = op.outcome
+        else {
+            continue;
+        };
+        let what = match &op.kind {
+            OpKind::Write { value } | OpKind::Cas { value, .. } => Some(value),
+            OpKind::Delete => None,
+            OpKind::Read { observed: Some(v) } => Some(v),
+            // An absent key reports no version.
+            OpKind::Read { observed: None } => continue,
+        };
+        seen.push((version, (op.key.as_str(), what)));
+    }
+    for (key, s) in final_state {
+        seen.push((s.version, (key.as_str(), Some(&s.value))));
+    }
+    let mut first: BTreeMap<u64, (&str, Option<&Value>)> = BTreeMap::new();
+    let mut reported: BTreeSet<u64> = BTreeSet::new();
+    for (version, what) in seen {
+        match first.get(&version) {
+            None => {
+                first.insert(version, what);
+            }
+            Some(&earlier) if earlier != what && reported.insert(version) => {
+                let own = |(k, v): (&str, Option<&Value>)| (k.to_owned(), v.cloned());
+                report.lost += 1;
+                report.issues.push(DurabilityIssue::VersionReused {
+                    version,
+                    first: own(earlier),
+                    second: own(what),
+                });
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// Whether `p` certainly took effect before `w`: it completed before `w` was invoked,
@@ -215,6 +333,12 @@ fn check_key(key: &str, ops: &[&Op], stored: Option<&Stored>, report: &mut Durab
             OpKind::Read { observed: Some(v) } => {
                 seen_by.entry(v).or_default().push(op.id);
                 versions.entry(v).or_default().extend(version);
+                if writer_of(v).is_none() {
+                    report.unexplained += 1;
+                    report
+                        .issues
+                        .push(DurabilityIssue::UnwrittenRead { op: (*op).clone() });
+                }
             }
             OpKind::Cas { expected, value } => {
                 if let Some(e) = expected {

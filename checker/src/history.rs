@@ -1,10 +1,12 @@
-//! The history model: [`Op`], [`OpKind`], [`Outcome`], and the thread-safe recorder
-//! [`History`] that client tasks write into while a fault run goes on.
+//! The history model: [`Op`], [`OpKind`], [`Outcome`], [`Reply`], and the thread-safe
+//! recorder [`History`] that client tasks write into while a fault run goes on, with the
+//! questions a run asks of it while it goes on ([`Counts`], acknowledgments after an
+//! instant).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +96,31 @@ pub enum Outcome {
     Unknown,
 }
 
+/// What the answering node said besides the result, when the recorder has it: which
+/// node served the request, which node it took for the leader, and whether it answered a
+/// retry from its session table. For measurements and reports (a recovery time counts
+/// only acknowledgments under a new leader); the checks do not look at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The node that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<u64>,
+    /// The leader as the answering node knew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_id: Option<u64>,
+    /// The answer came from the session table: a retry of a write that had already
+    /// applied, answered with that write's version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deduplicated: bool,
+}
+
+impl Reply {
+    /// Whether nothing is known about the answer.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// One client operation on one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
@@ -114,6 +141,13 @@ pub struct Op {
     pub complete: Option<u64>,
     /// How it ended.
     pub outcome: Outcome,
+    /// What the answering node said about its answer, if the recorder kept it.
+    #[serde(default, skip_serializing_if = "Reply::is_empty")]
+    pub reply: Reply,
+    /// Free text the recorder attaches (where the operation came from, the request's
+    /// sequence number); shown in reports, never checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 impl Op {
@@ -138,6 +172,11 @@ impl Op {
             _ => None,
         }
     }
+
+    /// Whether this is a write, compare-and-set or delete the cluster acknowledged.
+    pub fn is_acknowledged_mutation(&self) -> bool {
+        self.kind.is_mutation() && matches!(self.outcome, Outcome::Ok { .. })
+    }
 }
 
 /// A time in the unit that keeps it short: `20ns`, `12.345µs`, `1.234ms`, `12.345678s`.
@@ -157,7 +196,8 @@ fn fmt_opt(f: &mut fmt::Formatter<'_>, v: &Option<Value>) -> fmt::Result {
     }
 }
 
-/// One line: `#12 client c2 key "k" read -> "x" [1.200ms, 1.500ms] ok v15`.
+/// One line: `#12 client c2 key "k" read -> "x" [1.200ms, 1.500ms] ok v15 by node 2
+/// (leader 1) [probe]` (reply and tag only when recorded).
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} client {} key {:?} ", self.id, self.client, self.key)?;
@@ -186,11 +226,24 @@ impl fmt::Display for Op {
         }
         f.write_str("] ")?;
         match self.outcome {
-            Outcome::Ok { version: Some(v) } => write!(f, "ok v{v}"),
-            Outcome::Ok { version: None } => f.write_str("ok"),
-            Outcome::Mismatch => f.write_str("mismatch"),
-            Outcome::Failed => f.write_str("failed"),
-            Outcome::Unknown => f.write_str("unknown"),
+            Outcome::Ok { version: Some(v) } => write!(f, "ok v{v}")?,
+            Outcome::Ok { version: None } => f.write_str("ok")?,
+            Outcome::Mismatch => f.write_str("mismatch")?,
+            Outcome::Failed => f.write_str("failed")?,
+            Outcome::Unknown => f.write_str("unknown")?,
+        }
+        if self.reply.deduplicated {
+            f.write_str(" deduplicated")?;
+        }
+        if let Some(n) = self.reply.served_by {
+            write!(f, " by node {n}")?;
+        }
+        if let Some(n) = self.reply.leader_id {
+            write!(f, " (leader {n})")?;
+        }
+        match &self.tag {
+            Some(t) => write!(f, " [{t}]"),
+            None => Ok(()),
         }
     }
 }
@@ -292,16 +345,42 @@ impl History {
         kind: OpKind,
         at: u64,
     ) -> OpId {
+        self.push(client.into(), key.into(), kind, at, None)
+    }
+
+    /// [`invoke`](Self::invoke) with a [`tag`](Op::tag): free text shown in reports
+    /// (`"probe-lease"`, `"seq 7"`).
+    pub fn invoke_tagged(
+        &self,
+        client: impl Into<String>,
+        key: impl Into<String>,
+        kind: OpKind,
+        tag: impl Into<String>,
+    ) -> OpId {
+        let now = self.now();
+        self.push(client.into(), key.into(), kind, now, Some(tag.into()))
+    }
+
+    fn push(
+        &self,
+        client: String,
+        key: String,
+        kind: OpKind,
+        at: u64,
+        tag: Option<String>,
+    ) -> OpId {
         let mut ops = self.lock();
         let id = OpId(ops.len() as u64);
         ops.push(Op {
             id,
-            client: client.into(),
-            key: key.into(),
+            client,
+            key,
             kind,
             invoke: at,
             complete: None,
             outcome: Outcome::Unknown,
+            reply: Reply::default(),
+            tag,
         });
         id
     }
@@ -321,6 +400,16 @@ impl History {
         })
     }
 
+    /// [`complete`](Self::complete), keeping what the node said about its answer.
+    pub fn complete_with(&self, id: OpId, outcome: Outcome, reply: Reply) -> Result<()> {
+        let now = self.now();
+        self.finish(id, now, |op| {
+            op.outcome = outcome;
+            op.reply = reply;
+            Ok(())
+        })
+    }
+
     /// Records that a read returned: `observed` is the value (`None`: absent) and
     /// `version` the version it carried, if the recorder has it.
     pub fn complete_read(
@@ -333,12 +422,36 @@ impl History {
         self.complete_read_at(id, observed, version, now)
     }
 
+    /// [`complete_read`](Self::complete_read), keeping what the node said about its
+    /// answer.
+    pub fn complete_read_with(
+        &self,
+        id: OpId,
+        observed: Option<Value>,
+        version: Option<u64>,
+        reply: Reply,
+    ) -> Result<()> {
+        let now = self.now();
+        self.complete_read_inner(id, observed, version, reply, now)
+    }
+
     /// [`complete_read`](Self::complete_read) at an explicit time.
     pub fn complete_read_at(
         &self,
         id: OpId,
         observed: Option<Value>,
         version: Option<u64>,
+        at: u64,
+    ) -> Result<()> {
+        self.complete_read_inner(id, observed, version, Reply::default(), at)
+    }
+
+    fn complete_read_inner(
+        &self,
+        id: OpId,
+        observed: Option<Value>,
+        version: Option<u64>,
+        reply: Reply,
         at: u64,
     ) -> Result<()> {
         self.finish(id, at, |op| {
@@ -350,6 +463,7 @@ impl History {
             };
             *slot = observed;
             op.outcome = Outcome::Ok { version };
+            op.reply = reply;
             Ok(())
         })
     }
@@ -389,109 +503,112 @@ impl History {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// `t` on this history's clock: nanoseconds since it started (0 for an earlier
+    /// instant).
+    pub fn time_of(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `ns` nanoseconds after the history started.
+    pub fn instant_of(&self, ns: u64) -> Instant {
+        self.start + Duration::from_nanos(ns)
+    }
+
+    /// Outcomes so far.
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.lock())
+    }
+
+    /// Writes, compare-and-sets and deletes acknowledged after `t`.
+    pub fn acks_after(&self, t: Instant) -> usize {
+        let after = self.time_of(t);
+        self.lock()
+            .iter()
+            .filter(|op| op.is_acknowledged_mutation() && op.complete.is_some_and(|c| c > after))
+            .count()
+    }
+
+    /// The first write, compare-and-set or delete acknowledged after `t` that `accept`
+    /// takes (e.g. one served by another node than the one just killed).
+    pub fn first_ack_after(&self, t: Instant, accept: impl Fn(&Op) -> bool) -> Option<Op> {
+        let after = self.time_of(t);
+        self.lock()
+            .iter()
+            .filter(|op| op.is_acknowledged_mutation() && op.complete.is_some_and(|c| c > after))
+            .filter(|op| accept(op))
+            .min_by_key(|op| op.complete)
+            .cloned()
+    }
+
+    /// The value `key` held at `version`, as far as this history knows: the value of the
+    /// acknowledged write or compare-and-set that returned `version`, or that a read saw
+    /// at it. This is what a compare-and-set on `version` expects ([`OpKind::Cas`]).
+    pub fn value_at(&self, key: &str, version: u64) -> Option<Value> {
+        self.lock()
+            .iter()
+            .filter(|op| op.key == key && op.ok_version() == Some(version))
+            .find_map(|op| match &op.kind {
+                OpKind::Write { value } | OpKind::Cas { value, .. } => Some(value.clone()),
+                OpKind::Read { observed } => observed.clone(),
+                OpKind::Delete => None,
+            })
+    }
+
+    /// The highest version an acknowledged write, compare-and-set or delete returned: a
+    /// SESSION read at it sees every acknowledged write.
+    pub fn max_acked_version(&self) -> Option<u64> {
+        self.lock()
+            .iter()
+            .filter(|op| op.kind.is_mutation())
+            .filter_map(Op::ok_version)
+            .max()
+    }
+}
+
+/// How the operations of a history ended, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Writes, compare-and-sets and deletes acknowledged.
+    pub acknowledged: usize,
+    /// Of those, answered from the session table ([`Reply::deduplicated`]).
+    pub deduplicated: usize,
+    /// Compare-and-sets refused for their condition.
+    pub mismatched: usize,
+    /// Writes, compare-and-sets and deletes that certainly did not apply.
+    pub failed: usize,
+    /// Writes, compare-and-sets and deletes with an unknown outcome, `pending` included.
+    pub unknown: usize,
+    /// Operations of any kind invoked and not completed yet.
+    pub pending: usize,
+    /// Reads answered.
+    pub reads: usize,
+    /// Reads that failed or got no answer (they constrain nothing).
+    pub reads_unanswered: usize,
+}
+
+impl Counts {
+    /// The counts of `ops`.
+    pub fn of(ops: &[Op]) -> Self {
+        let mut c = Self::default();
+        for op in ops {
+            c.pending += usize::from(op.complete.is_none());
+            match (op.kind.is_mutation(), op.outcome) {
+                (true, Outcome::Ok { .. }) => {
+                    c.acknowledged += 1;
+                    c.deduplicated += usize::from(op.reply.deduplicated);
+                }
+                (true, Outcome::Mismatch) => c.mismatched += 1,
+                (true, Outcome::Failed) => c.failed += 1,
+                (true, Outcome::Unknown) => c.unknown += 1,
+                (false, Outcome::Ok { .. }) => c.reads += 1,
+                (false, _) => c.reads_unanswered += 1,
+            }
+        }
+        c
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Many tasks record at once; every operation gets its own id and outcome.
-    #[test]
-    fn concurrent_recording() {
-        let h = History::new();
-        std::thread::scope(|s| {
-            for c in 0..8 {
-                let h = &h;
-                s.spawn(move || {
-                    for i in 0..100 {
-                        let value = Value::from(format!("c{c}-{i}"));
-                        let id = h.invoke(format!("c{c}"), "k", OpKind::Write { value });
-                        h.complete(id, Outcome::Ok { version: None })
-                            .expect("completes");
-                    }
-                });
-            }
-        });
-        let ops = h.ops();
-        assert_eq!(ops.len(), 800);
-        assert!(
-            ops.iter()
-                .enumerate()
-                .all(|(i, op)| op.id == OpId(i as u64))
-        );
-        assert!(
-            ops.iter()
-                .all(|op| op.complete.is_some_and(|c| c >= op.invoke))
-        );
-        validate(&ops).expect("valid");
-    }
-
-    /// A history saved as JSON reads back the same, so a run can be checked later.
-    #[test]
-    fn json_round_trip() {
-        let h = History::new();
-        let w = h.invoke_at("c1", "k", OpKind::Write { value: "a".into() }, 5);
-        h.complete_at(w, Outcome::Ok { version: Some(3) }, 9)
-            .expect("completes");
-        let c = h.invoke_at(
-            "c2",
-            "k",
-            OpKind::Cas {
-                expected: None,
-                value: "b".into(),
-            },
-            6,
-        );
-        h.complete_at(c, Outcome::Mismatch, 10).expect("completes");
-        let r = h.invoke_at("c3", "k", OpKind::Read { observed: None }, 7);
-        h.complete_read_at(r, Some("a".into()), Some(3), 11)
-            .expect("completes");
-        h.invoke_at("c4", "k", OpKind::Delete, 8);
-        let ops = h.ops();
-        let json = serde_json::to_string(&ops).expect("serializes");
-        let back: Vec<Op> = serde_json::from_str(&json).expect("deserializes");
-        assert_eq!(back, ops);
-        assert_eq!(
-            ops[2].to_string(),
-            "#2 client c3 key \"k\" read -> \"a\" [7ns, 11ns] ok v3"
-        );
-        assert_eq!(
-            ops[3].to_string(),
-            "#3 client c4 key \"k\" delete [8ns, ∞] unknown"
-        );
-    }
-
-    /// Recorder mistakes are reported, not silently recorded.
-    #[test]
-    fn recorder_mistakes() {
-        let h = History::new();
-        let w = h.invoke_at("c", "k", OpKind::Write { value: "a".into() }, 10);
-        assert_eq!(
-            h.complete_at(w, Outcome::Failed, 5),
-            Err(Error::CompletedBeforeInvoked {
-                op: w,
-                invoke: 10,
-                complete: 5
-            })
-        );
-        assert!(matches!(
-            h.complete_read_at(w, None, None, 20),
-            Err(Error::InvalidOp { .. })
-        ));
-        h.complete_at(w, Outcome::Failed, 20).expect("completes");
-        assert_eq!(
-            h.complete_at(w, Outcome::Failed, 30),
-            Err(Error::AlreadyCompleted(w))
-        );
-        assert_eq!(
-            h.complete_at(OpId(9), Outcome::Failed, 30),
-            Err(Error::UnknownOp(OpId(9)))
-        );
-
-        h.invoke_at("c", "k", OpKind::Write { value: "a".into() }, 40);
-        assert!(matches!(
-            validate(&h.ops()),
-            Err(Error::DuplicateValue { .. })
-        ));
-    }
-}
+#[path = "history_test.rs"]
+mod tests;

@@ -2,12 +2,19 @@
 //!
 //! The cluster tests and `sutra drill` record every client operation (invoked, then ok,
 //! failed or unknown) in a [`History`], read the final state back after the faults,
-//! and hand both to two checks:
+//! and hand both to the checks:
 //!
 //! - [`check_linearizability`]: is there one order of all operations, consistent with
 //!   real time, in which every result is what a single register per key would give?
 //! - [`check_durability`]: is every acknowledged write still there or overwritten, was
-//!   nothing applied twice, and is nothing visible that failed?
+//!   nothing applied twice, and is nothing visible that failed or that nobody wrote?
+//! - [`stale_reads`]: which reads returned an older state than one already visible when
+//!   they began (per read, so it also takes reads that promise no more than that)?
+//!
+//! While a run goes on, the same [`History`] answers what the run waits for and measures:
+//! [`Counts`] of outcomes, acknowledgments after an instant, the highest acknowledged
+//! version, and per operation the [`Reply`] (served by, leader, deduplicated) and the
+//! invoke and complete times.
 //!
 //! # The model
 //!
@@ -35,8 +42,10 @@
 //!   model starts every key absent.
 //! - Versions, when recorded, must be on one scale: what a write returns is what a read
 //!   of that value reports and what the final state holds.
-//! - Record only linearizable reads; a read at a weaker consistency would be judged
-//!   against a stronger promise than it made.
+//! - Record only linearizable reads for [`check_linearizability`]; a read at a weaker
+//!   consistency would be judged against a stronger promise than it made. A recorder that
+//!   keeps such reads in the same history (tagged, see [`Op::tag`]) leaves them out of
+//!   what it hands to that check.
 //!
 //! The crate owns the model and the checks; it knows nothing of gRPC or the client.
 
@@ -45,15 +54,20 @@ mod error;
 mod history;
 mod linearizability;
 mod model;
+mod stale;
 #[cfg(test)]
 mod test_support;
 mod value;
 
-pub use durability::{DurabilityIssue, DurabilityReport, FinalState, Stored, check_durability};
+pub use durability::{
+    DurabilityIssue, DurabilityOptions, DurabilityReport, FinalState, Stored, check_durability,
+    check_durability_with,
+};
 pub use error::{Error, Result};
-pub use history::{History, Op, OpId, OpKind, Outcome};
+pub use history::{Counts, History, Op, OpId, OpKind, Outcome, Reply};
 pub use linearizability::{
     CheckOptions, Incomplete, KeyResult, LinearizabilityReport, Verdict, Violation,
     check_linearizability,
 };
+pub use stale::{StaleRead, stale_reads};
 pub use value::Value;

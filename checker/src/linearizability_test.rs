@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::Reply;
 use crate::test_support::{Builder, OK, SimConfig, okv, simulate};
 
 fn check(b: &Builder) -> LinearizabilityReport {
@@ -126,6 +127,8 @@ fn unknown_cas() {
         invoke: 100,
         complete: Some(110),
         outcome: OK,
+        reply: Reply::default(),
+        tag: None,
     });
     let report = check_linearizability(&ops, &CheckOptions::default()).expect("valid");
     assert!(report.is_linearizable(), "{report}");
@@ -228,6 +231,87 @@ fn cas_mismatch_that_should_have_matched() {
     b.write("c0", "a", (0, 10), OK);
     b.cas("c1", Some("a"), "b", (20, 30), Outcome::Mismatch);
     assert_rejected(&b);
+}
+
+/// A compare-and-set expecting a value that an acknowledged delete removed before it was
+/// invoked still applies; the read after it shows the impossible result.
+#[test]
+fn cas_applies_on_a_deleted_value() {
+    let b = Builder::new();
+    b.write("c0", "a", (0, 10), OK);
+    b.delete("c1", (20, 30), OK);
+    let cas = b.cas("c2", Some("a"), "b", (40, 50), OK);
+    b.read("c3", Some("b"), (60, 70));
+    let v = assert_rejected(&b);
+    assert_eq!(v.stuck, cas, "{}", v.explanation);
+
+    // The same with versions: the CAS reports a version, the reads agree with it.
+    let b = Builder::new();
+    b.write("c0", "a", (0, 10), okv(3));
+    b.delete("c1", (20, 30), okv(4));
+    b.cas("c2", Some("a"), "b", (40, 50), okv(5));
+    b.read_v("c3", Some("b"), (60, 70), Some(5));
+    assert_rejected(&b);
+}
+
+/// A compare-and-set "must not exist" refused after an acknowledged delete, with nothing
+/// that could have recreated the key.
+#[test]
+fn cas_absent_refused_after_delete() {
+    let b = Builder::new();
+    b.write("c0", "a", (0, 10), OK);
+    b.delete("c1", (20, 30), OK);
+    b.cas("c2", None, "b", (40, 50), Outcome::Mismatch);
+    assert_rejected(&b);
+}
+
+/// A read sees a deleted value again after another read saw the key absent.
+#[test]
+fn deleted_value_comes_back() {
+    let b = Builder::new();
+    b.write("c0", "a", (0, 10), OK);
+    b.delete("c1", (20, 100), OK);
+    b.read("c2", None, (30, 40));
+    b.read("c3", Some("a"), (50, 60));
+    assert_rejected(&b);
+}
+
+/// A delete racing a compare-and-set from the value it deletes: the CAS may apply first
+/// (then the delete removes its value) or see a mismatch; either way the key ends
+/// absent. The CAS applying and its value surviving the delete is impossible.
+#[test]
+fn delete_racing_cas() {
+    for cas in [OK, Outcome::Mismatch] {
+        let b = Builder::new();
+        b.write("c0", "a", (0, 10), OK);
+        b.delete("c1", (20, 50), OK);
+        b.cas("c2", Some("a"), "b", (25, 45), cas);
+        b.read("c3", None, (60, 70));
+        assert_accepted(&b);
+    }
+    let b = Builder::new();
+    b.write("c0", "a", (0, 10), OK);
+    b.delete("c1", (20, 50), OK);
+    b.cas("c2", Some("a"), "b", (25, 45), OK);
+    let r = b.read("c3", Some("b"), (60, 70));
+    assert_eq!(assert_rejected(&b).stuck, r);
+}
+
+/// What the recorder attaches (reply, tag) changes nothing in the verdict.
+#[test]
+fn reply_and_tag_are_not_checked() {
+    let b = Builder::new();
+    b.write("c1", "a", (0, 10), OK);
+    b.read("c2", Some("a"), (20, 30));
+    let mut ops = b.ops();
+    ops[0].reply = Reply {
+        served_by: Some(2),
+        leader_id: Some(1),
+        deduplicated: true,
+    };
+    ops[1].tag = Some("probe".into());
+    let report = check_linearizability(&ops, &CheckOptions::default()).expect("valid");
+    assert!(report.is_linearizable(), "{report}");
 }
 
 /// A write that failed is observed.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{FinalState, History, Op, OpId, OpKind, Outcome, Stored, Value};
+use crate::{FinalState, History, Op, OpId, OpKind, Outcome, Reply, Stored, Value};
 
 /// Hand-written histories on key `"k"` unless a key is given, through the public
 /// recorder with explicit times.
@@ -156,6 +156,22 @@ pub(crate) struct SimConfig {
     pub versions: bool,
 }
 
+impl SimConfig {
+    /// Five concurrent clients on three keys, 150 operations, some unknown and failed:
+    /// what the durability and stale-read checks run many seeds of.
+    pub(crate) fn concurrent(versions: bool) -> Self {
+        Self {
+            clients: 5,
+            keys: 3,
+            ops: 150,
+            sequential: false,
+            unknown_percent: 10,
+            failed_percent: 5,
+            versions,
+        }
+    }
+}
+
 /// A simulated run: the history clients recorded and the state the register ended in.
 pub(crate) struct Sim {
     pub ops: Vec<Op>,
@@ -213,6 +229,8 @@ pub(crate) fn simulate(seed: u64, cfg: SimConfig) -> Sim {
             invoke,
             complete: (!unknown).then_some(complete),
             outcome,
+            reply: Reply::default(),
+            tag: None,
         });
         effects.push((at, i, applies));
     }

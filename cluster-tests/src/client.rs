@@ -19,7 +19,7 @@ use sutra_proto::storage::{
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
-use crate::history::{History, Outcome};
+use sutra_checker::{History, OpKind, Outcome, Reply, Value};
 
 /// Server name the clients check node certificates against; every node certificate
 /// carries it.
@@ -279,7 +279,9 @@ impl Writer {
         }
     }
 
-    /// Records every write of this writer in `history`.
+    /// Records every write of this writer in `history`: one operation per logical write
+    /// (tagged with its sequence), invoked before the first attempt and completed after
+    /// the last, with the answering node's [`Reply`].
     pub fn with_history(mut self, history: Arc<History>) -> Self {
         self.history = Some(history);
         self
@@ -317,10 +319,15 @@ impl Writer {
         id: &str,
         content: &[u8],
     ) -> WriteOutcome {
-        let op = self
-            .history
-            .as_ref()
-            .map(|h| h.invoke(&self.client_id, sequence, id, content));
+        let op = self.history.as_ref().map(|h| {
+            let value = Value::from(content);
+            h.invoke_tagged(
+                &self.client_id,
+                id,
+                OpKind::Write { value },
+                format!("seq {sequence}"),
+            )
+        });
         let req = PutConceptRequest {
             header: Some(WriteHeader {
                 client_id: self.client_id.clone(),
@@ -335,18 +342,20 @@ impl Writer {
         };
         let outcome = self.send(req).await;
         if let (Some(h), Some(op)) = (&self.history, op) {
-            h.complete(
-                op,
-                match &outcome {
-                    WriteOutcome::Ok(r) => Outcome::Ok {
-                        version: r.version,
-                        deduplicated: r.deduplicated,
-                        served_by: r.served_by,
+            let (recorded, reply) = match &outcome {
+                WriteOutcome::Ok(r) => (
+                    Outcome::Ok {
+                        version: Some(r.version),
                     },
-                    WriteOutcome::Failed(s) => Outcome::Failed(format!("{s:?}")),
-                    WriteOutcome::Unknown(why) => Outcome::Unknown(why.clone()),
-                },
-            );
+                    crate::history::reply(r),
+                ),
+                WriteOutcome::Failed(_) => (Outcome::Failed, Reply::default()),
+                WriteOutcome::Unknown(_) => (Outcome::Unknown, Reply::default()),
+            };
+            if let Err(e) = h.complete_with(op, recorded, reply) {
+                // Only a bug here (an operation completed twice) can get here.
+                tracing::error!(error = %e, "recording a write");
+            }
         }
         outcome
     }

@@ -19,9 +19,9 @@ use tempfile::TempDir;
 use tonic::transport::Channel;
 
 use crate::client::{self, ClientCerts, ClientRole, NodeClient, Writer};
-use crate::history::History;
 use crate::process::{self, NodeProcess};
 use crate::wait_until;
+use sutra_checker::History;
 
 /// How long one status or health poll may take (a paused node never answers).
 const POLL_RPC_TIMEOUT: Duration = Duration::from_secs(1);

@@ -1,310 +1,372 @@
-//! [`History`]: every client operation of a test, as invoked and as it ended (ok, failed,
-//! unknown), with timestamps; and [`check_writes`], the checker run after the faults:
-//! every acknowledged write is readable with its value and version, nothing failed was
-//! applied, and nothing was written that no client asked for.
+//! The cluster tests' side of `sutra-checker`: every test records its operations in a
+//! [`sutra_checker::History`] and checks them with the checker's durability and
+//! linearizability checks. This module only adapts: what the nodes hold (a scan) becomes a
+//! [`FinalState`], gRPC answers become [`Outcome`]s and [`Reply`]s, and a check that finds
+//! something becomes a test failure carrying the checker's report.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::future::Future;
 
-use anyhow::{Result, bail};
-use sutra_proto::storage::Concept;
+use anyhow::{Result, bail, ensure};
+use sutra_checker::{
+    CheckOptions, DurabilityReport, FinalState, History, LinearizabilityReport, Op, OpId, OpKind,
+    Outcome, Reply, Stored, Value, check_durability, check_linearizability,
+};
+use sutra_proto::storage::{
+    BatchRequest, BatchResponse, Concept, DeleteConceptRequest, DeleteConceptResponse,
+    GetConceptResponse, PutConceptRequest, WriteResponse, write_op,
+};
+use tonic::{Code, Status};
 
-/// How an operation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Invoked, not yet completed.
-    Pending,
-    /// Acknowledged.
-    Ok {
-        /// The `WriteResponse.version`: the concept's version from then on.
-        version: u64,
-        /// Answered from the session table (a retry of an applied write).
-        deduplicated: bool,
-        /// The node that answered.
-        served_by: u64,
-    },
-    /// Definitely not applied.
-    Failed(String),
-    /// Maybe applied.
-    Unknown(String),
+use crate::Cluster;
+use crate::client::is_not_leader;
+
+/// What the nodes hold, as the checker reads it: every concept of `scan` (one node's scan
+/// of the run's prefix) with its content and version.
+pub fn final_state(scan: &BTreeMap<String, Concept>) -> FinalState {
+    scan.iter()
+        .map(|(id, c)| {
+            (
+                id.clone(),
+                Stored {
+                    value: Value::from(c.content.as_slice()),
+                    version: c.version,
+                },
+            )
+        })
+        .collect()
 }
 
-/// One client write: put concept `id` with `content`.
-#[derive(Debug, Clone)]
-pub struct Op {
-    /// The writing client.
-    pub client_id: String,
-    /// Its sequence for this write.
-    pub sequence: u64,
-    /// The concept id written (unique per operation in these tests).
-    pub id: String,
-    /// The content written.
-    pub content: Vec<u8>,
-    /// When the client issued it.
-    pub invoked: Instant,
-    /// When the client learned its outcome.
-    pub completed: Option<Instant>,
-    /// The outcome.
-    pub outcome: Outcome,
-}
-
-/// Counts of outcomes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Acknowledged.
-    pub ok: usize,
-    /// Acknowledged from the session table.
-    pub deduplicated: usize,
-    /// Definitely not applied.
-    pub failed: usize,
-    /// Maybe applied.
-    pub unknown: usize,
-    /// Not completed.
-    pub pending: usize,
-}
-
-/// Handle of an invoked operation, to complete it.
-#[derive(Debug, Clone, Copy)]
-pub struct OpRef(usize);
-
-/// The record of every client operation, shared between the writer tasks and the test.
-#[derive(Debug, Default)]
-pub struct History {
-    ops: Mutex<Vec<Op>>,
-}
-
-impl History {
-    /// An empty history.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<Op>> {
-        // A writer task that panicked leaves the record as it was; keep reading it.
-        self.ops.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records that a client issued a write.
-    pub fn invoke(&self, client_id: &str, sequence: u64, id: &str, content: &[u8]) -> OpRef {
-        let mut ops = self.lock();
-        ops.push(Op {
-            client_id: client_id.to_owned(),
-            sequence,
-            id: id.to_owned(),
-            content: content.to_vec(),
-            invoked: Instant::now(),
-            completed: None,
-            outcome: Outcome::Pending,
-        });
-        OpRef(ops.len() - 1)
-    }
-
-    /// Records how an invoked write ended.
-    pub fn complete(&self, op: OpRef, outcome: Outcome) {
-        let mut ops = self.lock();
-        let o = &mut ops[op.0];
-        o.completed = Some(Instant::now());
-        o.outcome = outcome;
-    }
-
-    /// A copy of every operation, in invocation order.
-    pub fn ops(&self) -> Vec<Op> {
-        self.lock().clone()
-    }
-
-    /// Counts of outcomes so far.
-    pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for op in self.lock().iter() {
-            match &op.outcome {
-                Outcome::Pending => c.pending += 1,
-                Outcome::Ok { deduplicated, .. } => {
-                    c.ok += 1;
-                    c.deduplicated += usize::from(*deduplicated);
-                }
-                Outcome::Failed(_) => c.failed += 1,
-                Outcome::Unknown(_) => c.unknown += 1,
-            }
-        }
-        c
-    }
-
-    /// The first acknowledged operation that completed after `t` and was served by a node
-    /// other than `except`.
-    pub fn first_ack_after(&self, t: Instant, except: u64) -> Option<Op> {
-        self.lock()
-            .iter()
-            .filter(|op| op.completed.is_some_and(|c| c > t))
-            .filter(|op| matches!(op.outcome, Outcome::Ok { served_by, .. } if served_by != except))
-            .min_by_key(|op| op.completed)
-            .cloned()
-    }
-
-    /// Acknowledged operations that completed after `t`.
-    pub fn acks_after(&self, t: Instant) -> usize {
-        self.lock()
-            .iter()
-            .filter(|op| op.completed.is_some_and(|c| c > t))
-            .filter(|op| matches!(op.outcome, Outcome::Ok { .. }))
-            .count()
-    }
-
-    /// The highest acknowledged version: a SESSION read at it sees every acknowledged write.
-    pub fn max_acked_version(&self) -> u64 {
-        self.lock()
-            .iter()
-            .filter_map(|op| match op.outcome {
-                Outcome::Ok { version, .. } => Some(version),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0)
-    }
-}
-
-/// What [`check_writes`] found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CheckReport {
-    /// Acknowledged writes, all found with their value and version.
-    pub acked: usize,
-    /// Writes with unknown outcome that turned out applied.
-    pub unknown_applied: usize,
-    /// Writes with unknown outcome that were not applied.
-    pub unknown_lost: usize,
-    /// Writes that failed (none of them applied).
-    pub failed: usize,
-    /// Concepts stored under the checked prefix.
-    pub stored: usize,
-}
-
-/// Checks a write history against `stored`, everything a node holds under the ids the
-/// history wrote (one scan of their common prefix):
-///
-/// - every acknowledged write is there with its content and with the version it was
-///   acknowledged at: a write applied twice would carry the later version, so this is
-///   also the exactly-once check;
-/// - no failed write is there;
-/// - nothing is there that no write asked for, so the number of concepts is the number
-///   of acknowledged writes plus at most the unknown ones.
-///
-/// Every operation must write its own id; a pending operation is an error (the writers
-/// must have stopped).
-pub fn check_writes(ops: &[Op], stored: &BTreeMap<String, Concept>) -> Result<CheckReport> {
-    let mut report = CheckReport {
-        stored: stored.len(),
-        ..CheckReport::default()
-    };
-    let mut seen = BTreeSet::new();
-    let mut problems = Vec::new();
-    for op in ops {
-        if !seen.insert(op.id.as_str()) {
-            bail!(
-                "the history writes {} twice; every write needs its own id",
-                op.id
-            );
-        }
-        let found = stored.get(&op.id);
-        match (&op.outcome, found) {
-            (Outcome::Pending, _) => bail!(
-                "{} (client {} seq {}) is still pending; stop the writers before checking",
-                op.id,
-                op.client_id,
-                op.sequence
-            ),
-            (Outcome::Ok { version, .. }, Some(c)) => {
-                report.acked += 1;
-                if c.content != op.content {
-                    problems.push(format!(
-                        "{}: acknowledged content {:?}, read {:?}",
-                        op.id,
-                        String::from_utf8_lossy(&op.content),
-                        String::from_utf8_lossy(&c.content)
-                    ));
-                } else if c.version != *version {
-                    problems.push(format!(
-                        "{}: acknowledged at version {version}, read version {} (applied twice?)",
-                        op.id, c.version
-                    ));
-                }
-            }
-            (Outcome::Ok { version, served_by, .. }, None) => problems.push(format!(
-                "{}: acknowledged at version {version} by node {served_by} (client {} seq {}), not found: an acknowledged write was lost",
-                op.id, op.client_id, op.sequence
-            )),
-            (Outcome::Failed(why), Some(c)) => problems.push(format!(
-                "{}: reported failed ({why}) but stored at version {}",
-                op.id, c.version
-            )),
-            (Outcome::Failed(_), None) => report.failed += 1,
-            (Outcome::Unknown(_), Some(c)) => {
-                report.unknown_applied += 1;
-                if c.content != op.content {
-                    problems.push(format!("{}: stored content differs from the write", op.id));
-                }
-            }
-            (Outcome::Unknown(_), None) => report.unknown_lost += 1,
-        }
-    }
-    let phantoms: Vec<&String> = stored
-        .keys()
-        .filter(|id| !seen.contains(id.as_str()))
-        .collect();
-    if !phantoms.is_empty() {
-        problems.push(format!(
-            "{} concepts stored that no write asked for, e.g. {:?}",
-            phantoms.len(),
-            &phantoms[..phantoms.len().min(5)]
-        ));
-    }
-    if report.stored != report.acked + report.unknown_applied && problems.is_empty() {
-        problems.push(format!(
-            "{} concepts stored, expected {} acknowledged + {} unknown-but-applied",
-            report.stored, report.acked, report.unknown_applied
-        ));
-    }
-    if !problems.is_empty() {
-        let shown = problems.len().min(20);
-        bail!(
-            "history check failed ({} problems, first {shown}):\n  {}\n{report:?}",
-            problems.len(),
-            problems[..shown].join("\n  ")
-        );
+/// Checks `ops` against `scan`, everything one node holds under the run's prefix, with
+/// [`check_durability`]: every acknowledged write there with its value, at the version it
+/// was acknowledged with or overwritten by a later one (a write applied twice shows up at
+/// two versions); no failed write visible; nothing stored that no write asked for. Every
+/// operation must have completed (stop the writers first).
+pub fn check_scan(ops: &[Op], scan: &BTreeMap<String, Concept>) -> Result<DurabilityReport> {
+    let pending: Vec<&Op> = ops.iter().filter(|op| op.complete.is_none()).collect();
+    ensure!(
+        pending.is_empty(),
+        "{} operations still pending (stop the writers before checking), e.g. {}",
+        pending.len(),
+        pending[0]
+    );
+    let report = check_durability(ops, &final_state(scan))?;
+    if !report.is_ok() {
+        bail!("durability check failed, {} stored:\n{report}", scan.len());
     }
     Ok(report)
+}
+
+/// The tag of a read recorded at a consistency weaker than LINEARIZABLE (LEASE): it stays
+/// in the history for the durability check and the test's own checks, and
+/// [`check_linearizable`] leaves it out (the checker's recorder duties).
+pub const WEAK_READ: &str = "weak read";
+
+/// Checks that `ops`, without the reads tagged [`WEAK_READ`], are linearizable
+/// ([`check_linearizability`]); a violation, and a search that ran out of budget, fail
+/// with the checker's report.
+pub fn check_linearizable(ops: &[Op]) -> Result<LinearizabilityReport> {
+    let judged: Vec<Op> = ops
+        .iter()
+        .filter(|op| {
+            !(matches!(op.kind, OpKind::Read { .. }) && op.tag.as_deref() == Some(WEAK_READ))
+        })
+        .cloned()
+        .collect();
+    let report = check_linearizability(&judged, &CheckOptions::default())?;
+    if !report.is_linearizable() {
+        bail!("{report}");
+    }
+    Ok(report)
+}
+
+/// Ends a test with `sutra-checker`: reads everything under `prefix` LINEARIZABLE on the
+/// leader, records that scan ([`record_scan`]), and requires the history to be durable
+/// against it ([`check_scan`]: every acknowledged write there, nothing else) and
+/// linearizable ([`check_linearizable`]).
+pub async fn check_final_scan(cluster: &Cluster, history: &History, prefix: &str) -> Result<()> {
+    let invoked = history.now();
+    let scan = cluster
+        .read_all_on_leader(prefix, std::time::Duration::from_secs(20))
+        .await?;
+    record_scan(history, "final-scan", prefix, invoked, &scan)?;
+    let ops = history.ops();
+    let durability = check_scan(&ops, &scan)?;
+    let report = check_linearizable(&ops)?;
+    tracing::info!(
+        prefix,
+        acknowledged = durability.acknowledged,
+        ops = report.ops,
+        "sutra-checker: durable and linearizable"
+    );
+    Ok(())
+}
+
+/// The [`Reply`] of a write's answer.
+pub fn reply(w: &WriteResponse) -> Reply {
+    Reply {
+        served_by: Some(w.served_by),
+        leader_id: (w.leader_id != 0).then_some(w.leader_id),
+        deduplicated: w.deduplicated,
+    }
+}
+
+/// How a write sent once (no retry) ended, for the history: acknowledged at its version;
+/// refused for its condition (FAILED_PRECONDITION, a compare-and-set: `Mismatch`);
+/// refused before it was ordered (FAILED_PRECONDITION otherwise, INVALID_ARGUMENT,
+/// PERMISSION_DENIED, UNAUTHENTICATED, a not-leader answer: `Failed`); anything else
+/// `Unknown`.
+pub fn write_outcome(r: &Result<WriteResponse, Status>, cas: bool) -> (Outcome, Reply) {
+    match r {
+        Ok(w) => (
+            Outcome::Ok {
+                version: Some(w.version),
+            },
+            reply(w),
+        ),
+        Err(s) if s.code() == Code::FailedPrecondition && cas => {
+            (Outcome::Mismatch, Reply::default())
+        }
+        Err(s)
+            if matches!(
+                s.code(),
+                Code::FailedPrecondition
+                    | Code::InvalidArgument
+                    | Code::PermissionDenied
+                    | Code::Unauthenticated
+            ) || is_not_leader(s) =>
+        {
+            (Outcome::Failed, Reply::default())
+        }
+        Err(_) => (Outcome::Unknown, Reply::default()),
+    }
+}
+
+/// What a compare-and-set on `expected_version` of `key` expects, in the checker's terms
+/// ([`OpKind::Cas`]): `None` for 0 (must not exist), else the value `history` knows at
+/// that version; a version no recorded operation produced names a value nobody wrote (the
+/// condition can never hold).
+pub fn expected_value(history: &History, key: &str, expected_version: u64) -> Option<Value> {
+    (expected_version != 0).then(|| {
+        history.value_at(key, expected_version).unwrap_or_else(|| {
+            Value::from(format!("(no value of {key} at version {expected_version})"))
+        })
+    })
+}
+
+/// A write (`expected_version` `None`) or compare-and-set of `content` to `key`, as the
+/// checker records it.
+pub fn put_kind(
+    history: &History,
+    key: &str,
+    content: &[u8],
+    expected_version: Option<u64>,
+) -> OpKind {
+    let value = Value::from(content);
+    match expected_version {
+        None => OpKind::Write { value },
+        Some(v) => OpKind::Cas {
+            expected: expected_value(history, key, v),
+            value,
+        },
+    }
+}
+
+/// Completes the read `op` with a `GetConcept` answer (an error: no answer).
+pub fn complete_get(
+    history: &History,
+    op: OpId,
+    r: &Result<GetConceptResponse, Status>,
+) -> Result<()> {
+    match r {
+        Ok(got) => {
+            let reply = Reply {
+                served_by: got.meta.as_ref().map(|m| m.served_by),
+                leader_id: got.meta.as_ref().map(|m| m.leader_id).filter(|&l| l != 0),
+                deduplicated: false,
+            };
+            let c = got.concept.as_ref();
+            history.complete_read_with(
+                op,
+                c.map(|c| Value::from(c.content.as_slice())),
+                c.map(|c| c.version),
+                reply,
+            )?;
+        }
+        Err(_) => history.complete(op, Outcome::Unknown)?,
+    }
+    Ok(())
+}
+
+/// Sends a `PutConcept` (`send`, not yet polled) and records it: one write, or a
+/// compare-and-set when `req` has an `expected_version`, invoked before the request leaves
+/// and completed with its answer ([`write_outcome`]). Send a retry of an already recorded
+/// request without recording it again: it is the same operation.
+pub async fn recorded_put(
+    history: &History,
+    req: &PutConceptRequest,
+    send: impl Future<Output = Result<tonic::Response<WriteResponse>, Status>>,
+) -> Result<WriteResponse, Status> {
+    let concept = req.concept.clone().unwrap_or_default();
+    let kind = put_kind(history, &concept.id, &concept.content, req.expected_version);
+    let op = invoke_write(history, req.header.as_ref(), &concept.id, kind);
+    let r = send.await.map(tonic::Response::into_inner);
+    let (outcome, reply) = write_outcome(&r, req.expected_version.is_some());
+    complete(history, op, outcome, reply);
+    r
+}
+
+/// Sends a `DeleteConcept` (`send`, not yet polled) and records it as a delete. A
+/// conditional delete refused for its condition is recorded as failed (the checker's
+/// delete has no condition; refused, it certainly did not apply).
+pub async fn recorded_delete(
+    history: &History,
+    req: &DeleteConceptRequest,
+    send: impl Future<Output = Result<tonic::Response<DeleteConceptResponse>, Status>>,
+) -> Result<DeleteConceptResponse, Status> {
+    let op = invoke_write(history, req.header.as_ref(), &req.id, OpKind::Delete);
+    let r = send.await.map(tonic::Response::into_inner);
+    let (outcome, reply) = write_outcome(&write_of(&r, |d| d.write), false);
+    complete(history, op, outcome, reply);
+    r
+}
+
+/// The write of an answer that carries one (a delete's, a batch's).
+fn write_of<T>(
+    r: &Result<T, Status>,
+    write: impl Fn(&T) -> Option<WriteResponse>,
+) -> Result<WriteResponse, Status> {
+    match r {
+        Ok(answer) => write(answer).ok_or_else(|| Status::internal("an answer without its write")),
+        Err(s) => Err(s.clone()),
+    }
+}
+
+/// Sends a `Batch` (`send`, not yet polled) and records its concept puts (writes, or
+/// compare-and-sets with an `expected_version`) and deletes, each as its own operation on
+/// its key, all with the batch's version; edges and checks are no registers and are not
+/// recorded. A batch refused (FAILED_PRECONDITION on any op, INVALID_ARGUMENT ...)
+/// applied none of them: each is failed. Values must stay unique per key across batches.
+pub async fn recorded_batch(
+    history: &History,
+    req: &BatchRequest,
+    send: impl Future<Output = Result<tonic::Response<BatchResponse>, Status>>,
+) -> Result<BatchResponse, Status> {
+    let mut ops = Vec::new();
+    for op in &req.ops {
+        let (key, kind) = match &op.op {
+            Some(write_op::Op::PutConcept(p)) => {
+                let c = p.concept.clone().unwrap_or_default();
+                let kind = put_kind(history, &c.id, &c.content, p.expected_version);
+                (c.id, kind)
+            }
+            Some(write_op::Op::DeleteConcept(d)) => (d.id.clone(), OpKind::Delete),
+            _ => continue,
+        };
+        ops.push(invoke_write(history, req.header.as_ref(), &key, kind));
+    }
+    let r = send.await.map(tonic::Response::into_inner);
+    let (outcome, reply) = write_outcome(&write_of(&r, |b| b.write), false);
+    for op in ops {
+        complete(history, op, outcome, reply);
+    }
+    r
+}
+
+/// Sends a LINEARIZABLE `GetConcept` of `id` (`send`, not yet polled) and records it as a
+/// read by `client`. Record only LINEARIZABLE reads (the checker's recorder duties).
+pub async fn recorded_get(
+    history: &History,
+    client: &str,
+    id: &str,
+    send: impl Future<Output = Result<tonic::Response<GetConceptResponse>, Status>>,
+) -> Result<GetConceptResponse, Status> {
+    let op = history.invoke(client, id, OpKind::Read { observed: None });
+    let r = send.await.map(tonic::Response::into_inner);
+    if let Err(e) = complete_get(history, op, &r) {
+        tracing::error!(error = %e, "recording a read");
+    }
+    r
+}
+
+/// Records a LINEARIZABLE scan of `prefix`, sent at `invoked` (on the history's clock,
+/// [`History::now`]) and answered with `scan` just now, as one read per key: every key of
+/// the scan with what it returned, and every other key of `prefix` the history wrote as
+/// absent. A linearizable scan reads all of them at one instant within that interval.
+pub fn record_scan(
+    history: &History,
+    client: &str,
+    prefix: &str,
+    invoked: u64,
+    scan: &BTreeMap<String, Concept>,
+) -> Result<()> {
+    let completed = history.now();
+    let mut keys: Vec<String> = history
+        .ops()
+        .into_iter()
+        .filter(|op| op.key.starts_with(prefix) && op.kind.is_mutation())
+        .map(|op| op.key)
+        .collect();
+    keys.extend(scan.keys().cloned());
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let c = scan.get(&key);
+        let op = history.invoke_at(client, key, OpKind::Read { observed: None }, invoked);
+        history.complete_read_at(
+            op,
+            c.map(|c| Value::from(c.content.as_slice())),
+            c.map(|c| c.version),
+            completed,
+        )?;
+    }
+    Ok(())
+}
+
+fn invoke_write(
+    history: &History,
+    header: Option<&sutra_proto::storage::WriteHeader>,
+    key: &str,
+    kind: OpKind,
+) -> OpId {
+    match header {
+        Some(h) => history.invoke_tagged(&h.client_id, key, kind, format!("seq {}", h.sequence)),
+        None => history.invoke("no header", key, kind),
+    }
+}
+
+fn complete(history: &History, op: OpId, outcome: Outcome, reply: Reply) {
+    if let Err(e) = history.complete_with(op, outcome, reply) {
+        // Only a bug here (an operation completed twice) can get here.
+        tracing::error!(error = %e, "recording a write");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn history() -> Arc<History> {
+    /// Five writes: two acknowledged (one answered from the session table), one failed,
+    /// two unknown.
+    fn history() -> History {
         let h = History::new();
-        for (i, outcome) in [
-            Outcome::Ok {
-                version: 10,
-                deduplicated: false,
-                served_by: 1,
-            },
-            Outcome::Ok {
-                version: 11,
-                deduplicated: true,
-                served_by: 2,
-            },
-            Outcome::Failed("refused".into()),
-            Outcome::Unknown("connection lost".into()),
-            Outcome::Unknown("timeout".into()),
+        for (i, (outcome, deduplicated)) in [
+            (Outcome::Ok { version: Some(10) }, false),
+            (Outcome::Ok { version: Some(11) }, true),
+            (Outcome::Failed, false),
+            (Outcome::Unknown, false),
+            (Outcome::Unknown, false),
         ]
         .into_iter()
         .enumerate()
         {
-            let op = h.invoke(
-                "c",
-                i as u64 + 1,
-                &format!("k{i}"),
-                format!("v{i}").as_bytes(),
-            );
-            h.complete(op, outcome);
+            let value = Value::from(format!("v{i}"));
+            let op = h.invoke_tagged("c", format!("k{i}"), OpKind::Write { value }, "seq");
+            let reply = Reply {
+                deduplicated,
+                ..Reply::default()
+            };
+            h.complete_with(op, outcome, reply).expect("completes");
         }
         h
     }
@@ -332,21 +394,25 @@ mod tests {
     #[test]
     fn a_consistent_store_passes_and_is_counted() {
         let h = history();
-        let report = check_writes(&h.ops(), &good()).unwrap();
+        let report = check_scan(&h.ops(), &good()).unwrap();
         assert_eq!(
-            report,
-            CheckReport {
-                acked: 2,
-                unknown_applied: 1,
-                unknown_lost: 1,
-                failed: 1,
-                stored: 3,
-            }
+            (
+                report.acknowledged,
+                report.unknown_applied,
+                report.unknown_absent
+            ),
+            (2, 1, 1)
         );
-        assert_eq!(h.max_acked_version(), 11);
+        assert_eq!(h.max_acked_version(), Some(11));
         let c = h.counts();
         assert_eq!(
-            (c.ok, c.deduplicated, c.failed, c.unknown, c.pending),
+            (
+                c.acknowledged,
+                c.deduplicated,
+                c.failed,
+                c.unknown,
+                c.pending
+            ),
             (2, 1, 1, 2, 0)
         );
     }
@@ -365,35 +431,104 @@ mod tests {
         let mut phantom = good();
         phantom.extend([concept("k9", "v9", 15)]);
         for (name, stored, needle) in [
-            ("lost", lost, "was lost"),
-            ("changed", changed, "acknowledged content"),
-            ("twice", twice, "applied twice"),
-            ("failed applied", failed_applied, "reported failed"),
-            ("phantom", phantom, "no write asked for"),
+            ("lost", lost, "lost: "),
+            ("changed", changed, "which no operation wrote"),
+            ("twice", twice, "duplicated: "),
+            ("failed applied", failed_applied, "failed but visible"),
+            ("phantom", phantom, "\"k9\" holds"),
         ] {
-            let err = check_writes(&ops, &stored).unwrap_err().to_string();
+            let err = check_scan(&ops, &stored).unwrap_err().to_string();
             assert!(err.contains(needle), "{name}: {err}");
         }
     }
 
+    fn put(seq: u64, content: &str, expected_version: Option<u64>) -> PutConceptRequest {
+        PutConceptRequest {
+            header: Some(sutra_proto::storage::WriteHeader {
+                client_id: "c".into(),
+                sequence: seq,
+            }),
+            concept: Some(concept("k", content, 0).1),
+            expected_version,
+        }
+    }
+
+    fn written(version: u64) -> WriteResponse {
+        WriteResponse {
+            version,
+            served_by: 1,
+            leader_id: 1,
+            deduplicated: false,
+        }
+    }
+
+    /// Calls recorded through the adapter feed the checker: a compare-and-set on the
+    /// version of a value deleted before it, acknowledged, fails the linearizability
+    /// check; refused, the same history passes.
+    #[tokio::test]
+    async fn recorded_calls_feed_the_checks_and_an_impossible_cas_fails_them() {
+        for cas_applied in [true, false] {
+            let h = History::new();
+            let req = put(1, "a", None);
+            recorded_put(&h, &req, async { Ok(tonic::Response::new(written(5))) })
+                .await
+                .unwrap();
+            let del = DeleteConceptRequest {
+                header: req.header.clone(),
+                id: "k".into(),
+                expected_version: None,
+            };
+            let deleted = DeleteConceptResponse {
+                write: Some(written(6)),
+                existed: true,
+            };
+            recorded_delete(&h, &del, async { Ok(tonic::Response::new(deleted)) })
+                .await
+                .unwrap();
+            let cas = put(3, "b", Some(5));
+            let _ = recorded_put(&h, &cas, async {
+                if cas_applied {
+                    Ok(tonic::Response::new(written(7)))
+                } else {
+                    Err(Status::failed_precondition("version mismatch"))
+                }
+            })
+            .await;
+            let seen = cas_applied.then(|| concept("k", "b", 7).1);
+            let got = GetConceptResponse {
+                concept: seen,
+                meta: None,
+            };
+            recorded_get(&h, "r", "k", async { Ok(tonic::Response::new(got)) })
+                .await
+                .unwrap();
+            let ops = h.ops();
+            assert!(
+                matches!(ops[2].kind, OpKind::Cas { expected: Some(ref v), .. } if *v == Value::from("a"))
+            );
+            let verdict = check_linearizable(&ops);
+            assert_eq!(verdict.is_ok(), !cas_applied, "{verdict:?}");
+        }
+    }
+
     #[test]
-    fn pending_operations_and_reused_ids_are_refused() {
+    fn pending_operations_and_answers_are_mapped() {
         let h = history();
-        h.invoke("c", 99, "k5", b"v5");
-        assert!(
-            check_writes(&h.ops(), &good())
-                .unwrap_err()
-                .to_string()
-                .contains("pending")
-        );
+        h.invoke("c", "k5", OpKind::Write { value: "v5".into() });
+        let err = check_scan(&h.ops(), &good()).unwrap_err().to_string();
+        assert!(err.contains("pending"), "{err}");
+
+        let refused = Err(Status::failed_precondition("version mismatch"));
+        assert_eq!(write_outcome(&refused, true).0, Outcome::Mismatch);
+        assert_eq!(write_outcome(&refused, false).0, Outcome::Failed);
+        let lost = Err(Status::unavailable("connection reset"));
+        assert_eq!(write_outcome(&lost, false).0, Outcome::Unknown);
         let h = history();
-        let op = h.invoke("c", 100, "k0", b"again");
-        h.complete(op, Outcome::Failed("x".into()));
+        assert_eq!(expected_value(&h, "k0", 0), None);
+        assert_eq!(expected_value(&h, "k0", 10), Some(Value::from("v0")));
         assert!(
-            check_writes(&h.ops(), &good())
-                .unwrap_err()
-                .to_string()
-                .contains("twice")
+            expected_value(&h, "k0", 99).is_some_and(|v| v != Value::from("v0")),
+            "a version nobody wrote expects a value nobody wrote"
         );
     }
 }

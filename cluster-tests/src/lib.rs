@@ -4,9 +4,10 @@
 //! `sutra-node` processes (built beforehand, found through `SUTRA_NODE_BIN` or next to the
 //! test executable) on loopback ports chosen at run time, with TLS certificates from a dev
 //! CA made per test; [`NodeProcess`] injects faults by signal (SIGKILL, SIGSTOP/SIGCONT,
-//! SIGTERM) to the node's own PID; [`client`] has TLS clients and a retrying [`Writer`];
-//! [`history`] records every client operation and checks that acknowledged writes
-//! survive.
+//! SIGTERM) to the node's own PID; [`client`] has TLS clients and a retrying [`Writer`]
+//! that records every write in a [`sutra_checker::History`]; [`history`] turns what the
+//! nodes hold and what they answered into the checker's terms and its findings into test
+//! failures ([`check_scan`], [`check_linearizable`]).
 //!
 //! It does not own the node (it only drives the binary through its flags and public
 //! API), and it never builds anything: run `cargo build -p sutra-node` first.
@@ -17,7 +18,8 @@
 //! ```text
 //!   test ──TLS(admin|writer|reader)──▶ node 1 ◀──mTLS raft──▶ node 2 ◀──▶ node 3
 //!    │                                   ▲ SIGKILL/SIGSTOP/SIGTERM by PID
-//!    └── History (ok/failed/unknown) ──▶ check_writes(scan of every node)
+//!    └── sutra_checker::History (ok/failed/unknown) ──▶ check_scan(scan of every node),
+//!                                                        check_linearizable
 //! ```
 
 pub mod client;
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 
 pub use client::{ClientRole, NodeClient, WriteOutcome, Writer};
 pub use harness::{Cluster, ClusterOptions};
-pub use history::{CheckReport, History, Outcome, check_writes};
+pub use history::{check_final_scan, check_linearizable, check_scan};
 pub use load::Load;
 pub use sutra_devcluster::linkproxy::{Direction, LinkMode, LinkProxy};
 pub use sutra_devcluster::process::NodeProcess;

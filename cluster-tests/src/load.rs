@@ -1,14 +1,15 @@
 //! A background write load: writer tasks putting unique concepts through every node,
-//! each outcome recorded in a [`History`], bounded in count and in time.
+//! each outcome recorded in a [`History`] (`sutra-checker`'s), bounded in count and in time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use sutra_checker::History;
 use tokio::task::JoinSet;
 
-use crate::{Cluster, History};
+use crate::Cluster;
 
 /// Writers running until [`stop`](Load::stop), `max_ops` each or `max_time`, whichever
 /// comes first. Writer `w` puts `<name>/w<w>-<i>` with content `v<i>`, through the
@@ -30,7 +31,7 @@ impl Load {
         max_ops: u64,
         max_time: Duration,
     ) -> Result<Self> {
-        let history = History::new();
+        let history = Arc::new(History::new());
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = JoinSet::new();
         for w in 0..writers {

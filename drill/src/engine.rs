@@ -12,22 +12,26 @@
 //! 5. keep the load on a little longer, stop it, wait until every node is healthy at one
 //!    applied index;
 //! 6. read every key back LINEARIZABLE and check the history ([`check_round`]).
+//!
+//! Every operation goes into one [`sutra_checker::History`] per round: invoked right
+//! before its request, completed right after the answer with what the node said (served
+//! by, leader); the RTO is measured on its completion times.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use sutra_checker::{FinalState, History, OpId, OpKind, Outcome, Reply, Stored, Value};
 use sutra_proto::storage::{
     Concept, Consistency, GetStatsRequest, GetStatsResponse, HealthCheckResponse,
 };
 use tokio::task::JoinHandle;
 
-use crate::check::check_history;
-use crate::history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};
+use crate::check::{FINAL_READ, PROBE_LEASE, PROBE_LINEARIZABLE, check_round};
+use crate::rto::{Recovery, rto};
 use crate::{DrillError, DrillReport, FaultDriver, RoundReport, Scenario};
-use sutra_client::{CallOptions, Client, ClientConfig, ClientError, ReadOptions, TlsFiles};
+use sutra_client::{CallOptions, Client, ClientConfig, ClientError, Read, ReadOptions, TlsFiles};
 
 /// How long one health poll may take (a paused node never answers).
 const POLL_TIMEOUT: Duration = Duration::from_millis(500);
@@ -228,7 +232,7 @@ struct Injected {
 struct Load {
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
-    rec: Recorder,
+    rec: Arc<History>,
 }
 
 struct Engine<'a, D> {
@@ -269,11 +273,11 @@ impl<D: FaultDriver> Engine<'_, D> {
         let diverged = self.content_divergence().await;
         let final_state = self.read_back(&keys, &load.rec).await?;
         let ops = load.rec.ops();
-        let check = check_history(&ops, &final_state);
+        let check = check_round(&ops, &final_state);
         let mut rto_ms = Some(0.0f64);
         let mut leader_ms: Option<f64> = None;
         for step in injected.steps {
-            let r = rto(&ops, step.fault_at, step.recovery).map(ms);
+            let r = rto(&ops, load.rec.time_of(step.fault_at), step.recovery).map(ms);
             rto_ms = match (rto_ms, r) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,
@@ -309,7 +313,7 @@ impl<D: FaultDriver> Engine<'_, D> {
         round: u32,
         leader: u64,
         keys: &[String],
-        rec: &Recorder,
+        rec: &History,
     ) -> Result<Injected, DrillError> {
         let c = self.config;
         let d = self.driver;
@@ -418,7 +422,7 @@ impl<D: FaultDriver> Engine<'_, D> {
                 out.nodes_hit = self.ids.clone();
                 out.steps.push(Step {
                     fault_at: started,
-                    recovery: Recovery::LongestGapUntil(Instant::now()),
+                    recovery: Recovery::LongestGapUntil(rec.time_of(Instant::now())),
                     leader_poll: None,
                 });
             }
@@ -432,7 +436,7 @@ impl<D: FaultDriver> Engine<'_, D> {
         &self,
         old: u64,
         keys: &[String],
-        rec: &Recorder,
+        rec: &History,
         out: &mut Injected,
     ) -> Result<(), DrillError> {
         let mut cfg = client_config(self.driver, self.config, &[old]);
@@ -441,31 +445,23 @@ impl<D: FaultDriver> Engine<'_, D> {
         let process = self.config.writers + self.config.readers;
         for key in keys {
             for (consistency, tag) in [
-                (Consistency::Linearizable, "probe-linearizable"),
-                (Consistency::Lease, "probe-lease"),
+                (Consistency::Linearizable, PROBE_LINEARIZABLE),
+                (Consistency::Lease, PROBE_LEASE),
             ] {
-                let invoke = Instant::now();
+                let op = rec.invoke_tagged(process_name(process), key, read_kind(), tag);
                 let r = pinned
                     .get_with(
                         key,
                         ReadOptions::new(consistency).deadline(self.config.op_timeout),
                     )
                     .await;
-                if let Ok(read) = r {
-                    out.probe_reads += 1;
-                    if read.meta.served_by == old {
-                        out.probe_served_by_old_leader += 1;
-                    }
-                    rec.push(read_record(
-                        process,
-                        key,
-                        invoke,
-                        read.value,
-                        read.meta.served_by,
-                        read.meta.leader_id,
-                        Some(tag),
-                    ));
+                if let Ok(read) = &r
+                    && read.meta.served_by == old
+                {
+                    out.probe_served_by_old_leader += 1;
                 }
+                out.probe_reads += usize::from(r.is_ok());
+                complete_read(rec, op, r.ok());
             }
         }
         Ok(())
@@ -474,7 +470,7 @@ impl<D: FaultDriver> Engine<'_, D> {
     fn start_load(&self, round: u32, keys: &[String]) -> Result<Load, DrillError> {
         let c = self.config;
         let stop = Arc::new(AtomicBool::new(false));
-        let rec = Recorder::new();
+        let rec = Arc::new(History::new());
         let keys: Arc<[String]> = keys.into();
         let mut tasks = Vec::new();
         for p in 0..c.writers + c.readers {
@@ -493,25 +489,11 @@ impl<D: FaultDriver> Engine<'_, D> {
                         n += 1;
                         write_once(&client, p, key, value, timeout, &rec).await
                     } else {
-                        let invoke = Instant::now();
-                        match client
+                        let op = rec.invoke(process_name(p), key.as_str(), read_kind());
+                        let r = client
                             .get_with(key, ReadOptions::linearizable().deadline(timeout))
-                            .await
-                        {
-                            Ok(r) => {
-                                rec.push(read_record(
-                                    p,
-                                    key,
-                                    invoke,
-                                    r.value,
-                                    r.meta.served_by,
-                                    r.meta.leader_id,
-                                    None,
-                                ));
-                                true
-                            }
-                            Err(_) => false,
-                        }
+                            .await;
+                        complete_read(&rec, op, r.ok())
                     };
                     if !ok {
                         // A refusal can come back at once; do not spin on it.
@@ -527,7 +509,7 @@ impl<D: FaultDriver> Engine<'_, D> {
         let start = Instant::now();
         let want = (2 * self.config.writers as usize).max(10);
         loop {
-            let acked = load.rec.acked_writes();
+            let acked = load.rec.counts().acknowledged;
             if acked >= want && start.elapsed() >= self.config.warmup {
                 return Ok(());
             }
@@ -686,50 +668,40 @@ impl<D: FaultDriver> Engine<'_, D> {
         None
     }
 
-    /// Reads every key LINEARIZABLE (retrying until the catch-up deadline); the reads
-    /// join the history.
-    async fn read_back(
-        &self,
-        keys: &[String],
-        rec: &Recorder,
-    ) -> Result<BTreeMap<String, Option<(String, u64)>>, DrillError> {
-        let mut out = BTreeMap::new();
+    /// Reads every key LINEARIZABLE (retrying until the catch-up deadline): the keys
+    /// that exist, with their values and versions. The reads join the history.
+    async fn read_back(&self, keys: &[String], rec: &History) -> Result<FinalState, DrillError> {
+        let mut out = FinalState::new();
         let deadline = Instant::now() + self.config.catch_up_timeout;
         let process = self.config.writers + self.config.readers + 1;
         for key in keys {
             loop {
-                let invoke = Instant::now();
-                match self
+                let op = rec.invoke_tagged(process_name(process), key, read_kind(), FINAL_READ);
+                let r = self
                     .ops
                     .get_with(
                         key,
                         ReadOptions::linearizable().deadline(self.config.op_timeout),
                     )
-                    .await
-                {
-                    Ok(r) => {
-                        let rec_op = read_record(
-                            process,
-                            key,
-                            invoke,
-                            r.value,
-                            r.meta.served_by,
-                            r.meta.leader_id,
-                            Some("final"),
-                        );
-                        let state = match &rec_op.kind {
-                            OpKind::Read { value } => value.clone().map(|v| (v, rec_op.version)),
-                            OpKind::Write { .. } => None,
-                        };
-                        rec.push(rec_op);
-                        out.insert(key.clone(), state);
+                    .await;
+                match r {
+                    Ok(read) => {
+                        if let Some(c) = &read.value {
+                            let value = Value::from(c.content.as_slice());
+                            let version = c.version;
+                            out.insert(key.clone(), Stored { value, version });
+                        }
+                        complete_read(rec, op, Some(read));
                         break;
                     }
-                    Err(e) if Instant::now() < deadline => {
+                    Err(e) => {
+                        complete_read(rec, op, None);
+                        if Instant::now() >= deadline {
+                            return Err(e.into());
+                        }
                         tracing::debug!(%key, error = %e, "final read failed; retrying");
                         tokio::time::sleep(POLL_EVERY).await;
                     }
-                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -757,35 +729,78 @@ async fn write_once(
     key: &str,
     value: String,
     timeout: Duration,
-    rec: &Recorder,
+    rec: &History,
 ) -> bool {
     let concept = Concept {
         id: key.to_string(),
         content: value.clone().into_bytes(),
         ..Concept::default()
     };
-    let invoke = Instant::now();
+    let kind = OpKind::Write {
+        value: Value::from(value),
+    };
+    let op = rec.invoke(process_name(process), key, kind);
     let r = client
         .put_with(concept, None, CallOptions::new().deadline(timeout))
         .await;
-    let complete = Instant::now();
-    let (outcome, version, served_by, leader_id) = match &r {
-        Ok(w) => (Outcome::Ok, w.version, w.served_by, w.leader_id),
-        Err(e) => (write_outcome(e), 0, 0, 0),
+    let (outcome, reply) = match &r {
+        Ok(w) => (
+            Outcome::Ok {
+                version: Some(w.version),
+            },
+            reply(w.served_by, w.leader_id, w.deduplicated),
+        ),
+        Err(e) => (write_outcome(e), Reply::default()),
     };
-    rec.push(OpRecord {
-        process,
-        key: key.to_string(),
-        kind: OpKind::Write { value },
-        invoke,
-        complete,
-        outcome,
-        version,
-        served_by,
-        leader_id,
-        tag: None,
-    });
-    outcome == Outcome::Ok
+    record(rec.complete_with(op, outcome, reply));
+    r.is_ok()
+}
+
+/// The [`Reply`] of an answer; node id 0 is "unknown".
+fn reply(served_by: u64, leader_id: u64, deduplicated: bool) -> Reply {
+    let known = |id: u64| (id != 0).then_some(id);
+    Reply {
+        served_by: known(served_by),
+        leader_id: known(leader_id),
+        deduplicated,
+    }
+}
+
+/// A read of a key, as it is invoked.
+fn read_kind() -> OpKind {
+    OpKind::Read { observed: None }
+}
+
+/// The history's name of task `process` (writers `0..W`, readers after them, probes
+/// and final reads last).
+fn process_name(process: u32) -> String {
+    format!("p{process}")
+}
+
+/// Completes the read `op` with its answer (`None`: no answer, the read constrains
+/// nothing); returns whether it was answered.
+fn complete_read(rec: &History, op: OpId, answer: Option<Read<Option<Concept>>>) -> bool {
+    match answer {
+        Some(read) => {
+            let version = read.value.as_ref().map(|c| c.version);
+            let observed = read.value.map(|c| Value::from(c.content));
+            let reply = reply(read.meta.served_by, read.meta.leader_id, false);
+            record(rec.complete_read_with(op, observed, version, reply));
+            true
+        }
+        None => {
+            record(rec.complete(op, Outcome::Unknown));
+            false
+        }
+    }
+}
+
+/// A recording call can only fail for an operation this module did not invoke or
+/// completed twice: a bug here, logged rather than ending the round.
+fn record(r: sutra_checker::Result<()>) {
+    if let Err(e) = r {
+        tracing::error!(error = %e, "drill history");
+    }
 }
 
 /// Whether a failed write may have been applied.
@@ -801,32 +816,6 @@ pub(crate) fn write_outcome(e: &ClientError) -> Outcome {
         | ClientError::Unauthenticated { .. }
         | ClientError::Connect(_) => Outcome::Failed,
         _ => Outcome::Unknown,
-    }
-}
-
-fn read_record(
-    process: u32,
-    key: &str,
-    invoke: Instant,
-    value: Option<Concept>,
-    served_by: u64,
-    leader_id: u64,
-    tag: Option<&'static str>,
-) -> OpRecord {
-    let version = value.as_ref().map_or(0, |c| c.version);
-    OpRecord {
-        process,
-        key: key.to_string(),
-        kind: OpKind::Read {
-            value: value.map(|c| String::from_utf8_lossy(&c.content).into_owned()),
-        },
-        invoke,
-        complete: Instant::now(),
-        outcome: Outcome::Ok,
-        version,
-        served_by,
-        leader_id,
-        tag,
     }
 }
 

@@ -6,37 +6,39 @@
 //! [`FaultDriver`], so the same drill runs against the local cluster of `sutra local`
 //! ([`LocalProcessDriver`]), the cluster-test harness and the compose cluster
 //! ([`DockerDriver`]). It owns the load (each writer and reader task with its own
-//! [`Client`](sutra_client::Client)), the history of every operation, the measurements and the
-//! checks; it does not own the cluster.
+//! [`Client`](sutra_client::Client)), the measurements and the round report; every
+//! operation is recorded in a [`sutra_checker::History`] and checked by `sutra-checker`
+//! ([`check_round`]). It does not own the cluster.
 //!
 //! ```text
-//!   run_drill ──▶ round ──▶ writers/readers (Client) ──▶ Recorder (history)
+//!   run_drill ──▶ round ──▶ writers/readers (Client) ──▶ sutra_checker::History
 //!                   │                                        │
 //!                   ├──▶ FaultDriver: kill/stop/pause/isolate, restart/resume/heal
 //!                   ├──▶ HealthCheck polls: leader, new leader, caught up
-//!                   └──▶ final LINEARIZABLE reads ──▶ check_round ──▶ RoundReport
+//!                   └──▶ final LINEARIZABLE reads ──▶ check_round (sutra-checker) ──▶ RoundReport
+//!                                                          rto (history times) ──▶
 //! ```
 
 mod check;
 mod docker;
 mod driver;
 mod engine;
-mod history;
 mod local;
 mod report;
+mod rto;
 mod scenario;
 mod stats;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use check::{CheckResult, check_history, check_round};
+pub use check::{CheckResult, check_round};
 pub use docker::DockerDriver;
 pub use driver::FaultDriver;
 pub use engine::{DrillConfig, run_drill};
-pub use history::{OpKind, OpRecord, Outcome, Recorder, Recovery, rto};
 pub use local::LocalProcessDriver;
 pub use report::{DrillReport, RoundReport, Summaries, Targets};
+pub use rto::{Recovery, rto};
 pub use scenario::{Scenario, UnknownScenario};
 pub use stats::{Summary, nearest_rank};
 

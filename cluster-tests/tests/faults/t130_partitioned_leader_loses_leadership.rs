@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use sutra_checker::{OpKind, Outcome, Value};
 use sutra_cluster_tests::client::{linearizable, stale};
+use sutra_cluster_tests::history;
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, Load, Outcome, check_writes, init_tracing, wait_until,
-    within,
+    ClientRole, Cluster, ClusterOptions, Load, check_scan, init_tracing, wait_until, within,
 };
 use sutra_proto::storage::{Concept, GetConceptRequest, PutConceptRequest, WriteHeader};
 
@@ -36,7 +37,7 @@ const CALL_BOUND: Duration = Duration::from_secs(3);
 ///   to it fail or time out, repeatedly, while it is cut off.
 /// - After healing, it is a follower of the new leader, every node applies the same
 ///   index and holds the same data, and every acknowledged write is there exactly once
-///   (`check_writes`) on every node.
+///   (`check_scan`) on every node.
 ///
 /// Why: RPO = 0 under a partition of the leader is a design promise (§7), and a cut-off
 /// leader still believing it leads is where stale reads and lost writes come from.
@@ -60,7 +61,7 @@ async fn run() -> anyhow::Result<()> {
         Duration::from_secs(15),
         async || {
             let c = history.counts();
-            anyhow::ensure!(c.ok >= 30, "{c:?}");
+            anyhow::ensure!(c.acknowledged >= 30, "{c:?}");
             Ok(())
         },
     )
@@ -84,7 +85,10 @@ async fn run() -> anyhow::Result<()> {
     // At once when asked directly...
     let mut to_new = cluster.client(new, ClientRole::Writer)?;
     let (id, content) = ("t130/new-leader", b"majority".to_vec());
-    let op = history.invoke("t130-new-leader", 1, id, &content);
+    let kind = OpKind::Write {
+        value: Value::from(content.as_slice()),
+    };
+    let op = history.invoke_tagged("t130-new-leader", id, kind, "seq 1");
     let r = tokio::time::timeout(
         CALL_BOUND,
         to_new
@@ -95,18 +99,12 @@ async fn run() -> anyhow::Result<()> {
     let r = match r {
         Ok(Ok(r)) => r.into_inner(),
         other => {
-            history.complete(op, Outcome::Unknown(format!("{other:?}")));
+            history.complete(op, Outcome::Unknown)?;
             anyhow::bail!("the new leader {new} did not acknowledge a write: {other:?}");
         }
     };
-    history.complete(
-        op,
-        Outcome::Ok {
-            version: r.version,
-            deduplicated: r.deduplicated,
-            served_by: r.served_by,
-        },
-    );
+    let version = Some(r.version);
+    history.complete_with(op, Outcome::Ok { version }, history::reply(&r))?;
     tracing::info!(after = ?isolated_at.elapsed(), version = r.version, "the new leader acknowledged a write");
     // ...and the writers that were talking to the old leader move over.
     let first = wait_until(
@@ -114,18 +112,18 @@ async fn run() -> anyhow::Result<()> {
         FAILOVER_BOUND,
         async || {
             history
-                .ops()
-                .into_iter()
-                .filter(|op| {
-                    op.id.starts_with("t130/w") && op.completed.is_some_and(|c| c > isolated_at)
+                .first_ack_after(isolated_at, |op| {
+                    op.key.starts_with("t130/w") && op.reply.served_by != Some(old)
                 })
-                .find(|op| matches!(op.outcome, Outcome::Ok { served_by, .. } if served_by != old))
                 .ok_or_else(|| anyhow::anyhow!("{:?}", history.counts()))
         },
     )
     .await?;
-    let failover = first.completed.expect("acknowledged ops are completed") - isolated_at;
-    tracing::info!(?failover, op = %first.id, "a writer task moved over to the new leader");
+    let completed = first.complete.expect("acknowledged ops are completed");
+    let failover = history
+        .instant_of(completed)
+        .saturating_duration_since(isolated_at);
+    tracing::info!(?failover, op = %first, "a writer task moved over to the new leader");
 
     tracing::info!(
         old,
@@ -140,7 +138,7 @@ async fn run() -> anyhow::Result<()> {
             CALL_BOUND,
             reader.storage.get_concept(GetConceptRequest {
                 read: linearizable(),
-                id: first.id.clone(),
+                id: first.key.clone(),
             }),
         )
         .await;
@@ -162,7 +160,15 @@ async fn run() -> anyhow::Result<()> {
         // unknown to a client that gets no answer; it must never be acknowledged).
         let id = format!("t130/isolated-{round}");
         let content = b"written to the isolated leader".to_vec();
-        let op = history.invoke("t130-direct", round + 1, &id, &content);
+        let kind = OpKind::Write {
+            value: Value::from(content.as_slice()),
+        };
+        let op = history.invoke_tagged(
+            "t130-direct",
+            id.as_str(),
+            kind,
+            format!("seq {}", round + 1),
+        );
         let put = tokio::time::timeout(
             CALL_BOUND,
             writer
@@ -173,11 +179,11 @@ async fn run() -> anyhow::Result<()> {
         match put {
             Err(_) => {
                 tracing::info!(round, "write to the old leader: no answer");
-                history.complete(op, Outcome::Unknown("no answer".into()));
+                history.complete(op, Outcome::Unknown)?;
             }
             Ok(Err(s)) => {
                 tracing::info!(round, code = ?s.code(), message = s.message(), "write to the old leader refused");
-                history.complete(op, Outcome::Unknown(format!("{s:?}")));
+                history.complete(op, Outcome::Unknown)?;
             }
             Ok(Ok(r)) => panic!("the isolated old leader acknowledged a write: {r:?}"),
         }
@@ -245,9 +251,9 @@ async fn run() -> anyhow::Result<()> {
             Duration::from_secs(10),
         )
         .await?;
-    let report = check_writes(&ops, &reference)?;
+    let report = check_scan(&ops, &reference)?;
     tracing::info!(?report, "checked on node {new}");
-    assert_eq!(report.acked, counts.ok, "{report:?}");
+    assert_eq!(report.acknowledged, counts.acknowledged, "{report:?}");
     for id in cluster.ids() {
         let held = cluster
             .read_all(

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use sutra_certs::CertPaths;
+use sutra_checker::History;
 use sutra_client::{Connector, TlsFiles};
 use sutra_cluster_tests::client::{SERVER_NAME, channel};
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, History, Load, check_writes, init_tracing, process, within,
+    ClientRole, Cluster, ClusterOptions, Load, check_scan, init_tracing, process, within,
 };
 use sutra_proto::storage::{Concept, HealthCheckRequest, PutConceptRequest, WriteHeader};
 use tonic::Code;
@@ -55,7 +56,7 @@ async fn run() -> Result<()> {
     tracing::info!("--- start three nodes, 60 writes acknowledged");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
     let certs = cluster.certs_dir().to_owned();
-    let before = History::new();
+    let before = Arc::new(History::new());
     cluster.write_many(&before, "t38/before/", 60, 3).await?;
 
     tracing::info!("--- same CA: a new certificate for node 1, read only when it restarts");
@@ -170,7 +171,7 @@ async fn run() -> Result<()> {
         let stored = cluster
             .read_all_on_leader(prefix, Duration::from_secs(30))
             .await?;
-        let report = check_writes(&history.ops(), &stored)
+        let report = check_scan(&history.ops(), &stored)
             .with_context(|| format!("writes under {prefix}"))?;
         tracing::info!(prefix, ?report, "checked");
     }
@@ -292,7 +293,7 @@ async fn rolling_restart_under_load(cluster: &Cluster, name: &str) -> Result<Arc
     let counts = history.counts();
     tracing::info!(name, ?counts, "writes during the rolling restart");
     ensure!(
-        counts.ok > 0,
+        counts.acknowledged > 0,
         "no write was acknowledged during the rolling restart ({name}): {counts:?}"
     );
     Ok(history)

@@ -1,12 +1,12 @@
 //! t10: the basic promise of replication, on three real processes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sutra_checker::History;
 use sutra_cluster_tests::client::{session, stale};
-use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, History, check_writes, init_tracing, within,
-};
+use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, within};
 use sutra_proto::storage::GetConceptRequest;
 
 /// Three nodes elect exactly one leader (one per term, and all three name it), and 100
@@ -42,7 +42,7 @@ async fn run() -> anyhow::Result<()> {
         tracing::info!(leader, term = status.term, "one leader");
     }
 
-    let history = History::new();
+    let history = Arc::new(History::new());
     let mut last_version = 0;
     {
         tracing::info!("--- 100 writes through the leader");
@@ -76,8 +76,8 @@ async fn run() -> anyhow::Result<()> {
                 Duration::from_secs(15),
             )
             .await?;
-        let report = check_writes(&history.ops(), &all)?;
-        assert_eq!(report.acked, 100, "{report:?}");
+        let report = check_scan(&history.ops(), &all)?;
+        assert_eq!(report.acknowledged, 100, "{report:?}");
     }
 
     tracing::info!("--- STALE point reads of every id on every node");
@@ -88,18 +88,19 @@ async fn run() -> anyhow::Result<()> {
                 .storage
                 .get_concept(GetConceptRequest {
                     read: stale(),
-                    id: op.id.clone(),
+                    id: op.key.clone(),
                 })
                 .await?
                 .into_inner();
             let concept = got
                 .concept
-                .ok_or_else(|| anyhow::anyhow!("node {id}: {} missing in a STALE read", op.id))?;
-            assert_eq!(concept.content, op.content, "node {id}: {}", op.id);
-            let sutra_cluster_tests::Outcome::Ok { version, .. } = op.outcome else {
-                anyhow::bail!("{} was not acknowledged: {:?}", op.id, op.outcome);
-            };
-            assert_eq!(concept.version, version, "node {id}: {}", op.id);
+                .ok_or_else(|| anyhow::anyhow!("node {id}: {} missing in a STALE read", op.key))?;
+            let written = op.kind.written_value().map(|v| v.as_bytes());
+            assert_eq!(Some(concept.content.as_slice()), written, "node {id}: {op}");
+            let version = op
+                .ok_version()
+                .ok_or_else(|| anyhow::anyhow!("not acknowledged: {op}"))?;
+            assert_eq!(concept.version, version, "node {id}: {op}");
         }
     }
 

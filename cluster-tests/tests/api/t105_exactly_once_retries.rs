@@ -1,16 +1,25 @@
 //! t105: a write retried with its `(client_id, sequence)` is answered from the session
 //! table and never applied twice: through every node, across a leader kill, across a
 //! whole-cluster restart (with and without a `Flush` that purges the log), with changed
-//! content; and an older sequence is refused.
+//! content; and an older sequence is refused. Every test records its writes and
+//! LINEARIZABLE reads (a retry is the same operation as the request it repeats; a retry
+//! with other content is a write that did not apply) and ends with `sutra-checker`: the
+//! nodes hold every acknowledged write once, nothing else, and the history is
+//! linearizable.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use sutra_checker::{History, OpKind, Outcome, Value};
 use sutra_cluster_tests::client::{linearizable, session};
-use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, within};
+use sutra_cluster_tests::history::{recorded_batch, recorded_get, recorded_put};
+use sutra_cluster_tests::{
+    ClientRole, Cluster, ClusterOptions, check_final_scan, init_tracing, within,
+};
 use sutra_proto::storage::{
-    BatchRequest, BatchResponse, Concept, Edge, FlushRequest, GetConceptRequest, GetStatsRequest,
-    PutConceptOp, PutConceptRequest, PutEdgeOp, WriteHeader, WriteOp, WriteResponse, write_op,
+    BatchRequest, BatchResponse, Concept, Edge, FlushRequest, GetConceptRequest,
+    GetConceptResponse, GetStatsRequest, PutConceptOp, PutConceptRequest, PutEdgeOp, WriteHeader,
+    WriteOp, WriteResponse, write_op,
 };
 
 const BUDGET: Duration = Duration::from_secs(20);
@@ -80,6 +89,55 @@ async fn put_on_leader(cluster: &Cluster, req: &PutConceptRequest) -> Result<Wri
             },
         )
         .await
+}
+
+/// [`put_on_leader`], recorded in `history` as one write: invoked before the first
+/// attempt, completed with the answer (retries on UNAVAILABLE are the same operation).
+async fn put_recorded(
+    cluster: &Cluster,
+    history: &History,
+    req: &PutConceptRequest,
+) -> Result<WriteResponse> {
+    let r = recorded_put(history, req, async {
+        put_on_leader(cluster, req)
+            .await
+            .map(tonic::Response::new)
+            .map_err(|e| tonic::Status::unknown(format!("{e:#}")))
+    })
+    .await?;
+    Ok(r)
+}
+
+/// [`batch_on_leader`], recorded in `history`: the writes of its concepts, one version
+/// for all (the edge is not a register).
+async fn batch_recorded(
+    cluster: &Cluster,
+    history: &History,
+    req: &BatchRequest,
+) -> Result<BatchResponse> {
+    let r = recorded_batch(history, req, async {
+        batch_on_leader(cluster, req)
+            .await
+            .map(tonic::Response::new)
+            .map_err(|e| tonic::Status::unknown(format!("{e:#}")))
+    })
+    .await?;
+    Ok(r)
+}
+
+/// [`get_on_leader`], recorded in `history` as a LINEARIZABLE read.
+async fn get_recorded(cluster: &Cluster, history: &History, id: &str) -> Result<Option<Concept>> {
+    let got = recorded_get(history, "t105-reader", id, async {
+        let concept = get_on_leader(cluster, id)
+            .await
+            .map_err(|e| tonic::Status::unknown(format!("{e:#}")))?;
+        Ok(tonic::Response::new(GetConceptResponse {
+            concept,
+            meta: None,
+        }))
+    })
+    .await?;
+    Ok(got.concept)
 }
 
 /// `Batch` on the leader, looked up again while the answer is UNAVAILABLE.
@@ -168,13 +226,10 @@ async fn lost_answer() -> Result<()> {
         leader,
         "--- the write on the leader, then the same request on each follower"
     );
+    let history = History::new();
     let req = put("t105-lost", 1, "t105/lost", b"first");
-    let first = cluster
-        .client(leader, ClientRole::Writer)?
-        .storage
-        .put_concept(req.clone())
-        .await?
-        .into_inner();
+    let mut to_leader = cluster.client(leader, ClientRole::Writer)?;
+    let first = recorded_put(&history, &req, to_leader.storage.put_concept(req.clone())).await?;
     ensure!(!first.deduplicated, "{first:?}");
     for &f in &followers {
         let again = cluster
@@ -190,7 +245,7 @@ async fn lost_answer() -> Result<()> {
     }
 
     tracing::info!("--- the concept has the first version; every node applied one write");
-    let got = get_on_leader(&cluster, "t105/lost")
+    let got = get_recorded(&cluster, &history, "t105/lost")
         .await?
         .context("the write is gone")?;
     assert_eq!(
@@ -207,6 +262,7 @@ async fn lost_answer() -> Result<()> {
             now - was
         );
     }
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())
@@ -236,8 +292,9 @@ async fn after_leader_kill() -> Result<()> {
     let cluster = Cluster::start(ClusterOptions::default()).await?;
     let put_req = put("t105-failover-put", 7, "t105/failover", b"once");
     let batch_req = batch("t105-failover-batch", 3, "t105/fb-");
-    let first_put = put_on_leader(&cluster, &put_req).await?;
-    let first_batch = batch_on_leader(&cluster, &batch_req).await?;
+    let history = History::new();
+    let first_put = put_recorded(&cluster, &history, &put_req).await?;
+    let first_batch = batch_recorded(&cluster, &history, &batch_req).await?;
     let first_batch_write = first_batch.write.context("batch write")?;
     ensure!(!first_put.deduplicated && !first_batch_write.deduplicated);
     wait_all_applied(&cluster).await?;
@@ -274,7 +331,9 @@ async fn after_leader_kill() -> Result<()> {
         ("t105/fb-a", first_batch_write.version),
         ("t105/fb-b", first_batch_write.version),
     ] {
-        let got = get_on_leader(&cluster, id).await?.context("missing")?;
+        let got = get_recorded(&cluster, &history, id)
+            .await?
+            .context("missing")?;
         assert_eq!(got.version, v, "{id}: {got:?}");
     }
     wait_all_applied(&cluster).await?;
@@ -303,6 +362,7 @@ async fn after_leader_kill() -> Result<()> {
         Some(first_batch_write.version)
     );
     assert_eq!(all.len(), 3, "{:?}", all.keys());
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())
@@ -334,8 +394,9 @@ async fn kill_and_restart_all(cluster: &Cluster) -> Result<u64> {
 async fn after_restart() -> Result<()> {
     tracing::info!("--- start three nodes; write A acknowledged");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
+    let history = History::new();
     let req_a = put("t105-restart-a", 1, "t105/restart-a", b"a");
-    let first_a = put_on_leader(&cluster, &req_a).await?;
+    let first_a = put_recorded(&cluster, &history, &req_a).await?;
     ensure!(!first_a.deduplicated);
 
     tracing::info!("--- SIGKILL all three, restart: A retried is deduplicated");
@@ -348,7 +409,7 @@ async fn after_restart() -> Result<()> {
 
     tracing::info!("--- write B, Flush every node (checkpoint, log purged)");
     let req_b = put("t105-restart-b", 1, "t105/restart-b", b"b");
-    let first_b = put_on_leader(&cluster, &req_b).await?;
+    let first_b = put_recorded(&cluster, &history, &req_b).await?;
     ensure!(!first_b.deduplicated);
     wait_all_applied(&cluster).await?;
     for id in cluster.ids() {
@@ -400,9 +461,12 @@ async fn after_restart() -> Result<()> {
         ("t105/restart-a", first_a.version),
         ("t105/restart-b", first_b.version),
     ] {
-        let got = get_on_leader(&cluster, id).await?.context("missing")?;
+        let got = get_recorded(&cluster, &history, id)
+            .await?
+            .context("missing")?;
         assert_eq!(got.version, v, "{id}: {got:?}");
     }
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())
@@ -435,56 +499,64 @@ async fn sequences() -> Result<()> {
     let mut on_leader = cluster.client(leader, ClientRole::Writer)?;
     let mut on_follower = cluster.client(follower, ClientRole::Writer)?;
     let c = "t105-seq";
-    let first = on_leader
-        .storage
-        .put_concept(put(c, 5, "t105/x", b"original"))
-        .await?
-        .into_inner();
+    let history = History::new();
+    let req = put(c, 5, "t105/x", b"original");
+    let first = recorded_put(&history, &req, on_leader.storage.put_concept(req.clone())).await?;
     ensure!(!first.deduplicated);
+    // A request answered from the session table for another write: its own content
+    // certainly did not apply, so the history has it as a failed write.
+    let not_applied = |id: &str, content: &[u8], tag: &str| {
+        let value = Value::from(content);
+        history.invoke_tagged(c, id, OpKind::Write { value }, tag)
+    };
 
     tracing::info!("--- (c, 5) again with other content, and for another concept: not applied");
+    let op = not_applied("t105/x", b"changed", "seq 5 again");
     let changed = on_leader
         .storage
         .put_concept(put(c, 5, "t105/x", b"changed"))
         .await?
         .into_inner();
+    history.complete(op, Outcome::Failed)?;
     assert!(
         changed.deduplicated && changed.version == first.version,
         "{changed:?}"
     );
+    let op = not_applied("t105/y", b"other", "seq 5 again");
     let other = on_follower
         .storage
         .put_concept(put(c, 5, "t105/y", b"other"))
         .await?
         .into_inner();
+    history.complete(op, Outcome::Failed)?;
     assert!(
         other.deduplicated && other.version == first.version,
         "{other:?}"
     );
-    let x = get_on_leader(&cluster, "t105/x").await?.context("x")?;
+    let x = get_recorded(&cluster, &history, "t105/x")
+        .await?
+        .context("x")?;
     assert_eq!(
         (x.content.as_slice(), x.version),
         (&b"original"[..], first.version)
     );
     assert!(
-        get_on_leader(&cluster, "t105/y").await?.is_none(),
+        get_recorded(&cluster, &history, "t105/y").await?.is_none(),
         "t105/y was applied"
     );
 
     tracing::info!("--- (c, 6) applies");
-    let six = on_leader
-        .storage
-        .put_concept(put(c, 6, "t105/x", b"six"))
-        .await?
-        .into_inner();
+    let req = put(c, 6, "t105/x", b"six");
+    let six = recorded_put(&history, &req, on_leader.storage.put_concept(req.clone())).await?;
     assert!(!six.deduplicated && six.version > first.version, "{six:?}");
 
     tracing::info!("--- (c, 5) and (c, 1) now are older than the last: refused, nothing changes");
     for (via, client) in [(leader, &mut on_leader), (follower, &mut on_follower)] {
         for seq in [5, 1] {
-            let err = client
-                .storage
-                .put_concept(put(c, seq, "t105/x", b"resurrected"))
+            // Each attempt with its own content, so the history tells them apart.
+            let content = format!("resurrected by seq {seq} via node {via}");
+            let req = put(c, seq, "t105/x", content.as_bytes());
+            let err = recorded_put(&history, &req, client.storage.put_concept(req.clone()))
                 .await
                 .expect_err("an older sequence must be refused");
             assert_eq!(
@@ -498,7 +570,9 @@ async fn sequences() -> Result<()> {
             );
         }
     }
-    let x = get_on_leader(&cluster, "t105/x").await?.context("x")?;
+    let x = get_recorded(&cluster, &history, "t105/x")
+        .await?
+        .context("x")?;
     assert_eq!(
         (x.content.as_slice(), x.version),
         (&b"six"[..], six.version)
@@ -514,6 +588,7 @@ async fn sequences() -> Result<()> {
         six_again.deduplicated && six_again.version == six.version,
         "{six_again:?}"
     );
+    check_final_scan(&cluster, &history, "t105/").await?;
 
     cluster.finish();
     Ok(())

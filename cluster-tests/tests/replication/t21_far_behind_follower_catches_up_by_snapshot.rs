@@ -1,10 +1,12 @@
 //! t21: a follower too far behind for the log catches up by installing a snapshot.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use sutra_checker::History;
 use sutra_cluster_tests::client::session;
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, History, check_writes, init_tracing, wait_until, within,
+    ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, wait_until, within,
 };
 use sutra_proto::storage::FlushRequest;
 
@@ -31,7 +33,7 @@ async fn run() -> anyhow::Result<()> {
         ..ClusterOptions::default()
     })
     .await?;
-    let history = History::new();
+    let history = Arc::new(History::new());
     let mut writer = cluster
         .writer("t21", Duration::from_secs(10))?
         .with_history(history.clone());
@@ -112,8 +114,8 @@ async fn run() -> anyhow::Result<()> {
             Duration::from_secs(30),
         )
         .await?;
-    let report = check_writes(&history.ops(), &all)?;
-    assert_eq!(report.acked, 320, "{report:?}");
+    let report = check_scan(&history.ops(), &all)?;
+    assert_eq!(report.acknowledged, 320, "{report:?}");
     let installed = wait_until(
         "the follower reporting the installed snapshot",
         Duration::from_secs(10),

@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use sutra_checker::{History, Op, OpKind, Outcome};
 use sutra_cluster_tests::client::{is_not_leader, leader_hint, session, stale};
+use sutra_cluster_tests::history::{WEAK_READ, complete_get, recorded_put};
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, NodeClient, WriteOutcome, init_tracing, wait_until, within,
+    ClientRole, Cluster, ClusterOptions, NodeClient, check_final_scan, init_tracing, wait_until,
+    within,
 };
 use sutra_proto::storage::{
     Concept, Consistency, GetConceptRequest, PutConceptRequest, ReadOptions, WriteHeader,
@@ -55,6 +58,9 @@ fn followers(cluster: &Cluster, leader: u64) -> Vec<u64> {
 /// least the token (the token is a version, and `ReadMeta.applied_index` is in the same
 /// unit, so it can be passed on as the next token).
 ///
+/// The writes are recorded; a LINEARIZABLE scan at the end, recorded too, must hold each
+/// at its version and the history must be linearizable (`sutra-checker`).
+///
 /// Why: read-your-writes is what lets a client spread its reads over followers; a
 /// follower answering before it applied the write breaks it silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,16 +80,15 @@ async fn session_reads() -> Result<()> {
         ?followers,
         "--- 100 writes on the leader, each read SESSION on a follower"
     );
+    let history = History::new();
     let mut writer = cluster.client(leader, ClientRole::Writer)?;
     for i in 1..=100u64 {
         let id = format!("t100s/{i:03}");
         let content = format!("v{i}").into_bytes();
-        let w = writer
-            .storage
-            .put_concept(put("t100-session", i, &id, &content))
+        let req = put("t100-session", i, &id, &content);
+        let w = recorded_put(&history, &req, writer.storage.put_concept(req.clone()))
             .await
-            .with_context(|| format!("write {i}"))?
-            .into_inner();
+            .with_context(|| format!("write {i}"))?;
         ensure!(!w.deduplicated, "first attempt of write {i}: {w:?}");
         let follower = followers[i as usize % followers.len()];
         let mut reader = cluster.client(follower, ClientRole::Reader)?;
@@ -117,6 +122,7 @@ async fn session_reads() -> Result<()> {
             w.version
         );
     }
+    check_final_scan(&cluster, &history, "t100s/").await?;
 
     cluster.finish();
     Ok(())
@@ -145,12 +151,10 @@ async fn stale_and_lease() -> Result<()> {
     tracing::info!("--- start three nodes, write one concept, wait until every node applied it");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
     let leader = cluster.leader(Duration::from_secs(15)).await?;
+    let history = History::new();
     let mut writer = cluster.client(leader, ClientRole::Writer)?;
-    let w = writer
-        .storage
-        .put_concept(put("t100-stale", 1, "t100/stale", b"here"))
-        .await?
-        .into_inner();
+    let req = put("t100-stale", 1, "t100/stale", b"here");
+    let w = recorded_put(&history, &req, writer.storage.put_concept(req.clone())).await?;
     let log_index = w.version - 1;
     for id in cluster.ids() {
         cluster
@@ -245,6 +249,7 @@ async fn stale_and_lease() -> Result<()> {
     }
     cluster.resume(leader)?;
     cluster.leader(Duration::from_secs(15)).await?;
+    check_final_scan(&cluster, &history, "t100/stale").await?;
 
     cluster.finish();
     Ok(())
@@ -259,50 +264,136 @@ const MAX_LOAD: Duration = Duration::from_secs(35);
 /// How long one read may take before it counts as failed.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One write of the counter as the writer saw it.
+/// The tag of a recorded read at `level`: LEASE reads stay in the history for the
+/// register check below and the durability check, and out of the linearizability check,
+/// which takes LINEARIZABLE reads only.
+fn level_tag(level: Consistency) -> &'static str {
+    match level {
+        Consistency::Lease => WEAK_READ,
+        _ => "LINEARIZABLE",
+    }
+}
+
+/// The history's name of reader `reader`.
+fn reader_name(reader: usize) -> String {
+    format!("reader-{reader}")
+}
+
+/// One write of the counter as the writer saw it (times on the history's clock).
 #[derive(Debug, Clone)]
 struct WriteRec {
     value: u64,
-    invoked: Instant,
-    completed: Instant,
+    invoked: u64,
+    completed: u64,
     /// Acknowledged.
     acked: bool,
     /// Definitely not applied.
     failed: bool,
 }
 
-/// One successful read of the counter.
+/// One successful read of the counter (times on the history's clock).
 #[derive(Debug, Clone)]
 struct ReadRec {
     reader: usize,
     node: u64,
-    invoked: Instant,
-    completed: Instant,
+    invoked: u64,
+    completed: u64,
     /// `None`: the counter was absent.
     value: Option<u64>,
 }
 
-#[derive(Debug, Default)]
+/// The counter's value in `content`.
+fn counter_value(content: &[u8]) -> Result<u64, std::num::ParseIntError> {
+    String::from_utf8_lossy(content).parse::<u64>()
+}
+
+/// The run: every write and read in `history`, plus what the history does not hold.
+#[derive(Debug)]
 struct Log {
-    writes: Mutex<Vec<WriteRec>>,
-    reads: Mutex<Vec<ReadRec>>,
+    history: Arc<History>,
     failed_reads: Mutex<Vec<(usize, u64, String)>>,
     /// Answers that are wrong in themselves (served by another node, not a counter).
     violations: Mutex<Vec<String>>,
 }
 
 impl Log {
+    /// Acknowledged writes invoked after `t`.
     fn acks_after(&self, t: Instant) -> usize {
-        let w = self.writes.lock().unwrap_or_else(|p| p.into_inner());
-        w.iter().filter(|w| w.acked && w.invoked > t).count()
-    }
-
-    fn reads_after(&self, readers: &[usize], t: Instant) -> usize {
-        let r = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-        r.iter()
-            .filter(|r| readers.contains(&r.reader) && r.invoked > t)
+        let t = self.history.time_of(t);
+        self.history
+            .ops()
+            .iter()
+            .filter(|op| op.is_acknowledged_mutation() && op.invoke > t)
             .count()
     }
+
+    /// Answered reads of `readers` invoked after `t`.
+    fn reads_after(&self, readers: &[usize], t: Instant) -> usize {
+        let t = self.history.time_of(t);
+        let names: Vec<String> = readers.iter().map(|&r| reader_name(r)).collect();
+        self.history
+            .ops()
+            .iter()
+            .filter(|op| matches!(op.kind, OpKind::Read { .. }))
+            .filter(|op| matches!(op.outcome, Outcome::Ok { .. }) && op.invoke > t)
+            .filter(|op| names.contains(&op.client))
+            .count()
+    }
+}
+
+/// The counter's writes and the readers' answered reads in `ops`, for
+/// [`check_register`]. Reads already counted as wrong answers (served by another node,
+/// not a counter) are left out, as they are reported on their own.
+fn register_view(
+    ops: &[Op],
+    reader_of: &[(usize, u64, Consistency)],
+) -> (Vec<WriteRec>, Vec<ReadRec>) {
+    let mut writes = Vec::new();
+    let mut reads = Vec::new();
+    for op in ops.iter().filter(|op| op.key == COUNTER) {
+        let completed = op.complete.unwrap_or(u64::MAX);
+        match &op.kind {
+            OpKind::Write { value } => {
+                let Ok(v) = counter_value(value.as_bytes()) else {
+                    continue;
+                };
+                writes.push(WriteRec {
+                    value: v,
+                    invoked: op.invoke,
+                    completed,
+                    acked: matches!(op.outcome, Outcome::Ok { .. }),
+                    failed: op.outcome == Outcome::Failed,
+                });
+            }
+            OpKind::Read { observed } => {
+                let Some(reader) = op
+                    .client
+                    .strip_prefix("reader-")
+                    .and_then(|r| r.parse::<usize>().ok())
+                else {
+                    continue;
+                };
+                let node = reader_of[reader].1;
+                let value = match observed.as_ref().map(|v| counter_value(v.as_bytes())) {
+                    Some(Err(_)) => continue,
+                    Some(Ok(v)) => Some(v),
+                    None => None,
+                };
+                if !matches!(op.outcome, Outcome::Ok { .. }) || op.reply.served_by != Some(node) {
+                    continue;
+                }
+                reads.push(ReadRec {
+                    reader,
+                    node,
+                    invoked: op.invoke,
+                    completed,
+                    value,
+                });
+            }
+            OpKind::Cas { .. } | OpKind::Delete => {}
+        }
+    }
+    (writes, reads)
 }
 
 /// Checks reads of a register written with increasing values by one sequential writer
@@ -410,43 +501,28 @@ async fn t100_linearizable_and_lease_never_go_back_across_leader_kill() -> Resul
 async fn no_going_back() -> Result<()> {
     tracing::info!("--- start three nodes; the counter starts at 0");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
-    let log = Arc::new(Log::default());
+    let history = Arc::new(History::new());
+    let log = Arc::new(Log {
+        history: history.clone(),
+        failed_reads: Mutex::default(),
+        violations: Mutex::default(),
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
-    let mut writer = cluster.writer("t100-counter", Duration::from_secs(8))?;
-    let invoked = Instant::now();
+    let mut writer = cluster
+        .writer("t100-counter", Duration::from_secs(8))?
+        .with_history(history.clone());
     writer.put(COUNTER, b"0").await.into_ok()?;
-    log.writes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(WriteRec {
-            value: 0,
-            invoked,
-            completed: Instant::now(),
-            acked: true,
-            failed: false,
-        });
 
     let write_task = {
-        let (log, stop) = (log.clone(), stop.clone());
+        let stop = stop.clone();
         tokio::spawn(async move {
             for value in 1..=MAX_WRITES {
                 if stop.load(Ordering::Relaxed) || start.elapsed() > MAX_LOAD {
                     break;
                 }
-                let invoked = Instant::now();
-                let outcome = writer.put(COUNTER, value.to_string().as_bytes()).await;
-                let rec = WriteRec {
-                    value,
-                    invoked,
-                    completed: Instant::now(),
-                    acked: matches!(outcome, WriteOutcome::Ok(_)),
-                    failed: matches!(outcome, WriteOutcome::Failed(_)),
-                };
-                log.writes
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(rec);
+                // Recorded by the writer, acknowledged, failed or unknown.
+                let _ = writer.put(COUNTER, value.to_string().as_bytes()).await;
             }
         })
     };
@@ -532,8 +608,8 @@ async fn no_going_back() -> Result<()> {
     }
 
     tracing::info!("--- check every read against the writes");
-    let writes = log.writes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let reads = log.reads.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let ops = history.ops();
+    let (writes, reads) = register_view(&ops, &reader_of);
     let failed = log
         .failed_reads
         .lock()
@@ -553,6 +629,7 @@ async fn no_going_back() -> Result<()> {
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     ensure!(violations.is_empty(), "wrong answers: {violations:?}");
+    let killed_at = history.time_of(killed_at);
     for level in levels {
         let of_level: Vec<ReadRec> = reads
             .iter()
@@ -573,6 +650,9 @@ async fn no_going_back() -> Result<()> {
         );
     }
 
+    tracing::info!("--- sutra-checker: the whole history durable and linearizable");
+    check_final_scan(&cluster, &history, COUNTER).await?;
+
     cluster.finish();
     Ok(())
 }
@@ -586,11 +666,13 @@ async fn read_loop(
     log: Arc<Log>,
     stop: Arc<AtomicBool>,
 ) {
+    let history = &log.history;
     for _ in 0..MAX_READS_PER_READER {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let invoked = Instant::now();
+        let read = OpKind::Read { observed: None };
+        let op = history.invoke_tagged(reader_name(reader), COUNTER, read, level_tag(level));
         let got = tokio::time::timeout(
             READ_TIMEOUT,
             client.storage.get_concept(GetConceptRequest {
@@ -599,45 +681,36 @@ async fn read_loop(
             }),
         )
         .await;
-        let completed = Instant::now();
+        let got = match got {
+            Ok(r) => r.map(tonic::Response::into_inner),
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "no answer within {READ_TIMEOUT:?}"
+            ))),
+        };
+        if let Err(e) = complete_get(history, op, &got) {
+            log.violations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("recording a read: {e}"));
+        }
         let err = match got {
-            Ok(Ok(resp)) => {
-                let resp = resp.into_inner();
+            Ok(resp) => {
                 let served_by = resp.meta.as_ref().map_or(0, |m| m.served_by);
-                let value = resp
-                    .concept
-                    .map(|c| String::from_utf8_lossy(&c.content).parse::<u64>());
+                let value = resp.concept.map(|c| counter_value(&c.content));
                 let violation = match &value {
                     Some(Err(e)) => Some(format!("unparsable counter: {e}")),
                     _ if served_by != node => Some(format!("served by {served_by}")),
                     _ => None,
                 };
-                match violation {
-                    Some(v) => {
-                        log.violations
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(format!("reader {reader} on node {node} ({level:?}): {v}"));
-                        None
-                    }
-                    None => {
-                        let value = value.map(|v| v.expect("checked above"));
-                        log.reads
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(ReadRec {
-                                reader,
-                                node,
-                                invoked,
-                                completed,
-                                value,
-                            });
-                        None
-                    }
+                if let Some(v) = violation {
+                    log.violations
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(format!("reader {reader} on node {node} ({level:?}): {v}"));
                 }
+                None
             }
-            Ok(Err(status)) => Some(format!("{:?}: {}", status.code(), status.message())),
-            Err(_) => Some(format!("no answer within {READ_TIMEOUT:?}")),
+            Err(status) => Some(format!("{:?}: {}", status.code(), status.message())),
         };
         if let Some(e) = err {
             log.failed_reads

@@ -1,11 +1,11 @@
 //! t20: a follower that was down catches up from the leader's log.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use sutra_checker::History;
 use sutra_cluster_tests::client::session;
-use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, History, check_writes, init_tracing, within,
-};
+use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, within};
 
 /// A follower is SIGKILLed, the two others acknowledge 100 more writes, and the follower
 /// is started again on its data directory: it must then serve every write, old and new
@@ -24,7 +24,7 @@ async fn t20_follower_restart_catches_up_from_log() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     tracing::info!("--- start three nodes, 20 writes everyone sees");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
-    let history = History::new();
+    let history = Arc::new(History::new());
     let mut writer = cluster
         .writer("t20", Duration::from_secs(10))?
         .with_history(history.clone());
@@ -82,8 +82,8 @@ async fn run() -> anyhow::Result<()> {
             Duration::from_secs(20),
         )
         .await?;
-    let report = check_writes(&history.ops(), &all)?;
-    assert_eq!(report.acked, 120, "{report:?}");
+    let report = check_scan(&history.ops(), &all)?;
+    assert_eq!(report.acknowledged, 120, "{report:?}");
     let status = cluster.status(follower).await?;
     assert_eq!(
         status.snapshot_index, 0,

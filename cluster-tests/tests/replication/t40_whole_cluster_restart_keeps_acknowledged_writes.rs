@@ -1,8 +1,10 @@
 //! t40: every node dies at once, without a graceful stop; nothing acknowledged is lost.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sutra_cluster_tests::{Cluster, ClusterOptions, History, check_writes, init_tracing, within};
+use sutra_checker::History;
+use sutra_cluster_tests::{Cluster, ClusterOptions, check_scan, init_tracing, within};
 
 /// 100 writes are acknowledged, then all three nodes are SIGKILLed (no checkpoint, no
 /// leader hand-over) and started again on their data directories. Once they elect a
@@ -21,7 +23,7 @@ async fn t40_whole_cluster_restart_keeps_acknowledged_writes() -> anyhow::Result
 async fn run() -> anyhow::Result<()> {
     tracing::info!("--- start three nodes, 100 acknowledged writes");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
-    let history = History::new();
+    let history = Arc::new(History::new());
     {
         let mut writer = cluster
             .writer("t40", Duration::from_secs(10))?
@@ -52,8 +54,8 @@ async fn run() -> anyhow::Result<()> {
     let all = cluster
         .read_all_on_leader("t40/", Duration::from_secs(15))
         .await?;
-    let report = check_writes(&history.ops(), &all)?;
-    assert_eq!(report.acked, 100, "{report:?}");
+    let report = check_scan(&history.ops(), &all)?;
+    assert_eq!(report.acknowledged, 100, "{report:?}");
 
     cluster.finish();
     Ok(())

@@ -4,10 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use sutra_checker::{History, OpKind, Outcome, Value};
 use sutra_cluster_tests::client::{linearizable, stale};
+use sutra_cluster_tests::history;
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, Direction, History, Load, Outcome, check_writes,
-    init_tracing, wait_until, within,
+    ClientRole, Cluster, ClusterOptions, Direction, Load, check_scan, init_tracing, wait_until,
+    within,
 };
 use sutra_proto::storage::{Concept, GetConceptRequest, PutConceptRequest, WriteHeader};
 
@@ -40,7 +42,7 @@ const SLOW: Duration = Duration::from_millis(50);
 ///    work and see the latest write.
 ///
 /// Finally every node applies the same index, holds the same data, and every
-/// acknowledged write is there exactly once (`check_writes`).
+/// acknowledged write is there exactly once (`check_scan`).
 ///
 /// Why: §7 promises RPO = 0 and availability under a partition of any minority; an
 /// asymmetric link is the classic way a follower disrupts a healthy leader without
@@ -65,7 +67,7 @@ async fn run() -> anyhow::Result<()> {
         Duration::from_secs(15),
         async || {
             let c = history.counts();
-            anyhow::ensure!(c.ok >= 20, "{c:?}");
+            anyhow::ensure!(c.acknowledged >= 20, "{c:?}");
             Ok(())
         },
     )
@@ -157,7 +159,10 @@ async fn run() -> anyhow::Result<()> {
         // sees it.
         let mut w = cluster.client(f, ClientRole::Writer)?;
         let (id, content) = ("t131/through-slow-follower", b"slow".to_vec());
-        let op = history.invoke("t131-direct", 1, id, &content);
+        let kind = OpKind::Write {
+            value: Value::from(content.as_slice()),
+        };
+        let op = history.invoke_tagged("t131-direct", id, kind, "seq 1");
         let started = Instant::now();
         let r = tokio::time::timeout(
             Duration::from_secs(5),
@@ -167,18 +172,12 @@ async fn run() -> anyhow::Result<()> {
         let r = match r {
             Ok(Ok(r)) => r.into_inner(),
             other => {
-                history.complete(op, Outcome::Unknown(format!("{other:?}")));
+                history.complete(op, Outcome::Unknown)?;
                 anyhow::bail!("a write through the slow follower {f} failed: {other:?}");
             }
         };
-        history.complete(
-            op,
-            Outcome::Ok {
-                version: r.version,
-                deduplicated: r.deduplicated,
-                served_by: r.served_by,
-            },
-        );
+        let version = Some(r.version);
+        history.complete_with(op, Outcome::Ok { version }, history::reply(&r))?;
         let write_took = started.elapsed();
         let mut rd = cluster.client(f, ClientRole::Reader)?;
         let started = Instant::now();
@@ -251,9 +250,9 @@ async fn run() -> anyhow::Result<()> {
             Duration::from_secs(10),
         )
         .await?;
-    let report = check_writes(&ops, &reference)?;
+    let report = check_scan(&ops, &reference)?;
     tracing::info!(?report, "checked");
-    assert_eq!(report.acked, counts.ok, "{report:?}");
+    assert_eq!(report.acknowledged, counts.acknowledged, "{report:?}");
     for id in cluster.ids() {
         let held = cluster
             .read_all(
@@ -287,14 +286,11 @@ async fn hold_while_writes_go_on(history: &History, at: Instant) -> anyhow::Resu
     )
     .await?;
     let first = history
-        .ops()
-        .into_iter()
-        .filter(|op| op.completed.is_some_and(|c| c > at))
-        .filter(|op| matches!(op.outcome, Outcome::Ok { .. }))
-        .filter_map(|op| op.completed)
-        .min()
+        .first_ack_after(at, |_| true)
+        .and_then(|op| op.complete)
         .expect("one acknowledged");
-    tracing::info!(after = ?(first - at), "writes go on");
+    let after = history.instant_of(first).saturating_duration_since(at);
+    tracing::info!(?after, "writes go on");
     wait_until(
         "the fault held, with 20 writes acknowledged under it",
         HOLD + Duration::from_secs(10),

@@ -1,11 +1,11 @@
 //! t35: a leader stopped with SIGTERM hands leadership over before it exits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use sutra_checker::History;
 use sutra_cluster_tests::client::session;
-use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, History, check_writes, init_tracing, within,
-};
+use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, within};
 
 /// SIGTERM to the leader: it hands leadership to another voter (its log says so), stops,
 /// writes its final checkpoint and exits 0; one of the two others leads, writes go on, and
@@ -23,7 +23,7 @@ async fn t35_sigterm_leader_hands_over() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     tracing::info!("--- start three nodes, 30 writes");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
-    let history = History::new();
+    let history = Arc::new(History::new());
     let mut writer = cluster
         .writer("t35", Duration::from_secs(10))?
         .with_history(history.clone());
@@ -83,8 +83,8 @@ async fn run() -> anyhow::Result<()> {
             Duration::from_secs(20),
         )
         .await?;
-    let report = check_writes(&history.ops(), &all)?;
-    assert_eq!(report.acked, 60, "{report:?}");
+    let report = check_scan(&history.ops(), &all)?;
+    assert_eq!(report.acknowledged, 60, "{report:?}");
     let health = cluster.health(old).await?;
     assert_ne!(
         health.role, "leader",

@@ -1,11 +1,13 @@
 //! t30: membership changes on a live cluster: add a learner, promote it, remove a voter.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sutra_checker::History;
 use sutra_cluster_tests::client::session;
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, History, check_writes, init_tracing, wait_until, within,
+    ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, wait_until, within,
 };
 use sutra_proto::cluster::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterStatusResponse, MemberRole,
@@ -45,7 +47,7 @@ async fn t30_membership_add_learner_promote_remove() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     tracing::info!("--- start three nodes, 20 writes");
     let mut cluster = Cluster::start(ClusterOptions::default()).await?;
-    let history = History::new();
+    let history = Arc::new(History::new());
     let mut writer = cluster
         .writer("t30", Duration::from_secs(10))?
         .with_history(history.clone());
@@ -206,8 +208,8 @@ async fn run() -> anyhow::Result<()> {
                 Duration::from_secs(15),
             )
             .await?;
-        let report = check_writes(&history.ops(), &all)?;
-        assert_eq!(report.acked, 70, "node {id}: {report:?}");
+        let report = check_scan(&history.ops(), &all)?;
+        assert_eq!(report.acknowledged, 70, "node {id}: {report:?}");
     }
 
     cluster.finish();

@@ -1,6 +1,9 @@
 //! t120: compare-and-set and atomic batches on a real cluster: a failed condition changes
 //! nothing on any node, a batch is seen whole or not at all by readers on followers, and
-//! concurrent CAS increments lose no update.
+//! concurrent CAS increments lose no update. Every test records its writes,
+//! compare-and-sets, deletes, batches and LINEARIZABLE reads and ends with
+//! `sutra-checker`: the nodes hold every acknowledged write and nothing else, and the
+//! history, CAS and deletes included, is linearizable.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,8 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use sutra_checker::History;
 use sutra_cluster_tests::client::{linearizable, stale};
-use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, NodeClient, init_tracing, within};
+use sutra_cluster_tests::history::{recorded_batch, recorded_delete, recorded_get, recorded_put};
+use sutra_cluster_tests::{
+    ClientRole, Cluster, ClusterOptions, NodeClient, check_final_scan, init_tracing, within,
+};
 use sutra_proto::storage::{
     BatchRequest, CheckVersionOp, Concept, DeleteConceptOp, DeleteConceptRequest, Direction, Edge,
     GetConceptRequest, NeighborsRequest, PutConceptOp, PutConceptRequest, PutEdgeOp, ScanRequest,
@@ -199,34 +206,30 @@ async fn cas_conflict() -> Result<()> {
     let cluster = Cluster::start(ClusterOptions::default()).await?;
     let leader = cluster.leader(BUDGET).await?;
     let mut w = cluster.client(leader, ClientRole::Writer)?;
+    let history = History::new();
     let c = "t120-cas";
-    let v1 = w
-        .storage
-        .put_concept(put(c, 1, "t120/k", b"one", None))
+    let req = put(c, 1, "t120/k", b"one", None);
+    let v1 = recorded_put(&history, &req, w.storage.put_concept(req.clone()))
         .await?
-        .into_inner()
         .version;
 
     tracing::info!("--- wrong version, 0 on an existing concept, wrong delete: all refused");
-    let wrong = w
-        .storage
-        .put_concept(put(c, 2, "t120/k", b"wrong", Some(v1 + 100)))
+    let req = put(c, 2, "t120/k", b"wrong", Some(v1 + 100));
+    let wrong = recorded_put(&history, &req, w.storage.put_concept(req.clone()))
         .await
         .expect_err("a wrong expected_version must fail");
     assert_eq!(wrong.code(), Code::FailedPrecondition, "{wrong:?}");
-    let exists = w
-        .storage
-        .put_concept(put(c, 3, "t120/k", b"zero", Some(0)))
+    let req = put(c, 3, "t120/k", b"zero", Some(0));
+    let exists = recorded_put(&history, &req, w.storage.put_concept(req.clone()))
         .await
         .expect_err("expected_version 0 on an existing concept must fail");
     assert_eq!(exists.code(), Code::FailedPrecondition, "{exists:?}");
-    let del = w
-        .storage
-        .delete_concept(DeleteConceptRequest {
-            header: header(c, 4),
-            id: "t120/k".into(),
-            expected_version: Some(v1 + 1),
-        })
+    let req = DeleteConceptRequest {
+        header: header(c, 4),
+        id: "t120/k".into(),
+        expected_version: Some(v1 + 1),
+    };
+    let del = recorded_delete(&history, &req, w.storage.delete_concept(req.clone()))
         .await
         .expect_err("a delete with a wrong version must fail");
     assert_eq!(del.code(), Code::FailedPrecondition, "{del:?}");
@@ -239,38 +242,32 @@ async fn cas_conflict() -> Result<()> {
     assert_eq!(concepts.len(), 1, "{concepts:?}");
 
     tracing::info!("--- the right version and 0 on an absent concept succeed");
-    let v2 = w
-        .storage
-        .put_concept(put(c, 5, "t120/k", b"two", Some(v1)))
+    let req = put(c, 5, "t120/k", b"two", Some(v1));
+    let v2 = recorded_put(&history, &req, w.storage.put_concept(req.clone()))
         .await?
-        .into_inner()
         .version;
     assert!(v2 > v1);
-    let fresh = w
-        .storage
-        .put_concept(put(c, 6, "t120/fresh", b"new", Some(0)))
-        .await?
-        .into_inner();
+    let req = put(c, 6, "t120/fresh", b"new", Some(0));
+    let fresh = recorded_put(&history, &req, w.storage.put_concept(req.clone())).await?;
 
     tracing::info!(
         "--- a failed CAS whose condition now holds, retried with its sequence: still refused"
     );
     // "Must not exist" on a concept that exists: refused now, true once it is deleted.
     let gone = put(c, 7, "t120/fresh", b"again", Some(0));
-    let refused = w
-        .storage
-        .put_concept(gone.clone())
+    let refused = recorded_put(&history, &gone, w.storage.put_concept(gone.clone()))
         .await
         .expect_err("t120/fresh exists");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     let other = "t120-cas-other";
-    w.storage
-        .delete_concept(DeleteConceptRequest {
-            header: header(other, 1),
-            id: "t120/fresh".into(),
-            expected_version: Some(fresh.version),
-        })
-        .await?;
+    let req = DeleteConceptRequest {
+        header: header(other, 1),
+        id: "t120/fresh".into(),
+        expected_version: Some(fresh.version),
+    };
+    recorded_delete(&history, &req, w.storage.delete_concept(req.clone())).await?;
+    // The same request as the refused one, answered from the session table: the same
+    // operation in the history, not a new one.
     let retried = w
         .storage
         .put_concept(gone)
@@ -288,6 +285,7 @@ async fn cas_conflict() -> Result<()> {
         !concepts.contains_key("t120/fresh"),
         "the retried CAS was applied: {concepts:?}"
     );
+    check_final_scan(&cluster, &history, "t120/").await?;
 
     cluster.finish();
     Ok(())
@@ -317,13 +315,12 @@ async fn failing_batches() -> Result<()> {
         .find(|&id| id != leader)
         .context("a follower")?;
     let mut w = cluster.client(leader, ClientRole::Writer)?;
+    let history = History::new();
     let c = "t120-batch";
     let base = "t120/b/base";
-    let vb = w
-        .storage
-        .put_concept(put(c, 1, base, b"base", None))
+    let req = put(c, 1, base, b"base", None);
+    let vb = recorded_put(&history, &req, w.storage.put_concept(req.clone()))
         .await?
-        .into_inner()
         .version;
     let before = same_on_every_node(&cluster, "t120/b/").await?;
 
@@ -333,8 +330,8 @@ async fn failing_batches() -> Result<()> {
         (
             "a wrong CheckVersionOp last",
             vec![
-                put_op(x1, b"x1", None),
-                put_op(x2, b"x2", None),
+                put_op(x1, b"x1 (wrong check)", None),
+                put_op(x2, b"x2 (wrong check)", None),
                 edge_op(x1, base, 1.0),
                 edge_op(base, x2, 2.0),
                 check_op(base, vb + 999),
@@ -344,7 +341,7 @@ async fn failing_batches() -> Result<()> {
         (
             "a CAS put with 0 on an existing concept",
             vec![
-                put_op(x1, b"x1", None),
+                put_op(x1, b"x1 (CAS 0)", None),
                 edge_op(x1, base, 1.0),
                 put_op(base, b"replaced", Some(0)),
             ],
@@ -353,7 +350,7 @@ async fn failing_batches() -> Result<()> {
         (
             "an edge to a missing concept",
             vec![
-                put_op(x1, b"x1", None),
+                put_op(x1, b"x1 (missing edge end)", None),
                 edge_op(base, x1, 1.0),
                 edge_op(x1, "t120/b/missing", 1.0),
             ],
@@ -363,7 +360,7 @@ async fn failing_batches() -> Result<()> {
             "a check failing after a delete",
             vec![
                 delete_op(base),
-                put_op(x1, b"x1", None),
+                put_op(x1, b"x1 (check after delete)", None),
                 check_op(x1, 12_345),
             ],
             "ops[2]",
@@ -373,13 +370,12 @@ async fn failing_batches() -> Result<()> {
         // Alternate between the leader and a follower (which relays the batch).
         let via = if i % 2 == 0 { leader } else { follower };
         tracing::info!(via, "--- a batch with {what} fails whole");
-        let err = cluster
-            .client(via, ClientRole::Writer)?
-            .storage
-            .batch(BatchRequest {
-                header: header(c, 2 + i as u64),
-                ops,
-            })
+        let req = BatchRequest {
+            header: header(c, 2 + i as u64),
+            ops,
+        };
+        let mut to = cluster.client(via, ClientRole::Writer)?;
+        let err = recorded_batch(&history, &req, to.storage.batch(req.clone()))
             .await
             .expect_err(what);
         assert_eq!(err.code(), Code::FailedPrecondition, "{what}: {err:?}");
@@ -389,20 +385,17 @@ async fn failing_batches() -> Result<()> {
     }
 
     tracing::info!("--- a batch whose check holds applies every op");
-    let ok = w
-        .storage
-        .batch(BatchRequest {
-            header: header(c, 10),
-            ops: vec![
-                check_op(base, vb),
-                put_op(x1, b"x1", None),
-                put_op(x2, b"x2", Some(0)),
-                edge_op(x1, base, 1.0),
-                edge_op(base, x2, 2.0),
-            ],
-        })
-        .await?
-        .into_inner();
+    let req = BatchRequest {
+        header: header(c, 10),
+        ops: vec![
+            check_op(base, vb),
+            put_op(x1, b"x1", None),
+            put_op(x2, b"x2", Some(0)),
+            edge_op(x1, base, 1.0),
+            edge_op(base, x2, 2.0),
+        ],
+    };
+    let ok = recorded_batch(&history, &req, w.storage.batch(req.clone())).await?;
     let v = ok.write.context("write")?.version;
     let (concepts, edges) = same_on_every_node(&cluster, "t120/b/").await?;
     assert_eq!(concepts.get(base), Some(&(vb, b"base".to_vec())));
@@ -410,6 +403,7 @@ async fn failing_batches() -> Result<()> {
     assert_eq!(concepts.get(x2), Some(&(v, b"x2".to_vec())));
     assert_eq!(edges.get(x1), Some(&vec![(base.to_owned(), 1.0)]));
     assert_eq!(edges.get(base), Some(&vec![(x2.to_owned(), 2.0)]));
+    check_final_scan(&cluster, &history, "t120/b/").await?;
 
     cluster.finish();
     Ok(())
@@ -442,8 +436,10 @@ async fn batch_seen_whole() -> Result<()> {
     let cluster = Cluster::start(ClusterOptions::default()).await?;
     let leader = cluster.leader(BUDGET).await?;
     let mut w = cluster.client(leader, ClientRole::Writer)?;
+    let history = History::new();
     let c = "t120-atom";
-    w.storage.put_concept(put(c, 1, HUB, b"hub", None)).await?;
+    let req = put(c, 1, HUB, b"hub", None);
+    recorded_put(&history, &req, w.storage.put_concept(req.clone())).await?;
     let keys: Vec<String> = (0..KEYS).map(|k| format!("t120/atom/k{k}")).collect();
 
     tracing::info!(
@@ -461,11 +457,11 @@ async fn batch_seen_whole() -> Result<()> {
             let content = i.to_string().into_bytes();
             let mut ops: Vec<WriteOp> = keys.iter().map(|k| put_op(k, &content, None)).collect();
             ops.extend(keys.iter().map(|k| edge_op(HUB, k, i as f32)));
-            w.storage
-                .batch(BatchRequest {
-                    header: header(c, 1 + i),
-                    ops,
-                })
+            let req = BatchRequest {
+                header: header(c, 1 + i),
+                ops,
+            };
+            recorded_batch(&history, &req, w.storage.batch(req.clone()))
                 .await
                 .with_context(|| format!("batch {i}"))?;
         }
@@ -502,6 +498,7 @@ async fn batch_seen_whole() -> Result<()> {
         hub_edges.len() == KEYS && hub_edges.iter().all(|(_, wt)| *wt == BATCHES as f32),
         "{hub_edges:?}"
     );
+    check_final_scan(&cluster, &history, "t120/").await?;
 
     cluster.finish();
     Ok(())
@@ -582,11 +579,10 @@ async fn cas_increments() -> Result<()> {
     tracing::info!("--- start three nodes; the counter at 0");
     let cluster = Cluster::start(ClusterOptions::default()).await?;
     let leader = cluster.leader(BUDGET).await?;
-    cluster
-        .client(leader, ClientRole::Writer)?
-        .storage
-        .put_concept(put("t120-inc-init", 1, COUNTER, b"0", None))
-        .await?;
+    let history = Arc::new(History::new());
+    let req = put("t120-inc-init", 1, COUNTER, b"0", None);
+    let mut init = cluster.client(leader, ClientRole::Writer)?;
+    recorded_put(&history, &req, init.storage.put_concept(req.clone())).await?;
 
     tracing::info!(WRITERS, "--- concurrent read-then-CAS increments");
     let ids = cluster.ids();
@@ -595,7 +591,7 @@ async fn cas_increments() -> Result<()> {
         let via = ids[wr % ids.len()];
         let reader = cluster.client(via, ClientRole::Reader)?;
         let writer = cluster.client(via, ClientRole::Writer)?;
-        tasks.spawn(increment_loop(wr, reader, writer));
+        tasks.spawn(increment_loop(wr, reader, writer, history.clone()));
     }
     let mut wins: Vec<(u64, u64)> = Vec::new();
     let mut conflicts = 0;
@@ -612,7 +608,7 @@ async fn cas_increments() -> Result<()> {
 
     let (concepts, _) = same_on_every_node(&cluster, COUNTER).await?;
     let (version, content) = concepts.get(COUNTER).context("the counter is gone")?;
-    let value: u64 = String::from_utf8_lossy(content).parse()?;
+    let value = counter_value(content)?;
     assert_eq!(
         value as usize,
         wins.len(),
@@ -624,17 +620,28 @@ async fn cas_increments() -> Result<()> {
     assert_eq!(values, (1..=wins.len() as u64).collect::<Vec<_>>());
     let last_version = wins.iter().map(|(_, v)| *v).max().unwrap_or(0);
     assert_eq!(*version, last_version);
+    check_final_scan(&cluster, &history, COUNTER).await?;
 
     cluster.finish();
     Ok(())
 }
 
+/// The counter's value: the first word of its content (`"<n> by <client> seq <s>"`, so
+/// that every write's content is its own, as the checker needs).
+fn counter_value(content: &[u8]) -> Result<u64> {
+    let text = String::from_utf8_lossy(content);
+    let n = text.split_whitespace().next().unwrap_or_default();
+    n.parse()
+        .with_context(|| format!("counter content {text:?}"))
+}
+
 /// One increment writer: returns its successes as (value written, version) and its
-/// conflicts.
+/// conflicts. Its reads and compare-and-sets go into `history`.
 async fn increment_loop(
     wr: usize,
     mut reader: NodeClient,
     mut writer: NodeClient,
+    history: Arc<History>,
 ) -> Result<(Vec<(u64, u64)>, usize)> {
     let client_id = format!("t120-inc-{wr}");
     let mut wins = Vec::new();
@@ -643,26 +650,26 @@ async fn increment_loop(
         if wins.len() >= SUCCESSES_PER_WRITER {
             break;
         }
-        let got = reader
-            .storage
-            .get_concept(GetConceptRequest {
-                read: linearizable(),
-                id: COUNTER.into(),
-            })
-            .await
-            .context("reading the counter")?
-            .into_inner()
-            .concept
-            .context("the counter is gone")?;
-        let value: u64 = String::from_utf8_lossy(&got.content).parse()?;
-        let next = (value + 1).to_string().into_bytes();
-        match writer
-            .storage
-            .put_concept(put(&client_id, seq, COUNTER, &next, Some(got.version)))
-            .await
-        {
+        let read = GetConceptRequest {
+            read: linearizable(),
+            id: COUNTER.into(),
+        };
+        let got = recorded_get(
+            &history,
+            &client_id,
+            COUNTER,
+            reader.storage.get_concept(read),
+        )
+        .await
+        .context("reading the counter")?
+        .concept
+        .context("the counter is gone")?;
+        let value = counter_value(&got.content)?;
+        let next = format!("{} by {client_id} seq {seq}", value + 1).into_bytes();
+        // Expects the value just read: the history knows it at `got.version`.
+        let req = put(&client_id, seq, COUNTER, &next, Some(got.version));
+        match recorded_put(&history, &req, writer.storage.put_concept(req.clone())).await {
             Ok(r) => {
-                let r = r.into_inner();
                 ensure!(!r.deduplicated, "{r:?}");
                 wins.push((value + 1, r.version));
             }
