@@ -6,9 +6,7 @@ use tonic::{Code, Status};
 
 use crate::connect::Error;
 
-/// Metadata key of an INVALID_ARGUMENT status naming the offending field
-/// (`concept.id`, `ops[1].put_edge.edge.weight`, ...).
-pub const INVALID_FIELD_METADATA_KEY: &str = "sutra-invalid-field";
+pub use sutra_proto::INVALID_FIELD_METADATA_KEY;
 
 /// Why a call failed.
 ///

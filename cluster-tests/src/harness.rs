@@ -337,6 +337,15 @@ impl Cluster {
         &self.root
     }
 
+    /// The id of this cluster, as node `id` keeps it (`<data dir>/cluster-id`): what a
+    /// peer call must carry.
+    pub fn cluster_id(&self, id: u64) -> Result<String> {
+        let path = self.node(id)?.data_dir.join("cluster-id");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(text.trim().to_string())
+    }
+
     /// The dev certificate directory (CA, node and client certificates).
     pub fn certs_dir(&self) -> &Path {
         &self.certs.dir

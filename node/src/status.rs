@@ -101,7 +101,9 @@ impl From<ServiceError> for Status {
         match &e {
             ServiceError::InvalidArgument(v) | ServiceError::Rejected(Rejection::Invalid(v)) => {
                 if let Ok(field) = MetadataValue::try_from(v.field.as_str()) {
-                    status.metadata_mut().insert("sutra-invalid-field", field);
+                    status
+                        .metadata_mut()
+                        .insert(sutra_proto::INVALID_FIELD_METADATA_KEY, field);
                 }
             }
             ServiceError::Rejected(Rejection::StaleSequence { last, .. }) => {
@@ -212,7 +214,9 @@ mod tests {
             "must not be empty",
         ));
         assert_eq!(
-            s.metadata().get("sutra-invalid-field").unwrap(),
+            s.metadata()
+                .get(sutra_proto::INVALID_FIELD_METADATA_KEY)
+                .unwrap(),
             "ops[2].put_concept.concept.id"
         );
         assert!(s.message().contains("ops[2].put_concept.concept.id"));

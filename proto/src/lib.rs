@@ -67,6 +67,15 @@ pub const LEADER_ADDR_METADATA_KEY: &str = "sutra-leader-addr";
 mod leader_hint;
 pub use leader_hint::{LeaderHint, not_leader, not_leader_message};
 
+/// ASCII metadata key, set on an INVALID_ARGUMENT error: the path of the offending
+/// field in the request (`concept.embedding[3]`, `ops[1].put_edge.edge.weight`).
+pub const INVALID_FIELD_METADATA_KEY: &str = "sutra-invalid-field";
+
+/// ASCII metadata key on every peer call (`sutra.raft.RaftService`): the id of the
+/// cluster the calling node belongs to (32 hex digits, minted when the cluster
+/// bootstrapped). A node refuses a call of another cluster.
+pub const CLUSTER_ID_METADATA_KEY: &str = "sutra-cluster-id";
+
 /// ASCII metadata key, set on the FAILED_PRECONDITION answering a write whose sequence
 /// is older than the last one its client's session holds: that last sequence, in
 /// decimal. The older write's own result is no longer kept, so a client that retried it

@@ -19,8 +19,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use tonic::metadata::MetadataValue;
 
-/// The metadata key of the cluster id on every peer call.
-pub const CLUSTER_ID_METADATA_KEY: &str = "sutra-cluster-id";
+pub use sutra_proto::CLUSTER_ID_METADATA_KEY;
 
 /// This node's cluster id, persisted. Cheap to clone.
 #[derive(Debug, Clone, Default)]

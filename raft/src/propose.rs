@@ -24,7 +24,7 @@ use openraft::errors::{
 use openraft::{ReadPolicy, ServerState};
 use parking_lot::Mutex;
 use sutra_engine::{Engine, ValidationError, WriteBatch, WriteOp};
-use sutra_proto::LeaderHint;
+use sutra_proto::{INVALID_FIELD_METADATA_KEY as INVALID_FIELD_KEY, LeaderHint};
 
 use crate::cluster_state::{Alarm, SharedClusterState};
 use crate::{Command, CommandResponse, NodeId, Raft, TypeConfig};
@@ -154,9 +154,6 @@ impl ProposeError {
         }
     }
 }
-
-/// The metadata key naming the field of an INVALID_ARGUMENT, as on the client API.
-const INVALID_FIELD_KEY: &str = "sutra-invalid-field";
 
 /// Log time, stamped by the leader: the last stamp moved on by the leader's monotonic
 /// clock, never behind what is applied. No wall clock enters: a node whose clock is a day

@@ -50,9 +50,25 @@ fn pre_vote() -> VoteRequest {
 }
 
 async fn raft_call(addr: &str, tls: ClientTlsConfig) -> Result<(), Status> {
+    raft_call_as(addr, tls, None).await
+}
+
+/// A PreVote carrying `cluster_id` as its cluster (none if `None`).
+async fn raft_call_as(
+    addr: &str,
+    tls: ClientTlsConfig,
+    cluster_id: Option<&str>,
+) -> Result<(), Status> {
     let ch = channel(addr, tls).map_err(|e| Status::internal(e.to_string()))?;
     let mut c = RaftServiceClient::new(ch);
-    match tokio::time::timeout(CALL_TIMEOUT, c.pre_vote(pre_vote())).await {
+    let mut request = tonic::Request::new(pre_vote());
+    if let Some(id) = cluster_id {
+        request.metadata_mut().insert(
+            sutra_proto::CLUSTER_ID_METADATA_KEY,
+            id.parse().expect("a cluster id is ASCII"),
+        );
+    }
+    match tokio::time::timeout(CALL_TIMEOUT, c.pre_vote(request)).await {
         Ok(r) => r.map(|_| ()),
         Err(_) => Err(Status::deadline_exceeded("no answer")),
     }
@@ -112,11 +128,31 @@ async fn run() -> anyhow::Result<()> {
     let node1 = cluster.node(1)?;
     let (raft_addr, api_addr) = (node1.raft_addr.clone(), node1.api_addr.clone());
 
-    tracing::info!("--- peer endpoint: a real node certificate is served (control)");
+    tracing::info!(
+        "--- peer endpoint: a real node certificate with the cluster's id is served (control)"
+    );
     let real_node2 = CertPaths::node(cluster.certs_dir(), 2);
-    raft_call(&raft_addr, tls(&ca, Some(&real_node2))?)
+    let cluster_id = cluster.cluster_id(1)?;
+    raft_call_as(&raft_addr, tls(&ca, Some(&real_node2))?, Some(&cluster_id))
         .await
         .map_err(|s| anyhow::anyhow!("node 2's certificate was refused: {s:?}"))?;
+
+    tracing::info!(
+        "--- peer endpoint: the same certificate without the cluster id, or with another, is refused"
+    );
+    for (what, id) in [
+        ("no cluster id", None),
+        (
+            "another cluster's id",
+            Some("0123456789abcdef0123456789abcdef"),
+        ),
+    ] {
+        let s = raft_call_as(&raft_addr, tls(&ca, Some(&real_node2))?, id)
+            .await
+            .expect_err(what);
+        assert_eq!(s.code(), tonic::Code::PermissionDenied, "{what}: {s:?}");
+        assert!(s.message().contains("cluster"), "{what}: {s:?}");
+    }
 
     tracing::info!("--- (a) peer endpoint: a node certificate from another CA");
     assert_refused_by_tls(
