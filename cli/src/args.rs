@@ -9,7 +9,7 @@ use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
 use crate::view::Output;
-use crate::{bench, cluster, data, drill, local, ops, parse};
+use crate::{alarm, bench, cluster, data, drill, local, ops, parse};
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -70,6 +70,8 @@ pub enum Command {
     /// Cluster membership and replication, as the leader sees it; with a subcommand,
     /// change it (admin certificate).
     Cluster(cluster::ClusterArgs),
+    /// The cluster's alarms (NOSPACE: read-only until disarmed); list or disarm them.
+    Alarm(alarm::AlarmArgs),
     /// A local three-node TLS cluster on loopback, for development.
     Local(local::LocalArgs),
 }

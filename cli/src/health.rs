@@ -78,6 +78,11 @@ pub struct Answer {
     pub term: u64,
     pub applied_index: u64,
     pub lag_entries: u64,
+    /// Active replicated alarms (`NOSPACE@2`).
+    pub alarms: Vec<String>,
+    /// Bytes of the node's data file in use, and the cluster quota (0: not known yet).
+    pub data_bytes: u64,
+    pub quota_bytes: u64,
 }
 
 impl NodeCheck {
@@ -94,6 +99,9 @@ impl NodeCheck {
                     term: h.term,
                     applied_index: h.applied_index,
                     lag_entries: h.lag_entries,
+                    alarms: h.alarms.clone(),
+                    data_bytes: h.data_bytes,
+                    quota_bytes: h.quota_bytes,
                 }),
                 reason: h.reason.clone(),
             },
@@ -158,13 +166,58 @@ pub fn check(results: &[NodeResult<HealthCheckResponse>]) -> Report {
     let serving = leaders.len();
     leaders.sort_unstable();
     leaders.dedup();
-    let (verdict, summary) = judge(serving, nodes.len(), &leaders);
+    let (mut verdict, mut summary) = judge(serving, nodes.len(), &leaders);
+    if let Some((space, why)) = space(&nodes)
+        && space.exit_code() > verdict.exit_code()
+    {
+        verdict = space;
+        summary = format!("{summary}; {why}");
+    }
     Report {
         verdict,
         summary: format!("cluster {}: {summary}", verdict.word()),
         serving,
         nodes,
     }
+}
+
+/// Share of the cluster quota a node's data may use before the check warns.
+pub const QUOTA_WARN_RATIO: f64 = 0.85;
+
+/// What the nodes say about room: CRITICAL while an alarm makes the cluster read-only,
+/// WARNING once a node's data uses [`QUOTA_WARN_RATIO`] of the quota.
+fn space(nodes: &[NodeCheck]) -> Option<(Verdict, String)> {
+    let answers: Vec<&Answer> = nodes.iter().filter_map(|n| n.answer.as_ref()).collect();
+    let mut alarms: Vec<&str> = answers
+        .iter()
+        .flat_map(|a| a.alarms.iter().map(String::as_str))
+        .collect();
+    alarms.sort_unstable();
+    alarms.dedup();
+    if !alarms.is_empty() {
+        return Some((
+            Verdict::Critical,
+            format!(
+                "alarm {} active: the cluster takes no new data (sutra alarm list)",
+                alarms.join(", ")
+            ),
+        ));
+    }
+    let fullest = answers
+        .iter()
+        .filter(|a| a.quota_bytes > 0)
+        .map(|a| (a.data_bytes as f64 / a.quota_bytes as f64, a.node_id))
+        .max_by(|x, y| x.0.total_cmp(&y.0))?;
+    (fullest.0 >= QUOTA_WARN_RATIO).then(|| {
+        (
+            Verdict::Warning,
+            format!(
+                "node {} holds {:.0}% of the cluster quota",
+                fullest.1,
+                fullest.0 * 100.0
+            ),
+        )
+    })
 }
 
 /// The verdict on `serving` of `total` nodes serving, naming the distinct `leaders`.
@@ -259,6 +312,46 @@ mod tests {
             r.nodes[2].line().ends_with("no leader known"),
             "{}",
             r.nodes[2].line()
+        );
+    }
+
+    fn with_space(
+        mut r: NodeResult<HealthCheckResponse>,
+        data: u64,
+        quota: u64,
+        alarms: &[&str],
+    ) -> NodeResult<HealthCheckResponse> {
+        if let Ok(h) = &mut r.result {
+            h.data_bytes = data;
+            h.quota_bytes = quota;
+            h.alarms = alarms.iter().map(|a| a.to_string()).collect();
+        }
+        r
+    }
+
+    #[test]
+    fn an_alarm_is_critical_and_a_nearly_full_quota_a_warning() {
+        let full = |id| with_space(node(id, 1, true), 90, 100, &[]);
+        let r = check(&[full(1), node(2, 1, true), node(3, 1, true)]);
+        assert_eq!(r.verdict, Verdict::Warning);
+        assert!(
+            r.summary.ends_with("node 1 holds 90% of the cluster quota"),
+            "{}",
+            r.summary
+        );
+        let r = check(&[
+            with_space(node(1, 1, true), 10, 100, &[]),
+            node(2, 1, true),
+            node(3, 1, true),
+        ]);
+        assert_eq!(r.verdict, Verdict::Ok);
+        let alarmed = with_space(node(2, 1, true), 10, 100, &["NOSPACE@2"]);
+        let r = check(&[node(1, 1, true), alarmed, node(3, 1, true)]);
+        assert_eq!(r.verdict, Verdict::Critical);
+        assert!(
+            r.summary.contains("alarm NOSPACE@2 active"),
+            "{}",
+            r.summary
         );
     }
 

@@ -7,6 +7,7 @@
 //! This file parses the command line, hands the command to its group's module and turns
 //! the outcome into an exit code; every answer is printed by [`view::print`].
 
+mod alarm;
 mod args;
 mod batch_file;
 mod bench;
@@ -57,6 +58,7 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         Command::Cluster(args) => {
             cluster::run(args, &conn.endpoints, &conn.connector, output).await
         }
+        Command::Alarm(args) => alarm::run(args, &conn.endpoints, &conn.connector, output).await,
         Command::Bench(args) => {
             let report = bench::run(conn.config, args.params(), command_line).await?;
             view::print(output, &report)

@@ -117,6 +117,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the disk was full: the data file could not grow. Nothing changed (growing
+    /// comes before any byte is written), so the same write may be tried again once
+    /// there is room.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Self::Io { op: "allocate data file space", source, .. }
+            if source.raw_os_error() == Some(libc::ENOSPC))
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             op,

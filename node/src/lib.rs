@@ -9,6 +9,7 @@ pub mod auth;
 pub mod certs_cmd;
 pub mod config;
 pub mod convert;
+pub mod disk;
 pub mod health;
 pub mod node;
 pub mod params;

@@ -127,6 +127,11 @@ impl Error {
         move |source| Self::LogStore { op, source }
     }
 
+    /// Whether the engine found the disk full (see `sutra_engine::Error::is_no_space`).
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Self::Engine { source, .. } if source.is_no_space())
+    }
+
     pub(crate) fn engine(op: &'static str) -> impl FnOnce(sutra_engine::Error) -> Self {
         move |source| Self::Engine { op, source }
     }

@@ -51,6 +51,9 @@ use crate::snapshot::{SnapshotData, stage_local};
 use crate::snapshot_builder::{CurrentSnapshot, Snapshot, SnapshotBuilder, meta_of};
 use crate::types::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
+/// How long a stalled apply waits for room before it tries again.
+const NO_SPACE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The Raft state machine: applies committed entries to the engine, builds and installs
 /// snapshots.
 #[derive(Debug)]
@@ -106,14 +109,17 @@ impl StateMachine {
     /// Applies one entry. Engine failures are storage errors: openraft stops the node.
     /// Nothing an entry says makes it fail: a write the engine refuses is a rejection in
     /// the response, and cluster-state entries always apply.
-    fn apply_entry(&mut self, entry: Entry) -> Result<CommandResponse> {
+    fn apply_entry(&mut self, entry: &Entry) -> Result<CommandResponse> {
         let log_id = entry.log_id();
         let log_index = log_id.index;
         let empty = WriteBatch::default();
         // Entries other than writes go through the engine as empty writes so that the
         // applied position (with the membership and the cluster state) advances in the
         // same checkpoint as the data.
+        // What the entry changes is computed first and kept only once the engine applied
+        // it: an apply that waits for disk space runs again from the same state.
         let mut cluster = self.cluster.clone();
+        let mut membership = self.last_membership.clone();
         let (batch, time_ms) = match &entry.payload {
             EntryPayload::Normal(Command::Write { batch, time_ms }) => (batch, *time_ms),
             EntryPayload::Normal(Command::SetParams(params)) => {
@@ -150,13 +156,13 @@ impl StateMachine {
                     .collect();
                 let after = m.nodes().map(|(id, _)| *id).collect();
                 cluster.note_membership(before, &after);
-                self.last_membership = StoredMembership::new(Some(log_id), m.clone());
+                membership = StoredMembership::new(Some(log_id), m.clone());
                 (&empty, 0)
             }
         };
         let position = AppliedPosition {
             last_applied: Some(log_id),
-            last_membership: self.last_membership.clone(),
+            last_membership: membership.clone(),
             cluster: cluster.clone(),
         }
         .encode()?;
@@ -171,11 +177,31 @@ impl StateMachine {
                 },
             )
             .map_err(Error::engine("apply"))?;
+        self.last_membership = membership;
         if cluster != self.cluster {
             self.shared.set(cluster.clone());
             self.cluster = cluster;
         }
         Ok(CommandResponse { log_index, outcome })
+    }
+
+    /// Applies `entry`; while the disk is too full for the data file to grow, waits and
+    /// tries again instead of stopping the node: nothing changed, the node keeps serving
+    /// reads and its NOSPACE alarm makes the cluster read-only until space is freed.
+    async fn apply_waiting_for_space(&mut self, entry: &Entry) -> Result<CommandResponse> {
+        let mut waited = 0u32;
+        loop {
+            match self.apply_entry(entry) {
+                Err(e) if e.is_no_space() => {
+                    if waited.is_multiple_of(30) {
+                        tracing::error!(error = %e, log_index = entry.log_id().index, "disk full: applying is stalled until there is room");
+                    }
+                    waited = waited.saturating_add(1);
+                    tokio::time::sleep(NO_SPACE_RETRY).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn install(&mut self, meta: &SnapshotMeta, data: SnapshotData) -> Result<()> {
@@ -250,7 +276,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
-            let response = self.apply_entry(entry)?;
+            let response = self.apply_waiting_for_space(&entry).await?;
             if let Some(responder) = responder {
                 responder.send(response);
             }

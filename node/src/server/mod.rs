@@ -71,8 +71,9 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     let health_task = tokio::spawn(lifecycle::report_health(
         node.clone(),
         health_reporter,
-        stop_rx,
+        stop_rx.clone(),
     ));
+    let disk_task = tokio::spawn(crate::disk::watch_free_space(node.clone(), stop_rx));
 
     let fatal = tokio::select! {
         _ = lifecycle::wait_for_signal() => None,
@@ -89,6 +90,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     }
     endpoints::join([("peer", peer_task), ("api", api_task)]).await;
     health_task.abort();
+    disk_task.abort();
     if let Some(reason) = fatal {
         // Nothing more is written after a storage failure: the last good checkpoint and
         // the log are what a restart recovers from.
