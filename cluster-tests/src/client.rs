@@ -172,18 +172,13 @@ pub async fn scan_all(
     bail!("scan of {prefix:?} did not end within {MAX_PAGES} pages")
 }
 
-/// The leader hint an UNAVAILABLE error carries: (`sutra-leader-id`, `sutra-leader-addr`).
+/// The leader hint an UNAVAILABLE error carries: (`sutra-leader-id`, `sutra-leader-addr`),
+/// decoded by the wire contract's one decoder.
 pub fn leader_hint(status: &Status) -> (Option<u64>, Option<String>) {
-    let md = status.metadata();
-    let id = md
-        .get(sutra_proto::LEADER_ID_METADATA_KEY)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let addr = md
-        .get(sutra_proto::LEADER_ADDR_METADATA_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    (id, addr)
+    match sutra_proto::LeaderHint::from_status(status) {
+        Some(hint) => (Some(hint.id), hint.addr),
+        None => (None, None),
+    }
 }
 
 /// Whether `status` is a node saying "not me, ask the leader": the request was refused

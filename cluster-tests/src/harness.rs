@@ -41,10 +41,21 @@ pub struct ClusterOptions {
     pub snapshot_every_entries: Option<u64>,
     /// `--log-keep-entries`, if not the node's default.
     pub log_keep_entries: Option<u64>,
-    /// `--vector-dimension`: small, the tests store no embeddings.
+    /// `--vector-dimension` of node 1, which bootstraps the cluster (the others adopt
+    /// the cluster's): small, the tests store no embeddings.
     pub vector_dimension: u32,
     /// More flags for every node.
     pub extra_args: Vec<String>,
+    /// More flags for one node, after `extra_args`.
+    pub node_args: BTreeMap<u64, Vec<String>>,
+    /// Environment variables for one node.
+    pub node_env: BTreeMap<u64, Vec<(String, String)>>,
+    /// A tmpfs of this many bytes mounted as the node's data directory (a small disk to
+    /// fill; needs root), unmounted when the cluster is dropped.
+    pub tmpfs_bytes: BTreeMap<u64, u64>,
+    /// Certificates from this directory's CA (`ca.pem`, `ca-key.pem`) instead of a new
+    /// one: a second cluster under the same CA.
+    pub ca_from: Option<PathBuf>,
     /// How long the first leader election may take.
     pub start_timeout: Duration,
     /// A [`LinkProxy`] on every directed link i→j between the initial nodes, each node
@@ -67,6 +78,10 @@ impl Default for ClusterOptions {
             log_keep_entries: None,
             vector_dimension: 8,
             extra_args: Vec::new(),
+            node_args: BTreeMap::new(),
+            node_env: BTreeMap::new(),
+            tmpfs_bytes: BTreeMap::new(),
+            ca_from: None,
             start_timeout: Duration::from_secs(30),
             link_proxies: false,
         }
@@ -131,6 +146,13 @@ impl Cluster {
         let root = dir.path().to_owned();
         let certs_dir = root.join("certs");
         let ids: Vec<u64> = (1..=opts.nodes).collect();
+        if let Some(from) = &opts.ca_from {
+            std::fs::create_dir_all(&certs_dir)?;
+            for name in ["ca.pem", "ca-key.pem"] {
+                std::fs::copy(from.join(name), certs_dir.join(name))
+                    .with_context(|| format!("copying {name} from {}", from.display()))?;
+            }
+        }
         sutra_certs::generate_dev_set(&certs_dir, &ids, &[], &CLIENTS, false)
             .context("generating test certificates")?;
         std::fs::create_dir_all(root.join("logs"))?;
@@ -271,7 +293,10 @@ impl Cluster {
             "election-timeout-max-ms",
             o.election_timeout_max_ms.to_string().into(),
         );
-        flag("vector-dimension", o.vector_dimension.to_string().into());
+        // A cluster parameter: chosen by the node that bootstraps, adopted by the others.
+        if initial_members.is_some() && id == 1 {
+            flag("vector-dimension", o.vector_dimension.to_string().into());
+        }
         if let Some(n) = o.snapshot_every_entries {
             flag("snapshot-every-entries", n.to_string().into());
         }
@@ -282,8 +307,19 @@ impl Cluster {
             flag("peer-dial", format!("{to}={}", proxy.addr()).into());
         }
         args.extend(o.extra_args.iter().map(OsString::from));
+        args.extend(o.node_args.get(&id).into_iter().flatten().map(OsString::from));
+        let env = o
+            .node_env
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        if let Some(&bytes) = o.tmpfs_bytes.get(&id) {
+            mount_tmpfs(&data_dir, bytes)?;
+        }
         let log = self.root.join("logs").join(format!("node-{id}.log"));
-        let process = NodeProcess::spawn(id, &self.bin, args, log)?;
+        let process = NodeProcess::spawn_with_env(id, &self.bin, args, env, log)?;
         self.nodes.insert(
             id,
             NodeSlot {
@@ -660,6 +696,31 @@ impl Cluster {
         self.node(id)?.process().restart()
     }
 
+    /// Restarts node `id` (stopped) with `extra` flags added, for this start and later
+    /// ones (replacing those of an earlier call); with `wipe`, on an empty data directory
+    /// (a new disk).
+    pub fn restart_with_args(&self, id: u64, extra: &[&str], wipe: bool) -> Result<()> {
+        let node = self.node(id)?;
+        if wipe {
+            for entry in std::fs::read_dir(&node.data_dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+        }
+        node.process().restart_with_args(extra)
+    }
+
+    /// Gives node `id`'s tmpfs data directory ([`ClusterOptions::tmpfs_bytes`]) a new
+    /// size, as an operator frees disk space.
+    pub fn resize_tmpfs(&self, id: u64, bytes: u64) -> Result<()> {
+        let dir = &self.node(id)?.data_dir;
+        run_mount(&["-o", &format!("remount,size={bytes}"), &dir.display().to_string()])
+    }
+
     /// SIGTERM node `id` (a graceful stop) and wait up to `timeout` for it to exit;
     /// returns its exit status. A node still there after `timeout` is killed and the
     /// call fails.
@@ -807,6 +868,33 @@ impl Cluster {
     }
 }
 
+/// Runs `mount args...`, failing with its output.
+fn run_mount(args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("mount")
+        .args(args)
+        .output()
+        .context("running mount")?;
+    if !out.status.success() {
+        bail!(
+            "mount {}: {} (tmpfs data directories need root)",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Mounts a tmpfs of `bytes` at `dir` (created), unless one is mounted there already.
+fn mount_tmpfs(dir: &Path, bytes: u64) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let shown = dir.display().to_string();
+    if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some(shown.as_str())) {
+        return Ok(());
+    }
+    run_mount(&["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs", &shown])
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         // Kill every node first, so the logs are complete and nothing outlives the test.
@@ -814,6 +902,13 @@ impl Drop for Cluster {
             let mut p = node.process();
             if p.is_running() {
                 let _ = p.kill();
+            }
+        }
+        for &id in self.opts.tmpfs_bytes.keys() {
+            if let Some(node) = self.nodes.get(&id) {
+                let _ = std::process::Command::new("umount")
+                    .arg(&node.data_dir)
+                    .status();
             }
         }
         if !self.finished {

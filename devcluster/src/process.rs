@@ -162,6 +162,9 @@ pub struct NodeProcess {
     id: u64,
     bin: PathBuf,
     args: Vec<OsString>,
+    /// Arguments after `args`, set by [`restart_with_args`](Self::restart_with_args).
+    extra: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
     log_path: PathBuf,
     child: Option<Child>,
     last_exit: Option<ExitStatus>,
@@ -171,10 +174,23 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `bin args...` with its output appended to `log_path`.
     pub fn spawn(id: u64, bin: &Path, args: Vec<OsString>, log_path: PathBuf) -> Result<Self> {
+        Self::spawn_with_env(id, bin, args, Vec::new(), log_path)
+    }
+
+    /// [`spawn`](Self::spawn) with these environment variables set (also on restarts).
+    pub fn spawn_with_env(
+        id: u64,
+        bin: &Path,
+        args: Vec<OsString>,
+        env: Vec<(OsString, OsString)>,
+        log_path: PathBuf,
+    ) -> Result<Self> {
         let mut p = Self {
             id,
             bin: bin.to_owned(),
             args,
+            extra: Vec::new(),
+            env,
             log_path,
             child: None,
             last_exit: None,
@@ -227,6 +243,7 @@ impl NodeProcess {
             self.bin.display(),
             self.args
                 .iter()
+                .chain(&self.extra)
                 .map(|a| a.to_string_lossy())
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -234,6 +251,7 @@ impl NodeProcess {
         let err = log.try_clone()?;
         let mut cmd = Command::new(&self.bin);
         cmd.args(&self.args)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err));
@@ -248,6 +266,7 @@ impl NodeProcess {
             "RUST_LOG",
             std::env::var("SUTRA_TEST_NODE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
         );
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         die_with_parent(&mut cmd, Signal::Kill);
         let child = cmd
             .spawn()
@@ -259,6 +278,13 @@ impl NodeProcess {
 
     /// Starts the process again with the same arguments (same data directory and ports).
     pub fn restart(&mut self) -> Result<()> {
+        self.start()
+    }
+
+    /// Starts the process again with `extra` after its arguments, for this start and
+    /// every later one (replacing what an earlier call added).
+    pub fn restart_with_args(&mut self, extra: &[&str]) -> Result<()> {
+        self.extra = extra.iter().map(OsString::from).collect();
         self.start()
     }
 
