@@ -152,6 +152,25 @@ fn len_u32(n: usize) -> [u8; 4] {
         .to_le_bytes()
 }
 
+/// Longest record the `u32` length field can hold (a multiple of 8).
+pub const MAX_RECORD_LEN: u64 = (u32::MAX as u64) & !7;
+
+/// Length of `c`'s record before padding. The hard limits bound each field but not
+/// their sum (65,535 attributes of 128 KiB fit them), so validation checks this
+/// against [`MAX_RECORD_LEN`] rather than letting the encoder fail.
+pub fn concept_len(c: &Concept) -> u64 {
+    let attrs: u64 = c
+        .attributes
+        .iter()
+        .map(|(k, v)| 4 + k.len() as u64 + v.len() as u64)
+        .sum();
+    EMBEDDING_OFFSET as u64
+        + 4 * c.embedding.len() as u64
+        + c.id.len() as u64
+        + c.content.len() as u64
+        + attrs
+}
+
 /// Encodes a concept; returns the record length.
 pub fn put_concept(buf: &mut Vec<u8>, c: &Concept, version: u64) -> u32 {
     let b = Builder::new(buf, Kind::PutConcept, version);
