@@ -31,15 +31,18 @@ impl FromProto<pb::AppendEntriesRequest> for Request {
 /// and the log store asserts consecutive appends, so such a request from a peer would
 /// otherwise stop this node, or leave a hole in its log in a build without the assertion.
 fn check_follows(prev: Option<&LogId>, entries: &[Entry]) -> Result<(), ProtoError> {
-    let mut expected = prev.map_or(0, |p| p.index + 1);
+    // Checked: the indexes come from the wire, and u64::MAX has no successor.
+    let first = prev.map_or(Some(0), |p| p.index.checked_add(1));
     let mut last_leader = prev.map(|p| &p.leader_id);
     for (i, e) in entries.iter().enumerate() {
-        if e.log_id.index != expected {
+        let expected = first.and_then(|f| f.checked_add(i as u64));
+        if expected != Some(e.log_id.index) {
             return Err(ProtoError::invalid(
                 format!("entries[{i}].log_id.index"),
                 format!(
-                    "is {}, expected {expected}: entries must follow prev_log_id with consecutive indexes",
-                    e.log_id.index
+                    "is {}, expected {}: entries must follow prev_log_id with consecutive indexes",
+                    e.log_id.index,
+                    expected.map_or("none".to_string(), |x| x.to_string()),
                 ),
             ));
         }
@@ -50,7 +53,6 @@ fn check_follows(prev: Option<&LogId>, entries: &[Entry]) -> Result<(), ProtoErr
             ));
         }
         last_leader = Some(&e.log_id.leader_id);
-        expected += 1;
     }
     Ok(())
 }
@@ -196,6 +198,11 @@ mod tests {
             field_of(req(Some(4), vec![ent(2, 1, 5), ent(1, 1, 6)])),
             "entries[1].log_id.leader_id",
             "a leader id going down"
+        );
+        assert_eq!(
+            field_of(req(Some(u64::MAX), vec![ent(2, 1, 0)])),
+            "entries[0].log_id.index",
+            "nothing follows the last possible index"
         );
         assert_eq!(
             field_of(req(Some(4), vec![ent(1, 3, 5)])),
