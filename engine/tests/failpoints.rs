@@ -1,5 +1,6 @@
 //! Fault injection: a failed msync or fsync poisons the engine. It is never retried,
-//! later writes fail with `Poisoned`, and reads keep working. Runs with
+//! later writes fail with `Poisoned`, and reads keep working. A snapshot install stopped
+//! at each of its crash points reopens as the old or the new store. Runs with
 //! `--features failpoints` (its own test binary, since the failpoint registry is global).
 
 mod common;
