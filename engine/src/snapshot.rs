@@ -154,7 +154,9 @@ pub struct StagedSnapshot {
     path: PathBuf,
     size: u64,
     crc32c: u32,
-    checkpoint: Checkpoint,
+    /// Boxed: with its session table it is large, and callers keep a staged snapshot
+    /// in enums beside small variants.
+    checkpoint: Box<Checkpoint>,
     checkpoint_bytes: Vec<u8>,
 }
 
@@ -253,7 +255,7 @@ impl SnapshotInstaller {
             path: self.path,
             size,
             crc32c,
-            checkpoint,
+            checkpoint: Box::new(checkpoint),
             checkpoint_bytes,
         })
     }
@@ -468,7 +470,7 @@ impl Engine {
             installed.meta,
             "the checksum recomputed for this store's file id is the stream's"
         );
-        let state = State::new(data, header, loaded, Some(staged.checkpoint));
+        let state = State::new(data, header, loaded, Some(*staged.checkpoint));
         *self.inner.state.write() = state;
         tracing::info!(version = installed.meta.version, "snapshot installed");
         Ok(installed)
