@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sutra_engine::StoreParams;
 
 /// One member of the initial cluster: `ID=RAFT_ADDR/API_ADDR`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,6 +251,13 @@ pub struct NodeConfig {
     #[arg(long, env = "SUTRA_VECTOR_DIMENSION", default_value_t = 768)]
     pub vector_dimension: u32,
 
+    /// Most exactly-once sessions one certificate name may hold in the store's session
+    /// table (of 100000): beyond it, a client's new session drops that caller's own least
+    /// recently used one, so one writer cannot evict the others' sessions. Fixed when the
+    /// store is created, like `vector-dimension`. Default: 6250 (a sixteenth).
+    #[arg(long, env = "SUTRA_MAX_SESSIONS_PER_OWNER", default_value_t = StoreParams::default().max_sessions_per_owner)]
+    pub max_sessions_per_owner: u32,
+
     /// Largest concept content in bytes. Default: 1048576.
     #[arg(long, env = "SUTRA_MAX_CONTENT_BYTES", default_value_t = 1 << 20)]
     pub max_content_bytes: usize,
@@ -285,6 +293,7 @@ impl Default for NodeConfig {
             snapshot_every_entries: 20_000,
             log_keep_entries: 5_000,
             vector_dimension: 768,
+            max_sessions_per_owner: StoreParams::default().max_sessions_per_owner,
             max_content_bytes: 1 << 20,
             max_batch_ops: 1000,
             max_message_bytes: 64 << 20,
@@ -365,6 +374,13 @@ impl NodeConfig {
         }
         if self.vector_dimension == 0 || self.vector_dimension > 65_536 {
             return Err(err("vector-dimension", "must be within 1..=65536"));
+        }
+        let max_sessions = StoreParams::default().max_sessions;
+        if self.max_sessions_per_owner == 0 || self.max_sessions_per_owner > max_sessions {
+            return Err(err(
+                "max-sessions-per-owner",
+                format!("must be within 1..={max_sessions} (the session table's size)"),
+            ));
         }
         if self.max_batch_ops == 0 {
             return Err(err("max-batch-ops", "must be at least 1"));
@@ -590,6 +606,22 @@ mod tests {
         assert!(parse_flags(&["--peer-dial", "two=h:1"]).is_err());
         assert!(parse_flags(&["--peer-dial", "2"]).is_err());
         assert!(parse_flags(&[]).unwrap().peer_dial.is_empty());
+    }
+
+    #[test]
+    fn max_sessions_per_owner_flag_and_range() {
+        assert_eq!(parse_flags(&[]).unwrap().max_sessions_per_owner, 6_250);
+        let c = parse_flags(&["--max-sessions-per-owner", "40"]).unwrap();
+        assert_eq!(c.max_sessions_per_owner, 40);
+        for bad in [0, 100_001] {
+            let e = NodeConfig {
+                max_sessions_per_owner: bad,
+                ..insecure()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(e.field, "max-sessions-per-owner", "{bad}");
+        }
     }
 
     #[test]

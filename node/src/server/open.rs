@@ -38,6 +38,7 @@ fn engine_config(c: &ValidConfig) -> EngineConfig {
     EngineConfig {
         params: StoreParams {
             vector_dimension: c.vector_dimension,
+            max_sessions_per_owner: c.max_sessions_per_owner,
             ..StoreParams::default()
         },
         limits: Limits {
