@@ -106,7 +106,10 @@ impl NodeClient {
     pub fn new(addr: &str, channel: Channel) -> Self {
         Self {
             addr: addr.to_owned(),
-            storage: StorageServiceClient::new(channel.clone()),
+            // Pages of large concepts pass the 4 MiB default.
+            storage: StorageServiceClient::new(channel.clone())
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20),
             cluster: ClusterServiceClient::new(channel),
         }
     }

@@ -46,7 +46,8 @@ pub struct ClusterOptions {
     pub vector_dimension: u32,
     /// More flags for every node.
     pub extra_args: Vec<String>,
-    /// More flags for one node, after `extra_args`.
+    /// More flags for one node, after `extra_args`; [`Cluster::restart_with_args`]
+    /// replaces them.
     pub node_args: BTreeMap<u64, Vec<String>>,
     /// Environment variables for one node.
     pub node_env: BTreeMap<u64, Vec<(String, String)>>,
@@ -307,7 +308,13 @@ impl Cluster {
             flag("peer-dial", format!("{to}={}", proxy.addr()).into());
         }
         args.extend(o.extra_args.iter().map(OsString::from));
-        args.extend(o.node_args.get(&id).into_iter().flatten().map(OsString::from));
+        let extra = o
+            .node_args
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(OsString::from)
+            .collect();
         let env = o
             .node_env
             .get(&id)
@@ -319,7 +326,7 @@ impl Cluster {
             mount_tmpfs(&data_dir, bytes)?;
         }
         let log = self.root.join("logs").join(format!("node-{id}.log"));
-        let process = NodeProcess::spawn_with_env(id, &self.bin, args, env, log)?;
+        let process = NodeProcess::spawn_with(id, &self.bin, args, extra, env, log)?;
         self.nodes.insert(
             id,
             NodeSlot {
@@ -697,28 +704,20 @@ impl Cluster {
     }
 
     /// Restarts node `id` (stopped) with `extra` flags added, for this start and later
-    /// ones (replacing those of an earlier call); with `wipe`, on an empty data directory
-    /// (a new disk).
-    pub fn restart_with_args(&self, id: u64, extra: &[&str], wipe: bool) -> Result<()> {
-        let node = self.node(id)?;
-        if wipe {
-            for entry in std::fs::read_dir(&node.data_dir)? {
-                let path = entry?.path();
-                if path.is_dir() {
-                    std::fs::remove_dir_all(&path)?;
-                } else {
-                    std::fs::remove_file(&path)?;
-                }
-            }
-        }
-        node.process().restart_with_args(extra)
+    /// ones (replacing those of an earlier call).
+    pub fn restart_with_args(&self, id: u64, extra: &[&str]) -> Result<()> {
+        self.node(id)?.process().restart_with_args(extra)
     }
 
     /// Gives node `id`'s tmpfs data directory ([`ClusterOptions::tmpfs_bytes`]) a new
     /// size, as an operator frees disk space.
     pub fn resize_tmpfs(&self, id: u64, bytes: u64) -> Result<()> {
         let dir = &self.node(id)?.data_dir;
-        run_mount(&["-o", &format!("remount,size={bytes}"), &dir.display().to_string()])
+        run_mount(&[
+            "-o",
+            &format!("remount,size={bytes}"),
+            &dir.display().to_string(),
+        ])
     }
 
     /// SIGTERM node `id` (a graceful stop) and wait up to `timeout` for it to exit;
@@ -889,10 +888,20 @@ fn mount_tmpfs(dir: &Path, bytes: u64) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     let shown = dir.display().to_string();
-    if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some(shown.as_str())) {
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(shown.as_str()))
+    {
         return Ok(());
     }
-    run_mount(&["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs", &shown])
+    run_mount(&[
+        "-t",
+        "tmpfs",
+        "-o",
+        &format!("size={bytes}"),
+        "tmpfs",
+        &shown,
+    ])
 }
 
 impl Drop for Cluster {

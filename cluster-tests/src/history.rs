@@ -114,7 +114,8 @@ pub fn reply(w: &WriteResponse) -> Reply {
 /// How a write sent once (no retry) ended, for the history: acknowledged at its version;
 /// refused for its condition (FAILED_PRECONDITION, a compare-and-set: `Mismatch`);
 /// refused before it was ordered (FAILED_PRECONDITION otherwise, INVALID_ARGUMENT,
-/// PERMISSION_DENIED, UNAUTHENTICATED, a not-leader answer: `Failed`); anything else
+/// PERMISSION_DENIED, UNAUTHENTICATED, RESOURCE_EXHAUSTED, a not-leader answer:
+/// `Failed`); anything else
 /// `Unknown`.
 pub fn write_outcome(r: &Result<WriteResponse, Status>, cas: bool) -> (Outcome, Reply) {
     match r {
@@ -134,6 +135,7 @@ pub fn write_outcome(r: &Result<WriteResponse, Status>, cas: bool) -> (Outcome, 
                     | Code::InvalidArgument
                     | Code::PermissionDenied
                     | Code::Unauthenticated
+                    | Code::ResourceExhausted
             ) || is_not_leader(s) =>
         {
             (Outcome::Failed, Reply::default())

@@ -174,14 +174,17 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `bin args...` with its output appended to `log_path`.
     pub fn spawn(id: u64, bin: &Path, args: Vec<OsString>, log_path: PathBuf) -> Result<Self> {
-        Self::spawn_with_env(id, bin, args, Vec::new(), log_path)
+        Self::spawn_with(id, bin, args, Vec::new(), Vec::new(), log_path)
     }
 
-    /// [`spawn`](Self::spawn) with these environment variables set (also on restarts).
-    pub fn spawn_with_env(
+    /// [`spawn`](Self::spawn) with `extra` arguments after `args` (which
+    /// [`restart_with_args`](Self::restart_with_args) replaces) and these environment
+    /// variables (kept on restarts).
+    pub fn spawn_with(
         id: u64,
         bin: &Path,
         args: Vec<OsString>,
+        extra: Vec<OsString>,
         env: Vec<(OsString, OsString)>,
         log_path: PathBuf,
     ) -> Result<Self> {
@@ -189,7 +192,7 @@ impl NodeProcess {
             id,
             bin: bin.to_owned(),
             args,
-            extra: Vec::new(),
+            extra,
             env,
             log_path,
             child: None,

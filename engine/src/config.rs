@@ -89,9 +89,15 @@ pub struct StoreParams {
     /// A client session idle for longer than this (in log time) is forgotten; a retry
     /// after that is treated as new. Default: 24 h.
     pub session_ttl_ms: u64,
-    /// Most client sessions remembered; the least recently used is dropped first.
-    /// Default: 100,000.
+    /// Most client sessions remembered (at least 1 is kept). Default: 100,000.
     pub max_sessions: u32,
+    /// Most client sessions one owner (the certificate name a client id is bound to,
+    /// `<owner>/<client_id>`) may hold; a new one beyond it drops that owner's least
+    /// recently used session, and a full table drops the least recently used session of
+    /// the owner holding the most (see `session.rs`). Clamped to `1..=max_sessions`.
+    /// Default: `max_sessions / 16` (6,250), which is also what a store created before
+    /// this parameter existed gets.
+    pub max_sessions_per_owner: u32,
 }
 
 impl StoreParams {
@@ -102,6 +108,7 @@ impl StoreParams {
         vector_dimension: 0,
         session_ttl_ms: 0,
         max_sessions: 0,
+        max_sessions_per_owner: 0,
     };
 
     /// Whether these are [`StoreParams::UNSET`].
@@ -112,11 +119,28 @@ impl StoreParams {
 
 impl Default for StoreParams {
     fn default() -> Self {
+        let max_sessions = 100_000;
         Self {
             vector_dimension: 768,
             session_ttl_ms: 24 * 60 * 60 * 1000,
-            max_sessions: 100_000,
+            max_sessions,
+            max_sessions_per_owner: Self::default_share(max_sessions),
         }
+    }
+}
+
+impl StoreParams {
+    /// The per-owner share a table of `max_sessions` gets unless told otherwise:
+    /// a sixteenth, at least 1.
+    pub fn default_share(max_sessions: u32) -> u32 {
+        (max_sessions / 16).max(1)
+    }
+
+    /// `(max_sessions, max_sessions_per_owner)` as the session table applies them:
+    /// the bound at least 1, the share within `1..=bound`.
+    pub(crate) fn session_limits(&self) -> (u32, u32) {
+        let max = self.max_sessions.max(1);
+        (max, self.max_sessions_per_owner.clamp(1, max))
     }
 }
 

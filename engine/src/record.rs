@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! header   0 magic "SUTRADAT" | 8 u32 format | 12 u32 dimension | 16 u64 file_id
-//!         24 u64 session_ttl_ms | 32 u32 max_sessions | 36 zero[24] | 60 u32 crc32c(0..60)
+//!         24 u64 session_ttl_ms | 32 u32 max_sessions | 36 u32 max_sessions_per_owner
+//!         40 zero[20] | 60 u32 crc32c(0..60)
 //! record   0 u32 crc32c(4..len) | 4 u32 len (multiple of 8) | 8 u8 kind | 9 zero[7]
 //!         16 u64 version | 24 body ... | zero padding to len
 //! ```
@@ -62,6 +63,7 @@ impl FileHeader {
         b[16..24].copy_from_slice(&self.file_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.params.session_ttl_ms.to_le_bytes());
         b[32..36].copy_from_slice(&self.params.max_sessions.to_le_bytes());
+        b[36..40].copy_from_slice(&self.params.max_sessions_per_owner.to_le_bytes());
         let crc = crc32c::crc32c(&b[0..60]);
         b[60..64].copy_from_slice(&crc.to_le_bytes());
         b
@@ -86,11 +88,18 @@ impl FileHeader {
         if format != FORMAT_VERSION {
             return Err((8, format!("unknown format version {format}")));
         }
+        let max_sessions = u32_at(b, 32);
         Ok(Self {
             params: StoreParams {
                 vector_dimension: u32_at(b, 12),
                 session_ttl_ms: u64_at(b, 24),
-                max_sessions: u32_at(b, 32),
+                max_sessions,
+                // Zero in a header written before the field existed (the bytes were
+                // reserved as zero): such a store gets the default share.
+                max_sessions_per_owner: match u32_at(b, 36) {
+                    0 => StoreParams::default_share(max_sessions),
+                    share => share,
+                },
             },
             file_id: u64_at(b, 16),
         })
@@ -150,6 +159,25 @@ fn len_u32(n: usize) -> [u8; 4] {
     u32::try_from(n)
         .expect("length checked by validation")
         .to_le_bytes()
+}
+
+/// Longest record the `u32` length field can hold (a multiple of 8).
+pub const MAX_RECORD_LEN: u64 = (u32::MAX as u64) & !7;
+
+/// Length of `c`'s record before padding. The hard limits bound each field but not
+/// their sum (65,535 attributes of 128 KiB fit them), so validation checks this
+/// against [`MAX_RECORD_LEN`] rather than letting the encoder fail.
+pub fn concept_len(c: &Concept) -> u64 {
+    let attrs: u64 = c
+        .attributes
+        .iter()
+        .map(|(k, v)| 4 + k.len() as u64 + v.len() as u64)
+        .sum();
+    EMBEDDING_OFFSET as u64
+        + 4 * c.embedding.len() as u64
+        + c.id.len() as u64
+        + c.content.len() as u64
+        + attrs
 }
 
 /// Encodes a concept; returns the record length.
@@ -477,5 +505,28 @@ mod tests {
         let mut bad = b;
         bad[13] ^= 1;
         assert_eq!(FileHeader::decode(&bad).unwrap_err().0, 60);
+    }
+
+    /// A header written before the per-owner share existed has zero in its place (the
+    /// bytes were reserved as zero); it decodes to the default share of its table size.
+    #[test]
+    fn header_without_a_share_gets_the_default_one() {
+        let h = FileHeader {
+            params: StoreParams {
+                max_sessions: 320,
+                max_sessions_per_owner: 7,
+                ..StoreParams::default()
+            },
+            file_id: 5,
+        };
+        let mut b = h.encode();
+        assert_eq!(u32_at(&b, 36), 7);
+        assert_eq!(FileHeader::decode(&b).unwrap(), h);
+        b[36..40].fill(0);
+        let crc = crc32c::crc32c(&b[0..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        let old = FileHeader::decode(&b).unwrap();
+        assert_eq!(old.params.max_sessions_per_owner, 20);
+        assert_eq!(StoreParams::default().max_sessions_per_owner, 6_250);
     }
 }

@@ -21,7 +21,9 @@ use std::sync::atomic::Ordering;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::codec::{Put, Reader};
-use crate::engine::{DATA_FILE, Engine, INSTALL_FILE, Inner, State, check_params, load_index};
+use crate::engine::{
+    DATA_FILE, Engine, INSTALL_FILE, Inner, State, check_params, load_index, new_file_id,
+};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::record::{FileHeader, HEADER_LEN};
@@ -140,6 +142,9 @@ pub struct SnapshotInstaller {
     lengths: Option<(u64, u64)>,
     received: u64,
     crc: u32,
+    /// CRC32C of the data bytes after the data file header, on their own: the stream's
+    /// checksum is recomputed from it once the header gets this store's file id.
+    rest_crc: u32,
 }
 
 /// A fully received, checked snapshot, ready for [`Engine::install_snapshot`].
@@ -149,7 +154,9 @@ pub struct StagedSnapshot {
     path: PathBuf,
     size: u64,
     crc32c: u32,
-    checkpoint: Checkpoint,
+    /// Boxed: with its session table it is large, and callers keep a staged snapshot
+    /// in enums beside small variants.
+    checkpoint: Box<Checkpoint>,
     checkpoint_bytes: Vec<u8>,
 }
 
@@ -200,6 +207,9 @@ impl SnapshotInstaller {
             if written + chunk.len() as u64 > data_len {
                 return Err(Self::bad("stream is longer than its preamble says"));
             }
+            let past_header = usize::try_from(HEADER_LEN.saturating_sub(written))
+                .map_or(chunk.len(), |n| n.min(chunk.len()));
+            self.rest_crc = crc32c::crc32c_append(self.rest_crc, &chunk[past_header..]);
             self.file
                 .write_all(chunk)
                 .map_err(|e| Error::io("write snapshot data", &self.path, e))?;
@@ -235,6 +245,8 @@ impl SnapshotInstaller {
                 "checkpoint and preamble disagree on the data length",
             ));
         }
+        let (checkpoint, checkpoint_bytes, crc32c) = self.take_own_file_id(checkpoint)?;
+        let size = PREAMBLE_LEN as u64 + checkpoint_bytes.len() as u64 + data_len;
         self.file
             .sync_all()
             .map_err(|e| Error::io("fsync snapshot data", &self.path, e))?;
@@ -243,9 +255,52 @@ impl SnapshotInstaller {
             path: self.path,
             size,
             crc32c,
-            checkpoint,
+            checkpoint: Box::new(checkpoint),
             checkpoint_bytes,
         })
+    }
+
+    /// Gives the staged data file and its checkpoint a fresh file id, and returns them
+    /// with the checksum of the stream they now make.
+    ///
+    /// The sender's file id names the sender's file. Two snapshots of one leader file
+    /// carry the same id, so a second install would stage a file with the id of the
+    /// live one (the first install), and a crash after its checkpoint is in place but
+    /// before the rename would leave a checkpoint that recovery reads as describing
+    /// the live file. With an id of its own, every data file in the directory has a
+    /// distinct id and the checkpoint names exactly one of them (docs/file-format.md,
+    /// "Installing a snapshot").
+    fn take_own_file_id(&self, mut checkpoint: Checkpoint) -> Result<(Checkpoint, Vec<u8>, u32)> {
+        use std::os::unix::fs::FileExt;
+        let mut raw = [0u8; HEADER_LEN as usize];
+        self.file
+            .read_exact_at(&mut raw, 0)
+            .map_err(|e| Error::io("read snapshot data header", &self.path, e))?;
+        let mut header = FileHeader::decode(&raw)
+            .map_err(|(off, r)| Self::bad(format!("data file header at offset {off}: {r}")))?;
+        if header.file_id != checkpoint.file_id {
+            return Err(Self::bad("data file and checkpoint do not belong together"));
+        }
+        let live = self._guard.0.state.read().file_id;
+        header.file_id = loop {
+            let id = new_file_id();
+            if id != live && id != checkpoint.file_id {
+                break id;
+            }
+        };
+        let raw = header.encode();
+        self.file
+            .write_all_at(&raw, 0)
+            .map_err(|e| Error::io("write snapshot data header", &self.path, e))?;
+        checkpoint.file_id = header.file_id;
+        let checkpoint_bytes = checkpoint.encode();
+        let data_len = checkpoint.durable_len;
+        let mut head = preamble(checkpoint_bytes.len() as u64, data_len);
+        head.extend_from_slice(&checkpoint_bytes);
+        let prefix = crc32c::crc32c_append(crc32c::crc32c(&head), &raw);
+        let rest_len = usize::try_from(data_len - HEADER_LEN).expect("data file fits in memory");
+        let crc = crc32c::crc32c_combine(prefix, self.rest_crc, rest_len);
+        Ok((checkpoint, checkpoint_bytes, crc))
     }
 }
 
@@ -312,9 +367,13 @@ impl Engine {
     /// Starts receiving a snapshot into this store's directory. One install at a time:
     /// a second one fails until the first installer (or its staged snapshot) is dropped.
     pub fn begin_install(&self) -> Result<SnapshotInstaller> {
+        // A poisoned engine may have a checkpoint naming the staging file (an install
+        // that failed after replacing the checkpoint): it must not be truncated.
+        self.check_poisoned()?;
         let guard = InstallGuard::acquire(&self.inner)?;
         let path = self.inner.dir.join(INSTALL_FILE);
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(true)
@@ -328,7 +387,28 @@ impl Engine {
             lengths: None,
             received: 0,
             crc: 0,
+            rest_crc: 0,
         })
+    }
+
+    /// Renames the staged data file into place and makes the rename durable.
+    fn swap_in_staged(&self, staged: &std::path::Path, dst: &std::path::Path) -> Result<()> {
+        fail::fail_point!("engine::snapshot::install::after_checkpoint", |_| Err(
+            Error::io(
+                "rename snapshot data file",
+                dst,
+                std::io::Error::other("failpoint engine::snapshot::install::after_checkpoint")
+            )
+        ));
+        fs::rename(staged, dst).map_err(|e| Error::io("rename snapshot data file", dst, e))?;
+        fail::fail_point!("engine::snapshot::install::after_rename", |_| Err(
+            Error::io(
+                "fsync directory",
+                &self.inner.dir,
+                std::io::Error::other("failpoint engine::snapshot::install::after_rename")
+            )
+        ));
+        checkpoint::sync_dir(&self.inner.dir)
     }
 
     /// Replaces the whole store with a received snapshot and returns a readable handle
@@ -353,12 +433,20 @@ impl Engine {
             staged.checkpoint.durable_len,
             staged.checkpoint.concepts,
         )?;
+        let live = self.inner.state.read().file_id;
+        assert_ne!(
+            header.file_id, live,
+            "a staged snapshot has a file id of its own (SnapshotInstaller::finish)"
+        );
         checkpoint::write_atomically(&self.inner.dir, &staged.checkpoint_bytes)
             .map_err(|e| self.note_failure(e))?;
+        // The checkpoint now names the staged file while this process still serves the
+        // old one. Recovery completes the swap; this process must not go on if it
+        // fails (a later checkpoint or install would work against what is on disk).
         let dst = self.inner.dir.join(DATA_FILE);
-        fs::rename(&staged.path, &dst)
-            .map_err(|e| Error::io("rename snapshot data file", &dst, e))?;
-        checkpoint::sync_dir(&self.inner.dir).map_err(|e| self.note_failure(e))?;
+        self.swap_in_staged(&staged.path, &dst).inspect_err(|e| {
+            self.poison("install snapshot", e);
+        })?;
         data.set_path(dst);
         let data = Arc::new(data);
         let mut head = preamble(
@@ -377,7 +465,12 @@ impl Engine {
                 crc32c: staged.crc32c,
             },
         };
-        let state = State::new(data, header, loaded, Some(staged.checkpoint));
+        debug_assert_eq!(
+            Snapshot::new(installed.data.clone(), &staged.checkpoint).meta,
+            installed.meta,
+            "the checksum recomputed for this store's file id is the stream's"
+        );
+        let state = State::new(data, header, loaded, Some(*staged.checkpoint));
         *self.inner.state.write() = state;
         tracing::info!(version = installed.meta.version, "snapshot installed");
         Ok(installed)

@@ -4,7 +4,7 @@
 
 use crate::config::Limits;
 use crate::error::ValidationError;
-use crate::types::{Concept, Edge, WriteBatch, WriteOp};
+use crate::types::{Concept, Edge, SessionKey, WriteBatch, WriteOp};
 
 type Check = Result<(), ValidationError>;
 
@@ -26,10 +26,7 @@ impl WriteBatch {
     /// [`Limits::hard`]. An empty batch is valid only when `allow_empty`.
     pub fn validate(&self, limits: &Limits, dimension: u32, allow_empty: bool) -> Check {
         if let Some(session) = &self.session {
-            check_text("client_id", &session.client_id, limits.max_client_id_bytes)?;
-            if session.sequence == 0 {
-                return Err(ValidationError::new("sequence", "must be at least 1"));
-            }
+            session.validate(limits)?;
         }
         if self.ops.is_empty() && !allow_empty {
             return Err(ValidationError::new(
@@ -49,6 +46,18 @@ impl WriteBatch {
         }
         for (i, op) in self.ops.iter().enumerate() {
             validate_op(op, limits, dimension).map_err(|e| e.under(&format!("ops[{i}]")))?;
+        }
+        Ok(())
+    }
+}
+
+impl SessionKey {
+    /// Checks the client id (non-empty, at most `limits.max_client_id_bytes`, no NUL)
+    /// and that the sequence is at least 1.
+    pub fn validate(&self, limits: &Limits) -> Check {
+        check_text("client_id", &self.client_id, limits.max_client_id_bytes)?;
+        if self.sequence == 0 {
+            return Err(ValidationError::new("sequence", "must be at least 1"));
         }
         Ok(())
     }
@@ -119,6 +128,21 @@ fn concept_fields(concept: &Concept, limits: &Limits, dimension: u32) -> Check {
             ));
         }
     }
+    check_record_len(crate::record::concept_len(concept))
+}
+
+/// The hard limits bound each field but not their sum: a concept must still fit the
+/// `u32` length of one record.
+fn check_record_len(len: u64) -> Check {
+    if len.next_multiple_of(8) > crate::record::MAX_RECORD_LEN {
+        return Err(ValidationError::new(
+            "attributes",
+            format!(
+                "the concept takes {len} bytes, more than one record holds ({})",
+                crate::record::MAX_RECORD_LEN
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -168,4 +192,32 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Check {
         return Err(ValidationError::new(field, "must not contain NUL"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A concept that fits every hard limit can still be too large for one record
+    /// (65,535 attributes of 128 KiB); that is invalid content, not a panic in the
+    /// encoder. Measured without building such a concept.
+    #[test]
+    fn record_length_is_bounded() {
+        let c = Concept {
+            id: "abc".into(),
+            content: vec![0; 5],
+            embedding: vec![0.0; 2],
+            attributes: [("k".to_string(), "vv".to_string())].into(),
+            version: 0,
+        };
+        assert_eq!(crate::record::concept_len(&c), 40 + 8 + 3 + 5 + 4 + 1 + 2);
+        assert!(check_record_len(crate::record::MAX_RECORD_LEN).is_ok());
+        let err = check_record_len(crate::record::MAX_RECORD_LEN + 1).unwrap_err();
+        assert_eq!(err.field, "attributes");
+        let worst = u64::from(u16::MAX) * (4 + 2 * u64::from(u16::MAX)) + (64 << 20);
+        assert!(
+            check_record_len(worst).is_err(),
+            "reachable within Limits::hard"
+        );
+    }
 }

@@ -213,6 +213,63 @@ fn sessions_expire_by_log_time() {
     assert!(!at(3, 2001).deduplicated);
 }
 
+/// The exactly-once table is shared fairly between certificate owners: a writer with
+/// ten times more client ids than the table holds cannot make another owner's retries
+/// apply twice. The share is a store parameter: kept in the data file across reopening
+/// (whatever the configuration says later) and carried by snapshots.
+#[test]
+fn sessions_are_shared_fairly_between_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.params.max_sessions = 32;
+    cfg.params.max_sessions_per_owner = 2;
+    let e = Engine::open(dir.path(), cfg.clone()).unwrap();
+    let write = |client: &str, id: &str| WriteBatch {
+        session: Some(SessionKey {
+            client_id: client.into(),
+            sequence: 1,
+        }),
+        ops: vec![put(concept(id, "v"))],
+    };
+    for i in 0..2 {
+        assert!(!apply_batch(&e, &write(&format!("alice/{i}"), "a")).deduplicated);
+    }
+    for i in 0..320 {
+        apply_batch(&e, &write(&format!("mallory/{i}"), "m"));
+    }
+    assert_eq!(e.stats().sessions, 4, "mallory is held to its share");
+    let retry_alice = |e: &Engine| {
+        (0..2)
+            .map(|i| apply_batch(e, &write(&format!("alice/{i}"), "a")).deduplicated)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        retry_alice(&e),
+        [true, true],
+        "alice's retries are answered"
+    );
+
+    tracing::info!("--- the share is the store's, also after reopening with another");
+    e.checkpoint().unwrap();
+    drop(e);
+    cfg.params.max_sessions_per_owner = 30;
+    let e = Engine::open(dir.path(), cfg.clone()).unwrap();
+    assert_eq!(e.params().max_sessions_per_owner, 2);
+    assert_eq!(retry_alice(&e), [true, true]);
+
+    tracing::info!("--- and it travels with a snapshot");
+    let snap = e.snapshot().unwrap();
+    let dst_dir = tempfile::tempdir().unwrap();
+    let dst = Engine::open(dst_dir.path(), cfg).unwrap();
+    let mut inst = dst.begin_install().unwrap();
+    for (offset, bytes) in snap.chunks(4096) {
+        inst.write(offset, &bytes).unwrap();
+    }
+    let staged = inst.finish(snap.meta().size, snap.meta().crc32c).unwrap();
+    dst.install_snapshot(staged).unwrap();
+    assert_eq!(dst.params(), e.params());
+}
+
 #[test]
 fn deleting_a_concept_deletes_its_edges() {
     let dir = tempfile::tempdir().unwrap();

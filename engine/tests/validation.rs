@@ -151,23 +151,31 @@ fn apply_rejects_what_breaks_the_format_and_changes_nothing() {
     assert_eq!((all_concepts(&e), e.stats().data_bytes), before);
 }
 
-/// An embedding of another length can only reach apply from a replica configured with
-/// another dimension; rejecting it on this replica alone would make replicas diverge, so
-/// apply refuses to apply anything at all.
+/// An embedding of another length than the store's dimension can reach apply only if
+/// the proposer skipped its check. Apply must not fail on content: an error would stop
+/// the replica, and a restart would replay the same entry and stop it again (on two
+/// nodes of three, quorum lost). It is a deterministic rejection naming the field, so
+/// every replica answers the same, nothing changes and the position advances.
 #[test]
-fn apply_of_a_foreign_dimension_is_an_error_not_a_rejection() {
+fn apply_of_a_foreign_dimension_is_a_rejection_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(dir.path());
     apply(&e, vec![put(concept("keep", "me"))]);
-    let before = (all_concepts(&e), e.stats().data_bytes, e.applied());
-    let bad = batch(vec![
-        put(concept("new", "x")),
-        put(Concept {
-            embedding: vec![1.0; 7],
-            ..concept("bad", "")
+    let before = (all_concepts(&e), e.stats().data_bytes);
+    let bad = WriteBatch {
+        session: Some(SessionKey {
+            client_id: "c".into(),
+            sequence: 1,
         }),
-    ]);
-    let err = e
+        ops: vec![
+            put(concept("new", "x")),
+            put(Concept {
+                embedding: vec![1.0; 7],
+                ..concept("bad", "")
+            }),
+        ],
+    };
+    let r = e
         .apply(
             &bad,
             ApplyContext {
@@ -176,10 +184,53 @@ fn apply_of_a_foreign_dimension_is_an_error_not_a_rejection() {
                 time_ms: 0,
             },
         )
-        .unwrap_err();
-    assert!(matches!(err, Error::Incompatible { .. }), "{err}");
-    assert_eq!(
-        (all_concepts(&e), e.stats().data_bytes, e.applied()),
-        before
-    );
+        .expect("content never makes apply fail");
+    let WriteOutcome::Rejected(Rejection::Invalid(v)) = &r.outcome else {
+        panic!("{r:?}")
+    };
+    assert_eq!(v.field, "ops[1].put_concept.concept.embedding");
+    assert_eq!((all_concepts(&e), e.stats().data_bytes), before);
+    assert_eq!(e.applied().0, 2, "the position advances past the entry");
+    // A retry gets the same answer from the session table.
+    let again = e
+        .apply(
+            &bad,
+            ApplyContext {
+                version: 3,
+                position: b"q",
+                time_ms: 0,
+            },
+        )
+        .unwrap();
+    assert!(again.deduplicated);
+    assert_eq!(again.outcome, r.outcome);
+}
+
+/// A session key that breaks the hard limits is rejected without entering the session
+/// table (which could not encode it), so a later checkpoint still works.
+#[test]
+fn apply_rejects_a_malformed_session_key_without_remembering_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    for (client_id, sequence, field) in [
+        ("x".repeat(70_000), 1, "client_id"),
+        (String::new(), 1, "client_id"),
+        ("c".to_string(), 0, "sequence"),
+    ] {
+        let b = WriteBatch {
+            session: Some(SessionKey {
+                client_id,
+                sequence,
+            }),
+            ops: vec![put(concept("a", "x"))],
+        };
+        let r = apply_batch(&e, &b);
+        let WriteOutcome::Rejected(Rejection::Invalid(v)) = &r.outcome else {
+            panic!("{r:?}")
+        };
+        assert_eq!(v.field, field);
+    }
+    assert_eq!(e.stats().sessions, 0);
+    assert!(e.get("a").unwrap().is_none());
+    e.checkpoint().unwrap();
 }

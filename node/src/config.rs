@@ -257,6 +257,13 @@ pub struct NodeConfig {
     #[arg(long, env = "SUTRA_VECTOR_DIMENSION")]
     pub vector_dimension: Option<u32>,
 
+    /// Cluster parameter: most exactly-once sessions one certificate name may hold in the
+    /// session table: beyond it, a client's new session drops that caller's own least
+    /// recently used one, so one writer cannot evict the others' sessions. Default: a
+    /// sixteenth of `max-sessions` when this node bootstraps, else the cluster's.
+    #[arg(long, env = "SUTRA_MAX_SESSIONS_PER_OWNER")]
+    pub max_sessions_per_owner: Option<u32>,
+
     /// Cluster parameter: largest concept content in bytes. Default: 1048576 when this
     /// node bootstraps, else the cluster's.
     #[arg(long, env = "SUTRA_MAX_CONTENT_BYTES")]
@@ -327,6 +334,7 @@ impl Default for NodeConfig {
             snapshot_every_entries: 20_000,
             log_keep_entries: 5_000,
             vector_dimension: None,
+            max_sessions_per_owner: None,
             max_content_bytes: None,
             max_batch_ops: None,
             session_ttl_ms: None,
@@ -413,6 +421,17 @@ impl NodeConfig {
         }
         if self.vector_dimension.is_some_and(|d| d == 0 || d > 65_536) {
             return Err(err("vector-dimension", "must be within 1..=65536"));
+        }
+        if self.max_sessions_per_owner == Some(0) {
+            return Err(err("max-sessions-per-owner", "must be at least 1"));
+        }
+        if let (Some(per_owner), Some(max)) = (self.max_sessions_per_owner, self.max_sessions)
+            && per_owner > max
+        {
+            return Err(err(
+                "max-sessions-per-owner",
+                format!("{per_owner} is more than max-sessions ({max})"),
+            ));
         }
         if self.max_batch_ops == Some(0) {
             return Err(err("max-batch-ops", "must be at least 1"));
@@ -656,6 +675,23 @@ mod tests {
         assert!(parse_flags(&["--peer-dial", "two=h:1"]).is_err());
         assert!(parse_flags(&["--peer-dial", "2"]).is_err());
         assert!(parse_flags(&[]).unwrap().peer_dial.is_empty());
+    }
+
+    #[test]
+    fn max_sessions_per_owner_flag_and_range() {
+        assert_eq!(parse_flags(&[]).unwrap().max_sessions_per_owner, None);
+        let c = parse_flags(&["--max-sessions-per-owner", "40"]).unwrap();
+        assert_eq!(c.max_sessions_per_owner, Some(40));
+        for (per_owner, max) in [(Some(0), None), (Some(11), Some(10))] {
+            let e = NodeConfig {
+                max_sessions_per_owner: per_owner,
+                max_sessions: max,
+                ..insecure()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(e.field, "max-sessions-per-owner", "{per_owner:?}");
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub fn bootstrap_params(c: &NodeConfig, cluster_id: String) -> ClusterParams {
             .unwrap_or(sutra_proto::limits::DEFAULT_MAX_BATCH_OPS) as u32,
         session_ttl_ms: c.session_ttl_ms.unwrap_or(store.session_ttl_ms),
         max_sessions: c.max_sessions.unwrap_or(store.max_sessions),
+        max_sessions_per_owner: c.max_sessions_per_owner.unwrap_or_else(|| {
+            StoreParams::default_share(c.max_sessions.unwrap_or(store.max_sessions))
+        }),
         quota_bytes: c.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
     }
 }
@@ -72,6 +75,11 @@ pub fn disagreements(c: &NodeConfig, p: &ClusterParams) -> Vec<String> {
         "max-sessions",
         c.max_sessions.map(u64::from),
         p.max_sessions.into(),
+    );
+    check(
+        "max-sessions-per-owner",
+        c.max_sessions_per_owner.map(u64::from),
+        p.max_sessions_per_owner.into(),
     );
     check("quota-bytes", c.quota_bytes, p.quota_bytes);
     if c.data_file_limit_bytes < p.quota_bytes {

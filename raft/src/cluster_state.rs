@@ -38,6 +38,8 @@ pub struct ClusterParams {
     pub session_ttl_ms: u64,
     /// Most client sessions remembered.
     pub max_sessions: u32,
+    /// Most client sessions one certificate name may hold (its fair share).
+    pub max_sessions_per_owner: u32,
     /// The cluster quota: the leader refuses a write that would grow the data file past
     /// this many bytes.
     pub quota_bytes: u64,
@@ -50,6 +52,7 @@ impl ClusterParams {
             vector_dimension: self.vector_dimension,
             session_ttl_ms: self.session_ttl_ms,
             max_sessions: self.max_sessions,
+            max_sessions_per_owner: self.max_sessions_per_owner,
         }
     }
 

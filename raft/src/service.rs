@@ -4,7 +4,8 @@
 //! ```text
 //!  peer ──gRPC──▶ authorize (PeerAuth: identity, membership)
 //!                  ├─ AppendEntries / Vote / PreVote / TransferLeader
-//!                  │     decode (INVALID_ARGUMENT if malformed), caller must be the
+//!                  │     decode (INVALID_ARGUMENT if malformed, or if entries do not
+//!                  │     follow prev_log_id consecutively), caller must be the
 //!                  │     request's leader/candidate, then Raft::append_entries / vote / …
 //!                  └─ InstallSnapshot stream
 //!                        header → (lower vote: answer at once) → SnapshotReceiver::begin

@@ -18,7 +18,7 @@ use openraft::{RaftSnapshotBuilder, ServerState, SnapshotPolicy};
 use sutra_proto::raft as pb;
 use sutra_proto::raft::raft_service_client::RaftServiceClient;
 use sutra_proto::raft::snapshot_chunk::Kind;
-use sutra_raft::pb::{IntoProto, snapshot_meta_to_proto};
+use sutra_raft::pb::{IntoProto, TryIntoProto, snapshot_meta_to_proto};
 use sutra_raft::{
     NetworkConfig, NodeInfo, PeerIdentity, PeerNetwork, ServiceConfig, Vote, plaintext_endpoints,
 };
@@ -384,6 +384,24 @@ async fn t40_service_refuses_bad_requests_and_installs_nothing() {
         let st = status_of(client.append_entries(bad_entry).await);
         assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
         assert!(st.message().contains("entries[0].payload"), "{st:?}");
+        // Entries that skip an index: refused before openraft and the log store see them
+        // (the log store asserts consecutive appends, so they would stop the node). The
+        // rest of this test runs on the same node, so it also shows the node kept going.
+        let gap = pb::AppendEntriesRequest {
+            vote: Some(Vote::new_committed(1, 9).into_proto()),
+            entries: [0, 2]
+                .map(|i| {
+                    openraft::testing::blank_ent::<sutra_raft::TypeConfig>(1, 9, i)
+                        .try_into_proto()
+                        .unwrap()
+                })
+                .to_vec(),
+            ..Default::default()
+        };
+        let st = status_of(client.append_entries(gap).await);
+        assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+        assert!(st.message().contains("entries[1].log_id.index"), "{st:?}");
+        assert_eq!(node.raft.metrics().borrow_watched().last_log_index, None);
         let st = status_of(client.vote(pb::VoteRequest::default()).await);
         assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
     }

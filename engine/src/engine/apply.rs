@@ -35,13 +35,22 @@ impl Engine {
         let now = next_log_time(st.last_time_ms, ctx.time_ms);
         let params = st.params;
         st.sessions.expire(now, &params);
+        // A malformed session key is rejected before the table sees it: recording it
+        // would keep a key the table cannot encode (the table stores ids of at most
+        // the hard limit).
+        let bad_session = batch
+            .session
+            .as_ref()
+            .and_then(|s| s.validate(&Limits::hard()).err());
         let seen = batch
             .session
             .as_ref()
+            .filter(|_| bad_session.is_none())
             .map(|s| (s, st.sessions.check(&s.client_id, s.sequence)));
-        let (outcome, deduplicated) = match seen {
-            Some((_, Seen::Duplicate(o))) => (o.clone(), true),
-            Some((s, Seen::Stale { last })) => {
+        let (outcome, deduplicated) = match (bad_session, seen) {
+            (Some(v), _) => (WriteOutcome::Rejected(Rejection::Invalid(v)), false),
+            (None, Some((_, Seen::Duplicate(o)))) => (o.clone(), true),
+            (None, Some((s, Seen::Stale { last }))) => {
                 let r = Rejection::StaleSequence {
                     client_id: s.client_id.clone(),
                     sequence: s.sequence,
@@ -49,7 +58,7 @@ impl Engine {
                 };
                 (WriteOutcome::Rejected(r), false)
             }
-            _ => {
+            (None, _) => {
                 let outcome = st.execute(batch, ctx.version, cfg.grow_step_bytes)?;
                 if let Some(s) = &batch.session {
                     st.sessions
@@ -100,7 +109,10 @@ impl State {
         version: u64,
         grow_step: u64,
     ) -> Result<WriteOutcome> {
-        self.check_dimension(batch)?;
+        // Content is never an error here: an embedding of another length than this
+        // store's dimension, like any other invalid field, is a rejection naming the
+        // field, so every replica answers the same and none stops. (The proposer checks
+        // first; a replica made with another dimension refuses to open instead.)
         if let Err(v) = batch.validate(&Limits::hard(), self.params.vector_dimension, true) {
             return Ok(WriteOutcome::Rejected(Rejection::Invalid(v)));
         }
@@ -125,33 +137,6 @@ impl State {
         }
         self.data_len = offset;
         Ok(WriteOutcome::Applied { version, results })
-    }
-
-    /// Refuses a batch whose embeddings have another length than this store's dimension.
-    fn check_dimension(&self, batch: &WriteBatch) -> Result<()> {
-        // Writes are validated against the proposer's store before they are ordered, so an
-        // embedding of another length here means this replica was made with another
-        // dimension. Rejecting it on this replica alone would make replicas diverge:
-        // refuse to apply anything instead.
-        let dim = self.params.vector_dimension as usize;
-        let foreign = batch.ops.iter().find_map(|op| match op {
-            WriteOp::PutConcept { concept, .. }
-                if !concept.embedding.is_empty() && concept.embedding.len() != dim =>
-            {
-                Some(concept.embedding.len())
-            }
-            _ => None,
-        });
-        if let Some(len) = foreign {
-            return Err(Error::Incompatible {
-                path: self.data.path().to_path_buf(),
-                reason: format!(
-                    "a replicated write carries a {len}-dimension embedding but this store has dimension {dim}: \
-                     this node was configured with another vector dimension than the cluster"
-                ),
-            });
-        }
-        Ok(())
     }
 
     /// Encodes the batch's records into `scratch`, one length per op in `lens` (0 for

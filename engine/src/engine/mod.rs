@@ -23,6 +23,7 @@ mod recovery;
 mod state;
 
 pub use compaction::CompactionReport;
+pub(crate) use open::new_file_id;
 pub use persist::DurableState;
 pub use read::EngineStats;
 pub(crate) use recovery::{check_params, load_index};
@@ -88,7 +89,7 @@ impl Engine {
         }
     }
 
-    fn poison(&self, op: &'static str, e: &Error) {
+    pub(crate) fn poison(&self, op: &'static str, e: &Error) {
         if self.inner.poisoned.set(op).is_ok() {
             tracing::error!(error = %e, "storage engine poisoned, refusing further writes");
         }

@@ -110,7 +110,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
-pub(super) fn new_file_id() -> u64 {
+pub(crate) fn new_file_id() -> u64 {
     getrandom::u64().unwrap_or_else(|_| {
         // Only uniqueness among this store's files matters; time and pid suffice.
         let t = std::time::SystemTime::now()

@@ -15,7 +15,7 @@ use crate::session::SessionTable;
 pub(crate) struct State {
     pub(crate) data: Arc<crate::file::DataFile>,
     /// Identity of `data`, written into checkpoints.
-    pub(super) file_id: u64,
+    pub(crate) file_id: u64,
     pub(super) params: StoreParams,
     pub(super) data_len: u64,
     pub(super) index: Index,
