@@ -563,3 +563,48 @@ fn applied_position_survives_checkpoint_and_reopen() {
         "position of the checkpoint, not of later writes"
     );
 }
+
+/// A store made with [`StoreParams::UNSET`] takes the cluster's parameters once, before it
+/// holds any record, and keeps them across a reopen (a node opened with no parameters of
+/// its own accepts them); adopting the same ones again changes nothing, and a store that
+/// already has others refuses new ones, naming both.
+///
+/// Why: the cluster's parameters are cluster state, fixed at bootstrap; a store must
+/// never change them under records written with other ones.
+#[test]
+fn a_store_adopts_the_clusters_parameters_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let unset = EngineConfig {
+        params: StoreParams::UNSET,
+        ..config()
+    };
+    let e = Engine::open(dir.path(), unset.clone()).unwrap();
+    assert!(e.params().is_unset());
+    let cluster = config().params;
+    e.adopt_params(cluster).unwrap();
+    e.adopt_params(cluster).unwrap();
+    assert_eq!(e.params(), cluster);
+    apply(
+        &e,
+        vec![put(with_embedding(concept("a", "1"), [0.5; DIM as usize]))],
+    );
+    e.checkpoint().unwrap();
+    drop(e);
+    let e = Engine::open(dir.path(), unset).unwrap();
+    assert_eq!(
+        e.params(),
+        cluster,
+        "the adopted parameters are in the data file"
+    );
+    let other = StoreParams {
+        vector_dimension: DIM + 1,
+        ..cluster
+    };
+    let err = e.adopt_params(other).unwrap_err();
+    assert!(matches!(err, Error::Incompatible { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("vector dimension {DIM}")),
+        "{err}"
+    );
+    assert_eq!(e.params(), cluster);
+}

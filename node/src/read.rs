@@ -100,12 +100,10 @@ impl Node {
             };
         }
         let bound = Duration::from_millis(max_staleness_ms);
-        let contact = *self.leader_contact.lock();
-        let Some((at, leader_commit)) = contact.filter(|(at, _)| at.elapsed() <= bound) else {
+        let contact = self.leader_contact.lock().map(|(at, c)| (at.elapsed(), c));
+        let Some((leader_commit, left)) = bounded_target(contact, bound) else {
             return Err(self.not_leader());
         };
-        // Caught up with that contact within what is left of the bound, or stale.
-        let left = bound.saturating_sub(at.elapsed());
         self.raft
             .wait(Some(left))
             .applied_index_at_least(leader_commit, "bounded read")
@@ -124,5 +122,40 @@ impl Node {
             consistency: consistency as i32,
             leader_id: m.current_leader.unwrap_or(0),
         }
+    }
+}
+
+/// What a follower's BOUNDED read must wait for, given its last leader contact (how long
+/// ago, and the leader's commit index it carried): that commit applied here, within what
+/// is left of the bound. `None` if no contact is within the bound: the data may be older.
+fn bounded_target(
+    contact: Option<(Duration, Option<u64>)>,
+    bound: Duration,
+) -> Option<(Option<u64>, Duration)> {
+    let (ago, leader_commit) = contact?;
+    (ago <= bound).then(|| (leader_commit, bound - ago))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_read_waits_for_what_the_leader_had_committed_within_the_bound() {
+        let ms = Duration::from_millis;
+        // Heard 100 ms ago, with the leader at commit 42: apply 42 within 900 ms.
+        assert_eq!(
+            bounded_target(Some((ms(100), Some(42))), ms(1000)),
+            Some((Some(42), ms(900)))
+        );
+        // A follower far behind in applying still has a recent contact, but must catch up
+        // with its commit: freshness is the data's age, not the heartbeat's.
+        assert_eq!(
+            bounded_target(Some((ms(5), Some(1_000_000))), ms(1000)).map(|t| t.0),
+            Some(Some(1_000_000))
+        );
+        // No contact within the bound, or none at all: stale.
+        assert_eq!(bounded_target(Some((ms(1500), Some(42))), ms(1000)), None);
+        assert_eq!(bounded_target(None, ms(1000)), None);
     }
 }
