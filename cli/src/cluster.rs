@@ -178,6 +178,23 @@ pub struct StatusView {
     /// One entry per follower the leader replicates to; empty if the answer did not come
     /// from the leader.
     pub replication: Vec<ProgressView>,
+    /// The cluster's parameters, once applied on the answering node.
+    pub params: Option<ParamsView>,
+    /// Node ids removed from the cluster.
+    pub removed: Vec<u64>,
+}
+
+/// The cluster's parameters (fixed at bootstrap).
+#[derive(Debug, Serialize)]
+pub struct ParamsView {
+    pub cluster_id: String,
+    pub vector_dimension: u32,
+    pub max_content_bytes: u64,
+    pub max_batch_ops: u32,
+    pub session_ttl_ms: u64,
+    pub max_sessions: u32,
+    pub max_sessions_per_owner: u32,
+    pub quota_bytes: u64,
 }
 
 /// A member of the cluster.
@@ -220,6 +237,17 @@ impl From<ClusterStatusResponse> for StatusView {
             applied_index: st.applied_index,
             members: members.collect(),
             replication: replication.collect(),
+            params: st.params.map(|p| ParamsView {
+                cluster_id: p.cluster_id,
+                vector_dimension: p.vector_dimension,
+                max_content_bytes: p.max_content_bytes,
+                max_batch_ops: p.max_batch_ops,
+                session_ttl_ms: p.session_ttl_ms,
+                max_sessions: p.max_sessions,
+                max_sessions_per_owner: p.max_sessions_per_owner,
+                quota_bytes: p.quota_bytes,
+            }),
+            removed: st.removed,
         }
     }
 }
@@ -245,6 +273,23 @@ impl View for StatusView {
                 "  node {}  {role}  api {}  raft {}{lag}\n",
                 m.node_id, m.api_addr, m.raft_addr
             ));
+        }
+        if let Some(p) = &self.params {
+            table.push_str(&format!(
+                "cluster {}  dimension {}  quota {} B  content {} B  batch {} ops  sessions {} ({} per owner, ttl {} ms)\n",
+                p.cluster_id,
+                p.vector_dimension,
+                p.quota_bytes,
+                p.max_content_bytes,
+                p.max_batch_ops,
+                p.max_sessions,
+                p.max_sessions_per_owner,
+                p.session_ttl_ms
+            ));
+        }
+        if !self.removed.is_empty() {
+            let ids: Vec<String> = self.removed.iter().map(u64::to_string).collect();
+            table.push_str(&format!("removed {}\n", ids.join(",")));
         }
         table.trim_end().to_string()
     }
@@ -292,6 +337,17 @@ mod tests {
                     last_ack_ms_ago: 40,
                 },
             ],
+            params: Some(sutra_proto::cluster::ClusterParameters {
+                cluster_id: "ab".into(),
+                vector_dimension: 8,
+                max_content_bytes: 1024,
+                max_batch_ops: 10,
+                session_ttl_ms: 600,
+                max_sessions: 100,
+                max_sessions_per_owner: 6,
+                quota_bytes: 4096,
+            }),
+            removed: vec![3],
         })
     }
 
@@ -302,7 +358,9 @@ mod tests {
             "leader 1  term 3  commit 14  applied 13\n\
              \x20 node 1  voter  api h:101  raft h:201\n\
              \x20 node 2  voter  api h:102  raft h:202  matched 14  lag 0\n\
-             \x20 node 4  learner  api h:104  raft h:204  matched 9  lag 5"
+             \x20 node 4  learner  api h:104  raft h:204  matched 9  lag 5\n\
+             cluster ab  dimension 8  quota 4096 B  content 1024 B  batch 10 ops  sessions 100 (6 per owner, ttl 600 ms)\n\
+             removed 3"
         );
     }
 
@@ -319,6 +377,9 @@ mod tests {
         assert_eq!(j["members"][0]["raft_addr"], "h:201");
         assert_eq!(j["members"][0]["voter"], true);
         assert_eq!(j["members"][2]["voter"], false);
+        assert_eq!(j["params"]["cluster_id"], "ab");
+        assert_eq!(j["params"]["quota_bytes"], 4096);
+        assert_eq!(j["removed"], serde_json::json!([3]));
         assert_eq!(
             j["replication"],
             serde_json::json!([

@@ -118,6 +118,17 @@ impl ClusterService for ClusterApi {
             snapshot_index: sutra_raft::position_of(m.snapshot.as_ref()),
             members: members(&m),
             replication,
+            params: self.node.cluster().params().map(|p| ClusterParameters {
+                cluster_id: p.cluster_id,
+                vector_dimension: p.vector_dimension,
+                max_content_bytes: p.max_content_bytes,
+                max_batch_ops: p.max_batch_ops,
+                session_ttl_ms: p.session_ttl_ms,
+                max_sessions: p.max_sessions,
+                max_sessions_per_owner: p.max_sessions_per_owner,
+                quota_bytes: p.quota_bytes,
+            }),
+            removed: self.node.cluster().get().removed.into_iter().collect(),
         }))
     }
 
