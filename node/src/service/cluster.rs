@@ -11,6 +11,7 @@ use openraft::errors::{ClientWriteError, RaftError};
 use sutra_certs::Role;
 use sutra_proto::cluster::cluster_service_server::ClusterService;
 use sutra_proto::cluster::*;
+use sutra_raft::pb::IntoProto;
 use sutra_raft::{AlarmKind, Command, NodeInfo, TypeConfig};
 use tonic::{Request, Response, Status};
 
@@ -118,16 +119,7 @@ impl ClusterService for ClusterApi {
             snapshot_index: sutra_raft::position_of(m.snapshot.as_ref()),
             members: members(&m),
             replication,
-            params: self.node.cluster().params().map(|p| ClusterParameters {
-                cluster_id: p.cluster_id,
-                vector_dimension: p.vector_dimension,
-                max_content_bytes: p.max_content_bytes,
-                max_batch_ops: p.max_batch_ops,
-                session_ttl_ms: p.session_ttl_ms,
-                max_sessions: p.max_sessions,
-                max_sessions_per_owner: p.max_sessions_per_owner,
-                quota_bytes: p.quota_bytes,
-            }),
+            params: self.node.cluster().params().map(IntoProto::into_proto),
             removed: self.node.cluster().get().removed.into_iter().collect(),
         }))
     }

@@ -1,5 +1,6 @@
 //! Conversions between the `sutra.raft` wire messages ([`sutra_proto::raft`]) and
-//! openraft's types, one small file per type.
+//! openraft's types, one small file per type (and the cluster's parameters as the
+//! operator API shows them).
 //!
 //! Decoding is fallible: a message from the wire may lack a required field or carry
 //! values openraft could not hold (a voter without a node entry, a duplicate node id), and
@@ -10,6 +11,7 @@
 //! Both traits are local so they can be implemented for foreign types on both sides.
 
 mod append_entries;
+mod cluster_params;
 mod command;
 mod entry;
 mod log_id;
