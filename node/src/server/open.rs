@@ -45,6 +45,8 @@ fn engine_config(c: &ValidConfig) -> EngineConfig {
             max_batch_ops: c.max_batch_ops,
             ..Limits::default()
         },
+        // Stated here because the largest snapshot accepted is derived from it.
+        max_file_bytes: crate::config::MAX_DATA_FILE_BYTES,
         ..EngineConfig::default()
     }
 }
