@@ -14,6 +14,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use super::RunError;
+use super::authorized::Authorized;
 use super::incoming::LimitedIncoming;
 use crate::auth::Authorizer;
 use crate::config::ValidConfig;
@@ -155,10 +156,16 @@ pub(super) async fn serve_clients(
         .max_message_bytes
         .saturating_sub(8 << 20)
         .max(2 << 20);
-    let storage = StorageServiceServer::new(StorageApi::new(node.clone(), auth.clone()))
+    // The role check runs in front of each generated server, so a call is refused before
+    // its body is decoded. Health and reflection stay open to any certificate of the CA.
+    let storage = StorageServiceServer::new(StorageApi::new(node.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let cluster = ClusterServiceServer::new(ClusterApi::new(node.clone(), auth));
+    let storage = Authorized::new(storage, auth.clone());
+    let cluster = Authorized::new(
+        ClusterServiceServer::new(ClusterApi::new(node.clone())),
+        auth,
+    );
     let limits = EndpointLimits::client(config);
     let mut server = server(config, &limits)?;
     let listener = bind(config.api_listen, &limits).await?;

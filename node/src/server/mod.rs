@@ -1,7 +1,9 @@
 //! Starting and stopping a node: storage and Raft (`open.rs`), the peer and client
-//! endpoints (`endpoints.rs`) with their bounds (`incoming.rs`: connections), then bootstrap, health and the orderly
+//! endpoints (`endpoints.rs`) with their bounds (`incoming.rs`: connections; the role
+//! check before decoding, `authorized.rs`), then bootstrap, health and the orderly
 //! shutdown on SIGTERM (`lifecycle.rs`).
 
+mod authorized;
 mod endpoints;
 mod incoming;
 mod lifecycle;

@@ -1,18 +1,19 @@
-//! `sutra.storage.StorageService`: the client API. Each handler checks the caller's
-//! role, converts and validates the request (naming bad fields by the request's own
-//! path, `validate.rs`), binds a write's session to the caller's certificate, goes
-//! through the node's write path or read barrier, and maps errors in one place
-//! (`status.rs`). Reads need the read role, writes the write role, and `Flush` admin.
+//! `sutra.storage.StorageService`: the client API. The caller's role was checked before
+//! the request was decoded (`auth.rs`, `server/authorized.rs`: reads need the read role,
+//! writes the write role, and `Flush` admin). Each handler converts and validates the
+//! request (naming bad fields by the request's own path, `validate.rs`), binds a write's
+//! session to the caller's certificate, goes through the node's write path or read
+//! barrier, and maps errors in one place (`status.rs`).
 
 use std::sync::Arc;
 
-use sutra_certs::{Identity, Role};
+use sutra_certs::Identity;
 use sutra_engine::{Rejection, ScanRange, WriteBatch, WriteOp, WriteOutcome};
 use sutra_proto::storage::storage_service_server::StorageService;
 use sutra_proto::storage::*;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{self, Authorizer};
+use crate::auth;
 use crate::node::Node;
 use crate::status::ServiceError;
 use crate::{convert, validate};
@@ -22,13 +23,13 @@ use sutra_raft::CommandResponse;
 #[derive(Debug, Clone)]
 pub struct StorageApi {
     node: Arc<Node>,
-    auth: Authorizer,
 }
 
 impl StorageApi {
-    /// Serves `node` with `auth` deciding who may call.
-    pub fn new(node: Arc<Node>, auth: Authorizer) -> Self {
-        Self { node, auth }
+    /// Serves `node`. Mount it behind the role check, which leaves the caller in each
+    /// request.
+    pub fn new(node: Arc<Node>) -> Self {
+        Self { node }
     }
 
     /// Binds the header to the caller, validates, and writes through the node (which
@@ -92,7 +93,7 @@ type Reply<T> = Result<Response<T>, Status>;
 impl StorageService for StorageApi {
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn put_concept(&self, req: Request<PutConceptRequest>) -> Reply<WriteResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = convert::put_concept(r.concept, r.expected_version);
         Ok(Response::new(
@@ -102,7 +103,6 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn get_concept(&self, req: Request<GetConceptRequest>) -> Reply<GetConceptResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         validate::get_concept(&r, self.node.engine.limits())?;
         let meta = self.node.read_barrier(r.read).await?;
@@ -123,7 +123,7 @@ impl StorageService for StorageApi {
         &self,
         req: Request<DeleteConceptRequest>,
     ) -> Reply<DeleteConceptResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = WriteOp::DeleteConcept {
             id: r.id,
@@ -138,7 +138,7 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn put_edge(&self, req: Request<PutEdgeRequest>) -> Reply<WriteResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = convert::put_edge(r.edge);
         Ok(Response::new(
@@ -148,7 +148,7 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn delete_edge(&self, req: Request<DeleteEdgeRequest>) -> Reply<DeleteEdgeResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = WriteOp::DeleteEdge {
             from: r.from,
@@ -164,7 +164,7 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id, ops = req.get_ref().ops.len()))]
     async fn batch(&self, req: Request<BatchRequest>) -> Reply<BatchResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let ops = convert::batch_ops(r.ops);
         let resp = self.write(caller.as_deref(), r.header, ops, false).await?;
@@ -183,7 +183,6 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn get_neighbors(&self, req: Request<NeighborsRequest>) -> Reply<NeighborsResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         validate::neighbors(&r, self.node.engine.limits())?;
         let direction = convert::direction(r.direction)?;
@@ -214,7 +213,6 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn scan(&self, req: Request<ScanRequest>) -> Reply<ScanResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         validate::scan(&r, self.node.engine.limits())?;
         let limit = convert::limit(r.limit)?;
@@ -246,7 +244,6 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id, k = req.get_ref().k))]
     async fn search(&self, req: Request<SearchRequest>) -> Reply<SearchResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         let metric = convert::metric(r.metric)?;
         validate::search(&r, self.node.engine.params().vector_dimension)?;
@@ -281,13 +278,11 @@ impl StorageService for StorageApi {
         }))
     }
 
-    async fn health_check(&self, req: Request<HealthCheckRequest>) -> Reply<HealthCheckResponse> {
-        self.auth.check(&req, Role::Read)?;
+    async fn health_check(&self, _req: Request<HealthCheckRequest>) -> Reply<HealthCheckResponse> {
         Ok(Response::new(crate::health::report(&self.node)))
     }
 
     async fn get_stats(&self, req: Request<GetStatsRequest>) -> Reply<GetStatsResponse> {
-        self.auth.check(&req, Role::Read)?;
         let n = &self.node;
         let m = n.metrics();
         let s = n.engine.stats();
@@ -326,8 +321,7 @@ impl StorageService for StorageApi {
 
     /// Flush snapshots the engine and purges the Raft log, as `TriggerSnapshot` does, so
     /// it is an operator call and needs the admin role.
-    async fn flush(&self, req: Request<FlushRequest>) -> Reply<FlushResponse> {
-        self.auth.check(&req, Role::Admin)?;
+    async fn flush(&self, _req: Request<FlushRequest>) -> Reply<FlushResponse> {
         Ok(Response::new(self.node.flush().await?))
     }
 }
