@@ -3,7 +3,8 @@
 //! writes the write role, and `Flush` admin). Each handler converts and validates the
 //! request (naming bad fields by the request's own path, `validate.rs`), binds a write's
 //! session to the caller's certificate, goes through the node's write path or read
-//! barrier, and maps errors in one place (`status.rs`).
+//! barrier, and maps errors in one place (`status.rs`). Searches and large scans take a
+//! place among a bounded few first (`heavy_reads.rs`).
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use sutra_proto::storage::storage_service_server::StorageService;
 use sutra_proto::storage::*;
 use tonic::{Request, Response, Status};
 
+use super::heavy_reads::{self, HeavyReads};
 use crate::auth;
 use crate::node::Node;
 use crate::status::ServiceError;
@@ -23,13 +25,15 @@ use sutra_raft::CommandResponse;
 #[derive(Debug, Clone)]
 pub struct StorageApi {
     node: Arc<Node>,
+    heavy: HeavyReads,
 }
 
 impl StorageApi {
-    /// Serves `node`. Mount it behind the role check, which leaves the caller in each
-    /// request.
+    /// Serves `node`, with at most its `max-concurrent-searches` heavy reads at once.
+    /// Mount it behind the role check, which leaves the caller in each request.
     pub fn new(node: Arc<Node>) -> Self {
-        Self { node }
+        let heavy = HeavyReads::new(node.config.max_concurrent_searches);
+        Self { node, heavy }
     }
 
     /// Binds the header to the caller, validates, and writes through the node (which
@@ -225,6 +229,9 @@ impl StorageService for StorageApi {
             },
         };
         let meta = self.node.read_barrier(r.read).await?;
+        let _place = heavy_reads::is_large_scan(r.limit)
+            .then(|| self.heavy.start("Scan"))
+            .transpose()?;
         let token = (!r.page_token.is_empty()).then_some(r.page_token.as_str());
         let page = self
             .node
@@ -248,8 +255,12 @@ impl StorageService for StorageApi {
         let metric = convert::metric(r.metric)?;
         validate::search(&r, self.node.engine.params().vector_dimension)?;
         let meta = self.node.read_barrier(r.read).await?;
+        // Held by the blocking task, so a call whose client went away keeps its place
+        // until the search it started has finished.
+        let place = self.heavy.start("Search")?;
         let engine = self.node.engine.clone();
         let (hits, concepts) = tokio::task::spawn_blocking(move || {
+            let _place = place;
             let hits = engine.search(&r.vector, r.k as usize, metric)?;
             let concepts = if r.include_concepts {
                 hits.iter()
