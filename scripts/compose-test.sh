@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The compose cluster end to end, against a real Docker engine: builds the image
 # (`make docker`, cached), brings deploy/docker-compose.yml up under a project name and
-# host ports of its own, waits for three healthy members, writes and reads through the
+# host ports of its own, waits for three healthy members, checks that each node container
+# holds only the CA certificate and its own pair, writes and reads through the
 # `sutra` CLI from the host, kills the leader's container, checks that a new leader takes
 # writes and that the killed node rejoins, runs one round of every fault scenario of
 # `sutra drill --docker` (kill, pause and partition of the leader and of a follower,
@@ -123,6 +124,14 @@ leader=$(wait_serving 30 1 2 3)
 all=$(endpoints_of 1 2 3)
 log "three healthy members, leader node $leader; from the host:"
 sutra --endpoints "$all" cluster
+
+log "--- each node container holds the CA certificate and its own pair, nothing more"
+for n in 1 2 3; do
+  held=$(compose exec -T "node$n" ls /etc/sutra/certs | sort | tr '\n' ' ')
+  [ "$held" = "ca.pem node-$n-key.pem node-$n.pem " ] || { echo "node$n holds: $held"; exit 1; }
+done
+compose exec -T node1 health-check | tail -n 1 | grep -q '^cluster OK: 3 of 3 nodes serving' ||
+  { echo "health-check inside node1 (node certificate) did not say OK"; exit 1; }
 
 log "--- write and read through the CLI"
 sutra --endpoints "$all" put t200-a --content "before the kill"

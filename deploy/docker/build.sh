@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make docker`: the registry-free base (cached), the release binaries built on the host,
-# then `docker build` with only those binaries and the Dockerfile as context.
+# then `docker build` with only those binaries, deploy/health-check and the Dockerfile as
+# context.
 #
 #   SUTRA_IMAGE=sutra-node:dev   the tag to build (default)
 #   BASE=debian:bookworm-slim    build on a pulled base instead of sutra-base:<release>
@@ -20,7 +21,7 @@ context="$target/docker-context"
 rm -rf "$context"
 mkdir -p "$context"
 cp deploy/docker/Dockerfile "$context/"
-cp "$target/release/sutra-node" "$target/release/sutra" "$context/"
+cp "$target/release/sutra-node" "$target/release/sutra" deploy/health-check "$context/"
 strip "$context/sutra-node" "$context/sutra" 2>/dev/null || true
 
 previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)

@@ -224,9 +224,15 @@ pub struct NodeConfig {
     pub tls_key: Option<PathBuf>,
 
     /// Serve and dial in plaintext, with no authentication at all. For local
-    /// experiments only; the node warns loudly at start. Default: false.
+    /// experiments only; the node warns loudly at start. Both listen addresses must then
+    /// be loopback unless `insecure-listen-any` is set too. Default: false.
     #[arg(long, env = "SUTRA_INSECURE")]
     pub insecure: bool,
+
+    /// With `insecure`, allow listen addresses other than loopback: anyone who can reach
+    /// them may then read, write and reconfigure the cluster. Default: false.
+    #[arg(long, env = "SUTRA_INSECURE_LISTEN_ANY")]
+    pub insecure_listen_any: bool,
 
     /// Leader heartbeat interval in ms. Default: 100.
     #[arg(long, env = "SUTRA_HEARTBEAT_MS", default_value_t = 100)]
@@ -292,7 +298,7 @@ pub struct NodeConfig {
 
     /// This node's largest data file in bytes: the address space reserved for it. Must be
     /// at least the cluster quota. Default: 68719476736 (64 GiB).
-    #[arg(long, env = "SUTRA_DATA_FILE_LIMIT_BYTES", default_value_t = 64 << 30)]
+    #[arg(long, env = "SUTRA_DATA_FILE_LIMIT_BYTES", default_value_t = MAX_DATA_FILE_BYTES)]
     pub data_file_limit_bytes: u64,
 
     /// The data file grows by at least this many bytes at a time (allocated, so a full
@@ -311,7 +317,85 @@ pub struct NodeConfig {
     /// (entries ride in peer messages with others). Default: 67108864 (64 MiB).
     #[arg(long, env = "SUTRA_MAX_MESSAGE_BYTES", default_value_t = 64 << 20)]
     pub max_message_bytes: usize,
+
+    /// Most connections open at once on the client port. A connection over the limit is
+    /// closed as soon as it is accepted. Default: 1024.
+    #[arg(long, env = "SUTRA_MAX_CLIENT_CONNECTIONS", default_value_t = 1024)]
+    pub max_client_connections: usize,
+
+    /// Most connections open at once on the peer port (each peer keeps a few). Default: 128.
+    #[arg(long, env = "SUTRA_MAX_PEER_CONNECTIONS", default_value_t = 128)]
+    pub max_peer_connections: usize,
+
+    /// Most calls (HTTP/2 streams) in flight on one client connection; a client's further
+    /// calls wait on its side. Default: 128.
+    #[arg(long, env = "SUTRA_MAX_STREAMS_PER_CONNECTION", default_value_t = 128)]
+    pub max_streams_per_connection: u32,
+
+    /// Most calls in flight on one peer connection. A follower relays every write its
+    /// clients send over one connection to the leader, so this is higher than the client
+    /// port's. Default: 512.
+    #[arg(
+        long,
+        env = "SUTRA_MAX_PEER_STREAMS_PER_CONNECTION",
+        default_value_t = 512
+    )]
+    pub max_peer_streams_per_connection: u32,
+
+    /// Deadline of every call on the client port, in ms, unless the call's own
+    /// `grpc-timeout` is shorter: DEADLINE_EXCEEDED after it. The peer port allows the
+    /// longer of this and a whole snapshot transfer. Default: 30000.
+    #[arg(long, env = "SUTRA_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Longest a TLS handshake may take on either port, in ms; the connection is closed
+    /// after it. Default: 10000.
+    #[arg(long, env = "SUTRA_TLS_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub tls_handshake_timeout_ms: u64,
+
+    /// Interval of the HTTP/2 PINGs both ports send on a connection that has been quiet,
+    /// in ms. Default: 10000.
+    #[arg(
+        long,
+        env = "SUTRA_HTTP2_KEEPALIVE_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub http2_keepalive_interval_ms: u64,
+
+    /// How long a PING may go unanswered before the connection is closed, in ms.
+    /// Default: 10000.
+    #[arg(
+        long,
+        env = "SUTRA_HTTP2_KEEPALIVE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub http2_keepalive_timeout_ms: u64,
+
+    /// Most `Search` calls and `Scan`s with a limit above 1000 running at once on this
+    /// node; more are refused with RESOURCE_EXHAUSTED, not queued. Default: 16.
+    #[arg(long, env = "SUTRA_MAX_CONCURRENT_SEARCHES", default_value_t = 16)]
+    pub max_concurrent_searches: usize,
+
+    /// Largest snapshot this node accepts from a leader, in bytes; a header announcing
+    /// more is refused with RESOURCE_EXHAUSTED. At most `data-file-limit-bytes`.
+    /// Default: 68719476736 (64 GiB, the data file's maximum).
+    #[arg(long, env = "SUTRA_MAX_SNAPSHOT_BYTES", default_value_t = MAX_DATA_FILE_BYTES)]
+    pub max_snapshot_bytes: u64,
+
+    /// Longest one snapshot transfer may take from its header to its last chunk, in ms
+    /// (each chunk must also come within 10 s); DEADLINE_EXCEEDED after it.
+    /// Default: 1800000 (30 min).
+    #[arg(
+        long,
+        env = "SUTRA_SNAPSHOT_RECEIVE_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
+    pub snapshot_receive_timeout_ms: u64,
 }
+
+/// The default of `data-file-limit-bytes` (the engine's default mapping), and of the
+/// largest snapshot accepted: no snapshot can be larger than the data file.
+pub const MAX_DATA_FILE_BYTES: u64 = 64 << 30;
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -328,6 +412,7 @@ impl Default for NodeConfig {
             tls_cert: None,
             tls_key: None,
             insecure: false,
+            insecure_listen_any: false,
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
@@ -340,10 +425,21 @@ impl Default for NodeConfig {
             session_ttl_ms: None,
             max_sessions: None,
             quota_bytes: None,
-            data_file_limit_bytes: 64 << 30,
+            data_file_limit_bytes: MAX_DATA_FILE_BYTES,
             data_file_grow_bytes: 64 << 20,
             min_free_disk_bytes: 1 << 30,
             max_message_bytes: 64 << 20,
+            max_client_connections: 1024,
+            max_peer_connections: 128,
+            max_streams_per_connection: 128,
+            max_peer_streams_per_connection: 512,
+            request_timeout_ms: 30_000,
+            tls_handshake_timeout_ms: 10_000,
+            http2_keepalive_interval_ms: 10_000,
+            http2_keepalive_timeout_ms: 10_000,
+            max_concurrent_searches: 16,
+            max_snapshot_bytes: MAX_DATA_FILE_BYTES,
+            snapshot_receive_timeout_ms: 1_800_000,
         }
     }
 }
@@ -460,6 +556,8 @@ impl NodeConfig {
                 "must exceed max-content-bytes by at least 64 KiB",
             ));
         }
+        self.validate_limits()?;
+        self.validate_insecure_listen()?;
         let mut ids = std::collections::BTreeSet::new();
         for m in &self.initial_members {
             if m.id == 0 || !ids.insert(m.id) {
@@ -572,219 +670,9 @@ impl ValidConfig {
     }
 }
 
+#[path = "config_limits.rs"]
+mod limits;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn insecure() -> NodeConfig {
-        NodeConfig {
-            insecure: true,
-            ..NodeConfig::default()
-        }
-    }
-
-    #[test]
-    fn defaults_validate_in_insecure_mode_only() {
-        assert!(insecure().validate().is_ok());
-        assert_eq!(
-            NodeConfig::default().validate().unwrap_err().field,
-            "tls-ca"
-        );
-    }
-
-    #[test]
-    fn relations_between_fields_are_checked() {
-        let c = NodeConfig {
-            election_timeout_min_ms: 250,
-            ..insecure()
-        };
-        assert_eq!(c.validate().unwrap_err().field, "election-timeout-min-ms");
-        let c = NodeConfig {
-            election_timeout_max_ms: 300,
-            ..insecure()
-        };
-        assert_eq!(c.validate().unwrap_err().field, "election-timeout-max-ms");
-        let members = vec!["2=a:1/a:2".parse().unwrap(), "3=b:1/b:2".parse().unwrap()];
-        let c = NodeConfig {
-            initial_members: members,
-            ..insecure()
-        };
-        assert_eq!(c.validate().unwrap_err().field, "initial-members");
-        let members = vec!["1=a:1/a:2".parse().unwrap(), "1=b:1/b:2".parse().unwrap()];
-        let c = NodeConfig {
-            initial_members: members,
-            ..insecure()
-        };
-        assert_eq!(c.validate().unwrap_err().field, "initial-members");
-    }
-
-    #[test]
-    fn member_spec_parses_and_prints() {
-        let m: MemberSpec = "7=node7:50052/node7:50051".parse().unwrap();
-        assert_eq!(
-            (m.id, m.raft_addr.as_str(), m.api_addr.as_str()),
-            (7, "node7:50052", "node7:50051")
-        );
-        assert_eq!(m.to_string(), "7=node7:50052/node7:50051");
-        assert!("7=node7".parse::<MemberSpec>().is_err());
-        assert!("x=a/b".parse::<MemberSpec>().is_err());
-    }
-
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        node: NodeConfig,
-    }
-
-    fn parse_flags(args: &[&str]) -> Result<NodeConfig, clap::Error> {
-        use clap::Parser as _;
-        Cli::try_parse_from(std::iter::once("sutra-node").chain(args.iter().copied()))
-            .map(|c| c.node)
-    }
-
-    #[test]
-    fn peer_dial_from_flags_repeated_or_comma_separated() {
-        let c = parse_flags(&[
-            "--peer-dial",
-            "2=10.0.0.2:7000",
-            "--peer-dial",
-            "3=proxy.local:7001,4=[::1]:7002",
-        ])
-        .unwrap();
-        assert_eq!(
-            c.peer_dial
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["2=10.0.0.2:7000", "3=proxy.local:7001", "4=[::1]:7002"]
-        );
-        let valid = NodeConfig {
-            insecure: true,
-            ..c
-        }
-        .validate()
-        .unwrap();
-        assert_eq!(
-            valid.peer_dial(),
-            BTreeMap::from([
-                (2, "10.0.0.2:7000".to_string()),
-                (3, "proxy.local:7001".to_string()),
-                (4, "[::1]:7002".to_string()),
-            ])
-        );
-        assert!(parse_flags(&["--peer-dial", "two=h:1"]).is_err());
-        assert!(parse_flags(&["--peer-dial", "2"]).is_err());
-        assert!(parse_flags(&[]).unwrap().peer_dial.is_empty());
-    }
-
-    #[test]
-    fn max_sessions_per_owner_flag_and_range() {
-        assert_eq!(parse_flags(&[]).unwrap().max_sessions_per_owner, None);
-        let c = parse_flags(&["--max-sessions-per-owner", "40"]).unwrap();
-        assert_eq!(c.max_sessions_per_owner, Some(40));
-        for (per_owner, max) in [(Some(0), None), (Some(11), Some(10))] {
-            let e = NodeConfig {
-                max_sessions_per_owner: per_owner,
-                max_sessions: max,
-                ..insecure()
-            }
-            .validate()
-            .unwrap_err();
-            assert_eq!(e.field, "max-sessions-per-owner", "{per_owner:?}");
-        }
-    }
-
-    #[test]
-    fn peer_dial_is_validated() {
-        let with = |dials: &[&str]| NodeConfig {
-            peer_dial: dials.iter().map(|d| d.parse().unwrap()).collect(),
-            ..insecure()
-        };
-        assert!(with(&["2=h:1", "3=10.1.2.3:65535"]).validate().is_ok());
-        for bad in [
-            &["1=h:1"][..],      // this node
-            &["0=h:1"],          // no such id
-            &["2=h:1", "2=g:1"], // twice
-            &["2=h"],            // no port
-            &["2=h:0"],          // port 0
-            &["2=h:70000"],      // port out of range
-            &["2=:1"],           // no host
-            &["2=http://h:1"],   // a URL, not host:port
-            &["2=[::1:1"],       // unbalanced bracket
-            &["2=h 1:1"],        // space
-        ] {
-            let e = with(bad).validate().unwrap_err();
-            assert_eq!(e.field, "peer-dial", "{bad:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn peer_dial_in_a_file_as_table_or_list_and_in_the_effective_config() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.toml");
-        std::fs::write(
-            &path,
-            "insecure = true\npeer-dial = { \"3\" = \"c:3\", \"2\" = \"b:2\" }\n",
-        )
-        .unwrap();
-        let table = NodeConfig::from_file(&path).unwrap();
-        std::fs::write(
-            &path,
-            "insecure = true\npeer-dial = [\"2=b:2\", \"3=c:3\"]\n",
-        )
-        .unwrap();
-        let list = NodeConfig::from_file(&path).unwrap();
-        assert_eq!(table, list);
-        assert_eq!(
-            table.peer_dial,
-            vec![
-                PeerDial {
-                    id: 2,
-                    addr: "b:2".into()
-                },
-                PeerDial {
-                    id: 3,
-                    addr: "c:3".into()
-                }
-            ]
-        );
-        // The start-up log shows it, and reads back as the same configuration.
-        let effective = table.clone().validate().unwrap().effective();
-        assert!(effective.contains("[peer-dial]"), "{effective}");
-        assert!(effective.contains("2 = \"b:2\""), "{effective}");
-        std::fs::write(&path, &effective).unwrap();
-        assert_eq!(NodeConfig::from_file(&path).unwrap(), table);
-        // Without overrides it reads back too.
-        let plain = insecure().validate().unwrap().effective();
-        std::fs::write(&path, &plain).unwrap();
-        assert_eq!(NodeConfig::from_file(&path).unwrap(), insecure());
-        for (text, needle) in [
-            ("peer-dial = { \"x\" = \"h:1\" }\n", "not a node id"),
-            ("peer-dial = [\"2:h:1\"]\n", "expected ID=HOST:PORT"),
-            ("peer-dial = 3\n", "a table"),
-        ] {
-            std::fs::write(&path, text).unwrap();
-            let e = NodeConfig::from_file(&path).unwrap_err();
-            assert!(e.reason.contains(needle), "{text}: {e}");
-        }
-    }
-
-    #[test]
-    fn file_round_trip_and_unknown_fields() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.toml");
-        std::fs::write(&path, "node-id = 3\ninsecure = true\n[[initial-members]]\nid = 3\nraft-addr = \"h:1\"\napi-addr = \"h:2\"\n").unwrap();
-        let c = NodeConfig::from_file(&path).unwrap();
-        assert_eq!(
-            (c.node_id, c.initial_members.len(), c.heartbeat_ms),
-            (3, 1, 100)
-        );
-        std::fs::write(&path, "node-idd = 3\n").unwrap();
-        assert!(
-            NodeConfig::from_file(&path)
-                .unwrap_err()
-                .reason
-                .contains("node-idd")
-        );
-    }
-}
+#[path = "config_test.rs"]
+mod tests;

@@ -9,7 +9,8 @@
 //!                  │     request's leader/candidate, then Raft::append_entries / vote / …
 //!                  └─ InstallSnapshot stream
 //!                        header → (lower vote: answer at once) → SnapshotReceiver::begin
-//!                        data chunks, contiguous, per-chunk deadline → blocking writer
+//!                        size bound, data chunks, contiguous, per-chunk and whole-stream
+//!                        deadlines → blocking writer
 //!                        (bounded channel) → finish(size, crc32c) → check position
 //!                        → Raft::install_full_snapshot(vote, snapshot)
 //! ```
@@ -45,6 +46,13 @@ pub struct ServiceConfig {
     /// Largest gRPC message accepted or sent, in bytes. Default: 64 MiB (match
     /// `NetworkConfig::max_message_bytes`).
     pub max_message_bytes: usize,
+    /// Largest snapshot accepted: a header announcing more fails with `RESOURCE_EXHAUSTED`
+    /// before anything is written. Default: the engine's default `max_file_bytes` (a larger
+    /// snapshot could not be opened anyway).
+    pub max_snapshot_bytes: u64,
+    /// An InstallSnapshot stream fails with `DEADLINE_EXCEEDED` if its last chunk has not
+    /// arrived this long after the call began, however steadily chunks come. Default: 30 min.
+    pub snapshot_receive_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -52,6 +60,8 @@ impl Default for ServiceConfig {
         Self {
             snapshot_chunk_timeout: Duration::from_secs(10),
             max_message_bytes: 64 << 20,
+            max_snapshot_bytes: sutra_engine::EngineConfig::default().max_file_bytes,
+            snapshot_receive_timeout: Duration::from_secs(30 * 60),
         }
     }
 }

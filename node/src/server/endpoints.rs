@@ -14,6 +14,8 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use super::RunError;
+use super::authorized::Authorized;
+use super::incoming::LimitedIncoming;
 use crate::auth::Authorizer;
 use crate::config::ValidConfig;
 use crate::node::Node;
@@ -23,24 +25,75 @@ use crate::service::storage::StorageApi;
 /// A running server task.
 pub(super) type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
-/// Listens on `addr`. Accepted connections get `TCP_NODELAY` (a small gRPC answer must
-/// not wait for the peer's delayed ACK: Nagle's algorithm would hold it up to 40 ms) and
-/// keepalive probes, so a peer that vanished without a FIN is noticed.
-async fn bind(addr: SocketAddr) -> Result<TcpIncoming, RunError> {
+/// The bounds on one endpoint's work that differ between the two.
+struct EndpointLimits {
+    /// `client` or `peer`, for logs.
+    name: &'static str,
+    max_connections: usize,
+    max_streams_per_connection: u32,
+    request_timeout: Duration,
+}
+
+impl EndpointLimits {
+    fn client(c: &ValidConfig) -> Self {
+        Self {
+            name: "client",
+            max_connections: c.max_client_connections,
+            max_streams_per_connection: c.max_streams_per_connection,
+            request_timeout: c.request_timeout(),
+        }
+    }
+
+    fn peer(c: &ValidConfig) -> Self {
+        Self {
+            name: "peer",
+            max_connections: c.max_peer_connections,
+            max_streams_per_connection: c.max_peer_streams_per_connection,
+            request_timeout: c.peer_request_timeout(),
+        }
+    }
+}
+
+/// Listens on `addr`, at most `limits.max_connections` connections open at once.
+/// Accepted connections get `TCP_NODELAY` (a small gRPC answer must not wait for the
+/// peer's delayed ACK: Nagle's algorithm would hold it up to 40 ms) and keepalive
+/// probes, so a peer that vanished without a FIN is noticed.
+async fn bind(addr: SocketAddr, limits: &EndpointLimits) -> Result<LimitedIncoming, RunError> {
     let l = TcpListener::bind(addr)
         .await
         .map_err(|source| RunError::Bind { addr, source })?;
-    Ok(TcpIncoming::from(l)
+    let incoming = TcpIncoming::from(l)
         .with_nodelay(Some(true))
-        .with_keepalive(Some(Duration::from_secs(30))))
+        .with_keepalive(Some(Duration::from_secs(30)));
+    Ok(LimitedIncoming::new(
+        incoming,
+        limits.max_connections,
+        limits.name,
+    ))
 }
 
-/// A server builder with this node's TLS, if any.
-fn server(config: &ValidConfig) -> Result<Server, RunError> {
-    let mut server = Server::builder();
+/// A server builder with this node's TLS, if any, and the endpoint's bounds: streams
+/// per connection, the request deadline (tonic keeps a shorter `grpc-timeout` of the
+/// call's own), the TLS handshake time, and HTTP/2 PINGs that drop a connection whose
+/// peer stopped answering.
+fn server(config: &ValidConfig, limits: &EndpointLimits) -> Result<Server, RunError> {
+    let mut server = Server::builder()
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval()))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout()));
     if let Some(t) = config.tls() {
-        server = server.tls_config(sutra_certs::server_tls(&t.ca, &t.cert, &t.key)?)?;
+        let tls = sutra_certs::server_tls(&t.ca, &t.cert, &t.key)?
+            .timeout(config.tls_handshake_timeout());
+        server = server.tls_config(tls)?;
     }
+    tracing::debug!(
+        endpoint = limits.name,
+        max_connections = limits.max_connections,
+        max_streams_per_connection = limits.max_streams_per_connection,
+        request_timeout = ?limits.request_timeout,
+        "endpoint limits"
+    );
     Ok(server)
 }
 
@@ -57,6 +110,8 @@ pub(super) async fn serve_peers(
     let config = &node.config;
     let service_config = ServiceConfig {
         max_message_bytes: config.max_message_bytes,
+        max_snapshot_bytes: config.max_snapshot_bytes,
+        snapshot_receive_timeout: config.snapshot_receive_timeout(),
         ..ServiceConfig::default()
     };
     let peer = RaftGrpcService::new(
@@ -69,8 +124,9 @@ pub(super) async fn serve_peers(
     let peer = peer.on_append_entries(std::sync::Arc::new(move |commit| {
         contact.note_leader_contact(commit)
     }));
-    let mut server = server(config)?;
-    let listener = bind(config.raft_listen).await?;
+    let limits = EndpointLimits::peer(config);
+    let mut server = server(config, &limits)?;
+    let listener = bind(config.raft_listen, &limits).await?;
     Ok(tokio::spawn(
         server
             .add_service(peer.into_server())
@@ -102,12 +158,19 @@ pub(super) async fn serve_clients(
         .max_message_bytes
         .saturating_sub(8 << 20)
         .max(2 << 20);
-    let storage = StorageServiceServer::new(StorageApi::new(node.clone(), auth.clone()))
+    // The role check runs in front of each generated server, so a call is refused before
+    // its body is decoded. Health and reflection stay open to any certificate of the CA.
+    let storage = StorageServiceServer::new(StorageApi::new(node.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let cluster = ClusterServiceServer::new(ClusterApi::new(node.clone(), auth));
-    let mut server = server(config)?;
-    let listener = bind(config.api_listen).await?;
+    let storage = Authorized::new(storage, auth.clone());
+    let cluster = Authorized::new(
+        ClusterServiceServer::new(ClusterApi::new(node.clone())),
+        auth,
+    );
+    let limits = EndpointLimits::client(config);
+    let mut server = server(config, &limits)?;
+    let listener = bind(config.api_listen, &limits).await?;
     let task = tokio::spawn(
         server
             .add_service(storage)

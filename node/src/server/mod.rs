@@ -1,8 +1,11 @@
 //! Starting and stopping a node: storage and Raft (`open.rs`), the peer and client
-//! endpoints (`endpoints.rs`), then bootstrap, health and the orderly shutdown on SIGTERM
-//! (`lifecycle.rs`).
+//! endpoints (`endpoints.rs`) with their bounds (`incoming.rs`: connections; the role
+//! check before decoding, `authorized.rs`), then bootstrap, health and the orderly
+//! shutdown on SIGTERM (`lifecycle.rs`).
 
+mod authorized;
 mod endpoints;
+mod incoming;
 mod lifecycle;
 mod open;
 
@@ -55,8 +58,16 @@ pub enum RunError {
 pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     tracing::info!(node_id = config.node_id, effective_config = %config.effective(), "starting sutra-node");
     if config.tls().is_none() {
+        let reach = if config.insecure_listen_any {
+            "anyone who can reach these addresses (--insecure-listen-any)"
+        } else {
+            "any process on this machine"
+        };
         tracing::warn!(
-            "INSECURE MODE: no TLS and no authentication on any endpoint; never use this outside a sandbox"
+            api = %config.api_listen,
+            raft = %config.raft_listen,
+            exposed_to = reach,
+            "INSECURE MODE: no TLS and no authentication: the client API (read, write, membership, snapshots) and the Raft peer port are open to {reach}; never use this outside a sandbox"
         );
     }
     sutra_certs::install_crypto_provider();

@@ -1,6 +1,7 @@
 //! `sutra.cluster.ClusterService`: what operators call. Status needs the read role;
-//! everything that changes the cluster needs admin. Requests are validated before the
-//! leadership check, so every node gives a bad request the same answer.
+//! everything that changes the cluster needs admin, checked before the request is decoded
+//! (`auth.rs`). Requests are validated before the leadership check, so every node gives a
+//! bad request the same answer.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -8,14 +9,12 @@ use std::time::Duration;
 
 use openraft::ChangeMembers;
 use openraft::errors::{ClientWriteError, RaftError};
-use sutra_certs::Role;
 use sutra_proto::cluster::cluster_service_server::ClusterService;
 use sutra_proto::cluster::*;
 use sutra_raft::pb::IntoProto;
 use sutra_raft::{AlarmKind, Command, NodeInfo, TypeConfig};
 use tonic::{Request, Response, Status};
 
-use crate::auth::Authorizer;
 use crate::node::{Metrics, Node};
 use crate::status::ServiceError;
 use crate::validate;
@@ -27,13 +26,12 @@ const TRANSFER_WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct ClusterApi {
     node: Arc<Node>,
-    auth: Authorizer,
 }
 
 impl ClusterApi {
-    /// Serves `node` with `auth` deciding who may call.
-    pub fn new(node: Arc<Node>, auth: Authorizer) -> Self {
-        Self { node, auth }
+    /// Serves `node`. Mount it behind the role check.
+    pub fn new(node: Arc<Node>) -> Self {
+        Self { node }
     }
 
     fn require_leader(&self) -> Result<(), ServiceError> {
@@ -83,8 +81,7 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl ClusterService for ClusterApi {
-    async fn status(&self, req: Request<ClusterStatusRequest>) -> Reply<ClusterStatusResponse> {
-        self.auth.check(&req, Role::Read)?;
+    async fn status(&self, _req: Request<ClusterStatusRequest>) -> Reply<ClusterStatusResponse> {
         let m = self.node.metrics();
         let last_log = m.last_log_index.map_or(0, sutra_raft::position);
         let replication = match (&m.replication, &m.heartbeat) {
@@ -125,7 +122,6 @@ impl ClusterService for ClusterApi {
     }
 
     async fn add_learner(&self, req: Request<AddLearnerRequest>) -> Reply<MembershipResponse> {
-        self.auth.check(&req, Role::Admin)?;
         let r = req.into_inner();
         validate::add_learner(&r)?;
         self.require_leader()?;
@@ -158,7 +154,6 @@ impl ClusterService for ClusterApi {
         &self,
         req: Request<ChangeMembershipRequest>,
     ) -> Reply<MembershipResponse> {
-        self.auth.check(&req, Role::Admin)?;
         let r = req.into_inner();
         validate::change_membership(&r)?;
         let voters: BTreeSet<u64> = r.voters.into_iter().collect();
@@ -194,7 +189,6 @@ impl ClusterService for ClusterApi {
     }
 
     async fn remove_node(&self, req: Request<RemoveNodeRequest>) -> Reply<MembershipResponse> {
-        self.auth.check(&req, Role::Admin)?;
         let r = req.into_inner();
         validate::remove_node(&r)?;
         let id = r.node_id;
@@ -232,7 +226,6 @@ impl ClusterService for ClusterApi {
         &self,
         req: Request<TransferLeaderRequest>,
     ) -> Reply<TransferLeaderResponse> {
-        self.auth.check(&req, Role::Admin)?;
         let r = req.into_inner();
         validate::transfer_leader(&r)?;
         let target = r.target_node_id;
@@ -278,9 +271,8 @@ impl ClusterService for ClusterApi {
 
     async fn trigger_snapshot(
         &self,
-        req: Request<TriggerSnapshotRequest>,
+        _req: Request<TriggerSnapshotRequest>,
     ) -> Reply<TriggerSnapshotResponse> {
-        self.auth.check(&req, Role::Admin)?;
         let snap = self.node.snapshot_now().await?;
         Ok(Response::new(TriggerSnapshotResponse {
             snapshot_index: sutra_raft::position(snap.index),
@@ -289,13 +281,12 @@ impl ClusterService for ClusterApi {
         }))
     }
 
-    async fn list_alarms(&self, req: Request<ListAlarmsRequest>) -> Reply<AlarmsResponse> {
-        self.auth.check(&req, Role::Read)?;
+    async fn list_alarms(&self, _req: Request<ListAlarmsRequest>) -> Reply<AlarmsResponse> {
         Ok(Response::new(alarms_response(&self.node)))
     }
 
     async fn disarm_alarm(&self, req: Request<DisarmAlarmRequest>) -> Reply<AlarmsResponse> {
-        let caller = self.auth.check(&req, Role::Admin)?;
+        let caller = crate::auth::caller(&req)?;
         let r = req.into_inner();
         let kind = match r.kind.as_str() {
             "" => None,

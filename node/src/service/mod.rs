@@ -1,4 +1,5 @@
 //! The gRPC services a node serves.
 
 pub mod cluster;
+pub mod heavy_reads;
 pub mod storage;

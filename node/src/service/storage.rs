@@ -1,18 +1,21 @@
-//! `sutra.storage.StorageService`: the client API. Each handler checks the caller's
-//! role, converts and validates the request (naming bad fields by the request's own
-//! path, `validate.rs`), binds a write's session to the caller's certificate, goes
-//! through the node's write path or read barrier, and maps errors in one place
-//! (`status.rs`). Reads need the read role, writes the write role, and `Flush` admin.
+//! `sutra.storage.StorageService`: the client API. The caller's role was checked before
+//! the request was decoded (`auth.rs`, `server/authorized.rs`: reads need the read role,
+//! writes the write role, and `Flush` admin). Each handler converts and validates the
+//! request (naming bad fields by the request's own path, `validate.rs`), binds a write's
+//! session to the caller's certificate, goes through the node's write path or read
+//! barrier, and maps errors in one place (`status.rs`). Searches and large scans take a
+//! place among a bounded few first (`heavy_reads.rs`).
 
 use std::sync::Arc;
 
-use sutra_certs::{Identity, Role};
+use sutra_certs::Identity;
 use sutra_engine::{Rejection, ScanRange, WriteBatch, WriteOp, WriteOutcome};
 use sutra_proto::storage::storage_service_server::StorageService;
 use sutra_proto::storage::*;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{self, Authorizer};
+use super::heavy_reads::{self, HeavyReads};
+use crate::auth;
 use crate::node::Node;
 use crate::status::ServiceError;
 use crate::{convert, validate};
@@ -22,13 +25,15 @@ use sutra_raft::CommandResponse;
 #[derive(Debug, Clone)]
 pub struct StorageApi {
     node: Arc<Node>,
-    auth: Authorizer,
+    heavy: HeavyReads,
 }
 
 impl StorageApi {
-    /// Serves `node` with `auth` deciding who may call.
-    pub fn new(node: Arc<Node>, auth: Authorizer) -> Self {
-        Self { node, auth }
+    /// Serves `node`, with at most its `max-concurrent-searches` heavy reads at once.
+    /// Mount it behind the role check, which leaves the caller in each request.
+    pub fn new(node: Arc<Node>) -> Self {
+        let heavy = HeavyReads::new(node.config.max_concurrent_searches);
+        Self { node, heavy }
     }
 
     /// Binds the header to the caller, validates, and writes through the node (which
@@ -94,7 +99,7 @@ type Reply<T> = Result<Response<T>, Status>;
 impl StorageService for StorageApi {
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn put_concept(&self, req: Request<PutConceptRequest>) -> Reply<WriteResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = convert::put_concept(r.concept, r.expected_version);
         Ok(Response::new(
@@ -104,7 +109,6 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn get_concept(&self, req: Request<GetConceptRequest>) -> Reply<GetConceptResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         validate::get_concept(&r, self.node.engine.limits())?;
         let meta = self.node.read_barrier(r.read).await?;
@@ -125,7 +129,7 @@ impl StorageService for StorageApi {
         &self,
         req: Request<DeleteConceptRequest>,
     ) -> Reply<DeleteConceptResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = WriteOp::DeleteConcept {
             id: r.id,
@@ -140,7 +144,7 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn put_edge(&self, req: Request<PutEdgeRequest>) -> Reply<WriteResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = convert::put_edge(r.edge);
         Ok(Response::new(
@@ -150,7 +154,7 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn delete_edge(&self, req: Request<DeleteEdgeRequest>) -> Reply<DeleteEdgeResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let op = WriteOp::DeleteEdge {
             from: r.from,
@@ -166,7 +170,7 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id, ops = req.get_ref().ops.len()))]
     async fn batch(&self, req: Request<BatchRequest>) -> Reply<BatchResponse> {
-        let caller = self.auth.check(&req, Role::Write)?;
+        let caller = auth::caller(&req)?;
         let r = req.into_inner();
         let ops = convert::batch_ops(r.ops);
         let resp = self.write(caller.as_deref(), r.header, ops, false).await?;
@@ -185,7 +189,6 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn get_neighbors(&self, req: Request<NeighborsRequest>) -> Reply<NeighborsResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         validate::neighbors(&r, self.node.engine.limits())?;
         let direction = convert::direction(r.direction)?;
@@ -216,7 +219,6 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id))]
     async fn scan(&self, req: Request<ScanRequest>) -> Reply<ScanResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         validate::scan(&r, self.node.engine.limits())?;
         let limit = convert::limit(r.limit)?;
@@ -229,6 +231,9 @@ impl StorageService for StorageApi {
             },
         };
         let meta = self.node.read_barrier(r.read).await?;
+        let _place = heavy_reads::is_large_scan(r.limit)
+            .then(|| self.heavy.start("Scan"))
+            .transpose()?;
         let token = (!r.page_token.is_empty()).then_some(r.page_token.as_str());
         let page = self
             .node
@@ -248,13 +253,16 @@ impl StorageService for StorageApi {
 
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.node.id, k = req.get_ref().k))]
     async fn search(&self, req: Request<SearchRequest>) -> Reply<SearchResponse> {
-        self.auth.check(&req, Role::Read)?;
         let r = req.into_inner();
         let metric = convert::metric(r.metric)?;
         validate::search(&r, self.node.cluster_params()?.vector_dimension)?;
         let meta = self.node.read_barrier(r.read).await?;
+        // Held by the blocking task, so a call whose client went away keeps its place
+        // until the search it started has finished.
+        let place = self.heavy.start("Search")?;
         let engine = self.node.engine.clone();
         let (hits, concepts) = tokio::task::spawn_blocking(move || {
+            let _place = place;
             let hits = engine.search(&r.vector, r.k as usize, metric)?;
             let concepts = if r.include_concepts {
                 hits.iter()
@@ -283,13 +291,11 @@ impl StorageService for StorageApi {
         }))
     }
 
-    async fn health_check(&self, req: Request<HealthCheckRequest>) -> Reply<HealthCheckResponse> {
-        self.auth.check(&req, Role::Read)?;
+    async fn health_check(&self, _req: Request<HealthCheckRequest>) -> Reply<HealthCheckResponse> {
         Ok(Response::new(crate::health::report(&self.node)))
     }
 
     async fn get_stats(&self, req: Request<GetStatsRequest>) -> Reply<GetStatsResponse> {
-        self.auth.check(&req, Role::Read)?;
         let n = &self.node;
         let m = n.metrics();
         let s = n.engine.stats();
@@ -328,8 +334,7 @@ impl StorageService for StorageApi {
 
     /// Flush snapshots the engine and purges the Raft log, as `TriggerSnapshot` does, so
     /// it is an operator call and needs the admin role.
-    async fn flush(&self, req: Request<FlushRequest>) -> Reply<FlushResponse> {
-        self.auth.check(&req, Role::Admin)?;
+    async fn flush(&self, _req: Request<FlushRequest>) -> Reply<FlushResponse> {
         Ok(Response::new(self.node.flush().await?))
     }
 }

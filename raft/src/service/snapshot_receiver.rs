@@ -1,12 +1,16 @@
 //! Receiving an InstallSnapshot stream into the engine, then installing it through openraft.
 //!
 //! The stream must be: one header, then data chunks whose offsets run contiguously from 0,
-//! each 1..=1 MiB, together exactly `total_size_bytes`. Chunks go to a blocking writer task
-//! through a channel of two, so memory stays at a few chunks; each chunk must arrive within
-//! the per-chunk deadline. Only a stream whose length, checksum and position all check out
-//! reaches `Raft::install_full_snapshot`; anything else fails the call and installs nothing.
+//! each 1..=1 MiB, together exactly `total_size_bytes`, which must not exceed
+//! `max_snapshot_bytes`. Chunks go to a blocking writer task through a channel of two, so
+//! memory stays at a few chunks; each chunk must arrive within the per-chunk deadline and
+//! the last one within the whole stream's deadline, so one sender can hold the engine's
+//! install slot and its disk only so long and so much. Only a stream whose length,
+//! checksum and position all check out reaches `Raft::install_full_snapshot`; anything
+//! else fails the call and installs nothing.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::raft::SnapshotResponse;
@@ -41,7 +45,8 @@ impl RaftGrpcService {
         caller: Caller,
         mut stream: Streaming<pb::SnapshotChunk>,
     ) -> Result<SnapshotResponse<TypeConfig>, ServiceError> {
-        let header = match self.next_chunk(&mut stream).await? {
+        let deadline = tokio::time::Instant::now() + self.inner.config.snapshot_receive_timeout;
+        let header = match self.next_chunk(&mut stream, deadline).await? {
             Some(Kind::Header(h)) => parse_header(h)?,
             Some(Kind::Data(_)) => {
                 return Err(ServiceError::Protocol(
@@ -70,6 +75,7 @@ impl RaftGrpcService {
             tracing::info!(snapshot_id, %my_vote, "snapshot from a lower vote: answered without data");
             return Ok(SnapshotResponse::new(my_vote));
         }
+        check_size(total, self.inner.config.max_snapshot_bytes)?;
 
         let engine = self.inner.engine.clone();
         let receiver = tokio::task::spawn_blocking(move || SnapshotReceiver::begin(&engine))
@@ -90,7 +96,7 @@ impl RaftGrpcService {
 
         let mut received = 0u64;
         let streamed: Result<(), ServiceError> = async {
-            while let Some(kind) = self.next_chunk(&mut stream).await? {
+            while let Some(kind) = self.next_chunk(&mut stream, deadline).await? {
                 let data = match kind {
                     Kind::Data(d) => d,
                     Kind::Header(_) => {
@@ -155,14 +161,22 @@ impl RaftGrpcService {
         Ok(resp)
     }
 
-    /// The next item of the stream within the per-chunk deadline; `None` at its end.
+    /// The next item of the stream within the per-chunk deadline and the whole stream's
+    /// `deadline`; `None` at its end.
     async fn next_chunk(
         &self,
         stream: &mut Streaming<pb::SnapshotChunk>,
+        deadline: tokio::time::Instant,
     ) -> Result<Option<Kind>, ServiceError> {
-        let limit = self.inner.config.snapshot_chunk_timeout;
+        let config = &self.inner.config;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (limit, expired) = next_wait(
+            config.snapshot_chunk_timeout,
+            left,
+            config.snapshot_receive_timeout,
+        );
         match tokio::time::timeout(limit, stream.message()).await {
-            Err(_elapsed) => Err(ServiceError::ChunkTimeout(limit)),
+            Err(_elapsed) => Err(expired),
             Ok(Err(status)) => Err(ServiceError::Stream(status)),
             Ok(Ok(None)) => Ok(None),
             Ok(Ok(Some(pb::SnapshotChunk { kind: Some(kind) }))) => Ok(Some(kind)),
@@ -185,6 +199,25 @@ fn parse_header(h: pb::SnapshotHeader) -> Result<Header, ServiceError> {
         total: h.total_size_bytes,
         crc32c: h.crc32c,
     })
+}
+
+/// How long to wait for the next item, and the error if it does not come: the per-chunk
+/// timeout, or what is `left` of the whole stream's `total` bound if that is shorter.
+fn next_wait(chunk: Duration, left: Duration, total: Duration) -> (Duration, ServiceError) {
+    if left < chunk {
+        (left, ServiceError::ReceiveTimeout(total))
+    } else {
+        (chunk, ServiceError::ChunkTimeout(chunk))
+    }
+}
+
+/// A header may announce at most `max` bytes. Chunks are then held to the announced
+/// total ([`check_chunk`]), so no stream writes more than `max` either.
+fn check_size(announced: u64, max: u64) -> Result<(), ServiceError> {
+    if announced > max {
+        return Err(ServiceError::SnapshotTooLarge { announced, max });
+    }
+    Ok(())
 }
 
 /// A data chunk must continue exactly where the previous one ended, carry 1..=1 MiB and
@@ -228,5 +261,53 @@ fn task_failed(op: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Servi
             op,
             reason: e.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(offset: u64, len: usize) -> pb::SnapshotData {
+        pb::SnapshotData {
+            offset,
+            data: vec![7; len],
+        }
+    }
+
+    #[test]
+    fn a_header_announcing_more_than_the_maximum_is_refused() {
+        assert!(check_size(1 << 20, 1 << 20).is_ok());
+        let e = check_size((1 << 20) + 1, 1 << 20).unwrap_err();
+        assert!(matches!(e, ServiceError::SnapshotTooLarge { .. }), "{e}");
+        assert_eq!(
+            tonic::Status::from(e).code(),
+            tonic::Code::ResourceExhausted
+        );
+    }
+
+    #[test]
+    fn a_stream_never_writes_past_the_announced_total() {
+        assert!(check_chunk(&chunk(0, 10), 0, 20).is_ok());
+        assert!(check_chunk(&chunk(10, 10), 10, 20).is_ok());
+        let e = check_chunk(&chunk(20, 1), 20, 20).unwrap_err();
+        assert!(e.to_string().contains("longer than the announced"), "{e}");
+    }
+
+    #[test]
+    fn the_whole_stream_deadline_cuts_the_chunk_wait_short() {
+        let chunk = Duration::from_secs(10);
+        let total = Duration::from_secs(60);
+        let (wait, e) = next_wait(chunk, Duration::from_secs(50), total);
+        assert_eq!(wait, chunk);
+        assert!(matches!(e, ServiceError::ChunkTimeout(_)), "{e}");
+        let (wait, e) = next_wait(chunk, Duration::from_secs(3), total);
+        assert_eq!(wait, Duration::from_secs(3));
+        assert!(
+            matches!(e, ServiceError::ReceiveTimeout(t) if t == total),
+            "{e}"
+        );
+        let (wait, _) = next_wait(chunk, Duration::ZERO, total);
+        assert_eq!(wait, Duration::ZERO, "an expired stream waits no more");
     }
 }

@@ -23,6 +23,12 @@ pub(crate) enum ServiceError {
     /// No snapshot chunk arrived in time.
     #[error("no snapshot chunk within {0:?}")]
     ChunkTimeout(Duration),
+    /// The whole snapshot stream took longer than its bound.
+    #[error("snapshot stream not complete within {0:?} (snapshot receive timeout)")]
+    ReceiveTimeout(Duration),
+    /// The header announced a snapshot larger than this node accepts.
+    #[error("snapshot of {announced} bytes is larger than the {max} bytes this node accepts")]
+    SnapshotTooLarge { announced: u64, max: u64 },
     /// The engine cannot take a snapshot now (another one is being received or installed).
     #[error("cannot receive a snapshot now: {0}")]
     SnapshotBusy(crate::Error),
@@ -52,7 +58,10 @@ impl From<ServiceError> for Status {
             | ServiceError::Protocol(_)
             | ServiceError::SnapshotMismatch(_) => Status::invalid_argument(msg),
             ServiceError::Impersonation { .. } => Status::permission_denied(msg),
-            ServiceError::ChunkTimeout(_) => Status::deadline_exceeded(msg),
+            ServiceError::ChunkTimeout(_) | ServiceError::ReceiveTimeout(_) => {
+                Status::deadline_exceeded(msg)
+            }
+            ServiceError::SnapshotTooLarge { .. } => Status::resource_exhausted(msg),
             ServiceError::SnapshotBusy(_) | ServiceError::RaftStopped(_) => {
                 Status::unavailable(msg)
             }
@@ -101,6 +110,17 @@ mod tests {
         assert_eq!(
             code(ServiceError::ChunkTimeout(Duration::from_secs(1))),
             Code::DeadlineExceeded
+        );
+        assert_eq!(
+            code(ServiceError::ReceiveTimeout(Duration::from_secs(1))),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(
+            code(ServiceError::SnapshotTooLarge {
+                announced: 2,
+                max: 1
+            }),
+            Code::ResourceExhausted
         );
         assert_eq!(
             code(ServiceError::BadSnapshot("crc".into())),
