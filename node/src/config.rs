@@ -476,7 +476,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn err(field: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn err(field: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         field,
         reason: reason.into(),
@@ -515,40 +515,7 @@ impl NodeConfig {
                 "must be greater than election-timeout-min-ms",
             ));
         }
-        if self.vector_dimension.is_some_and(|d| d == 0 || d > 65_536) {
-            return Err(err("vector-dimension", "must be within 1..=65536"));
-        }
-        if self.max_sessions_per_owner == Some(0) {
-            return Err(err("max-sessions-per-owner", "must be at least 1"));
-        }
-        if let (Some(per_owner), Some(max)) = (self.max_sessions_per_owner, self.max_sessions)
-            && per_owner > max
-        {
-            return Err(err(
-                "max-sessions-per-owner",
-                format!("{per_owner} is more than max-sessions ({max})"),
-            ));
-        }
-        if self.max_batch_ops == Some(0) {
-            return Err(err("max-batch-ops", "must be at least 1"));
-        }
-        if self.max_sessions == Some(0) {
-            return Err(err("max-sessions", "must be at least 1"));
-        }
-        if self.data_file_grow_bytes == 0 {
-            return Err(err("data-file-grow-bytes", "must be at least 1"));
-        }
-        if let Some(q) = self.quota_bytes
-            && q > self.data_file_limit_bytes
-        {
-            return Err(err(
-                "quota-bytes",
-                format!(
-                    "{q} exceeds data-file-limit-bytes ({})",
-                    self.data_file_limit_bytes
-                ),
-            ));
-        }
+        crate::params::validate(&self)?;
         let content = self.max_content_bytes.unwrap_or(DEFAULT_MAX_CONTENT_BYTES);
         if self.max_message_bytes < content + (64 << 10) {
             return Err(err(

@@ -10,7 +10,7 @@
 use sutra_engine::StoreParams;
 use sutra_raft::ClusterParams;
 
-use crate::config::{DEFAULT_MAX_CONTENT_BYTES, NodeConfig};
+use crate::config::{ConfigError, DEFAULT_MAX_CONTENT_BYTES, NodeConfig, err};
 
 /// The cluster quota when the bootstrapping node gives none: 8 GiB.
 pub const DEFAULT_QUOTA_BYTES: u64 = 8 << 30;
@@ -40,6 +40,46 @@ pub fn bootstrap_params(c: &NodeConfig, cluster_id: String) -> ClusterParams {
         }),
         quota_bytes: c.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
     }
+}
+
+/// Checks the cluster parameters and the data file settings this node was given, and the
+/// relations between them.
+pub(crate) fn validate(c: &NodeConfig) -> Result<(), ConfigError> {
+    if c.vector_dimension.is_some_and(|d| d == 0 || d > 65_536) {
+        return Err(err("vector-dimension", "must be within 1..=65536"));
+    }
+    if c.max_sessions_per_owner == Some(0) {
+        return Err(err("max-sessions-per-owner", "must be at least 1"));
+    }
+    if let (Some(per_owner), Some(max)) = (c.max_sessions_per_owner, c.max_sessions)
+        && per_owner > max
+    {
+        return Err(err(
+            "max-sessions-per-owner",
+            format!("{per_owner} is more than max-sessions ({max})"),
+        ));
+    }
+    if c.max_batch_ops == Some(0) {
+        return Err(err("max-batch-ops", "must be at least 1"));
+    }
+    if c.max_sessions == Some(0) {
+        return Err(err("max-sessions", "must be at least 1"));
+    }
+    if c.data_file_grow_bytes == 0 {
+        return Err(err("data-file-grow-bytes", "must be at least 1"));
+    }
+    if let Some(q) = c.quota_bytes
+        && q > c.data_file_limit_bytes
+    {
+        return Err(err(
+            "quota-bytes",
+            format!(
+                "{q} exceeds data-file-limit-bytes ({})",
+                c.data_file_limit_bytes
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Every value this node was given that differs from the cluster's, as
