@@ -18,11 +18,7 @@ if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
   echo "skipped: no Docker engine (no docker binary, or docker info failed)"
   exit 0
 fi
-if docker compose version >/dev/null 2>&1; then
-  compose_bin=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  compose_bin=(docker-compose)
-else
+if ! deploy/compose version >/dev/null 2>&1; then
   echo "skipped: no Docker engine with compose (neither docker compose nor docker-compose)"
   exit 0
 fi
@@ -54,7 +50,7 @@ print(*(s.getsockname()[1] for s in ss))')
 export SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 SUTRA_BIND=127.0.0.1
 certs=$(mktemp -d /tmp/sutra-compose-certs.XXXXXX)
 export SUTRA_CERTS_DIR="$certs" SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-node:dev}
-compose() { "${compose_bin[@]}" -p "$project" -f deploy/docker-compose.yml "$@"; }
+compose() { deploy/compose -p "$project" -f deploy/docker-compose.yml "$@"; }
 
 cleanup() {
   local rc=$?
