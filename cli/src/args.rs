@@ -9,7 +9,7 @@ use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
 use crate::view::Output;
-use crate::{alarm, bench, cluster, data, drill, local, ops, parse};
+use crate::{alarm, bench, cluster, data, drill, local, ops, parse, reference};
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -74,6 +74,11 @@ pub enum Command {
     Alarm(alarm::AlarmArgs),
     /// A local three-node TLS cluster on loopback, for development.
     Local(local::LocalArgs),
+    /// Print the shell completion script (e.g. `sutra completions bash >
+    /// /etc/bash_completion.d/sutra`).
+    Completions(reference::CompletionsArgs),
+    /// Write man pages for sutra and every subcommand into a directory.
+    Man(reference::ManArgs),
 }
 
 /// A read's consistency level (`--consistency`).

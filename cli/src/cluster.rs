@@ -170,6 +170,10 @@ impl View for ChangeView {
 /// each follower has replicated.
 #[derive(Debug, Serialize)]
 pub struct StatusView {
+    /// The node that answered, its release version and the commit it was built from.
+    pub node_id: u64,
+    pub version: String,
+    pub commit: String,
     pub leader_id: u64,
     pub term: u64,
     pub commit_index: u64,
@@ -231,6 +235,9 @@ impl From<ClusterStatusResponse> for StatusView {
             last_ack_ms_ago: r.last_ack_ms_ago,
         });
         Self {
+            node_id: st.node_id,
+            version: st.version,
+            commit: st.commit,
             leader_id: st.leader_id,
             term: st.term,
             commit_index: st.commit_index,
@@ -253,12 +260,19 @@ impl From<ClusterStatusResponse> for StatusView {
 }
 
 impl View for StatusView {
-    /// `leader L  term T  commit C  applied A`, then a line per member with its role,
-    /// addresses and, for a follower, how far it has replicated.
+    /// `leader L  term T  commit C  applied A  (node N, vV commit)`, then a line per
+    /// member with its role, addresses and, for a follower, how far it has replicated
+    /// and when it last answered the leader.
     fn table(&self) -> String {
         let mut table = format!(
-            "leader {}  term {}  commit {}  applied {}\n",
-            self.leader_id, self.term, self.commit_index, self.applied_index
+            "leader {}  term {}  commit {}  applied {}  (node {}, v{} {})\n",
+            self.leader_id,
+            self.term,
+            self.commit_index,
+            self.applied_index,
+            self.node_id,
+            self.version,
+            self.commit
         );
         for m in &self.members {
             let lag = self
@@ -266,7 +280,15 @@ impl View for StatusView {
                 .iter()
                 .find(|r| r.node_id == m.node_id)
                 .map_or(String::new(), |r| {
-                    format!("  matched {}  lag {}", r.matched_index, r.lag_entries)
+                    let ack = if r.last_ack_ms_ago == u64::MAX {
+                        "never".to_string()
+                    } else {
+                        format!("{} ms ago", r.last_ack_ms_ago)
+                    };
+                    format!(
+                        "  matched {}  lag {}  ack {ack}",
+                        r.matched_index, r.lag_entries
+                    )
                 });
             let role = if m.voter { "voter" } else { "learner" };
             table.push_str(&format!(
@@ -348,6 +370,8 @@ mod tests {
                 quota_bytes: 4096,
             }),
             removed: vec![3],
+            version: "0.1.0".into(),
+            commit: "0123456789ab".into(),
         })
     }
 
@@ -355,10 +379,10 @@ mod tests {
     fn the_status_table_shows_members_and_their_replication() {
         assert_eq!(
             status().table(),
-            "leader 1  term 3  commit 14  applied 13\n\
+            "leader 1  term 3  commit 14  applied 13  (node 1, v0.1.0 0123456789ab)\n\
              \x20 node 1  voter  api h:101  raft h:201\n\
-             \x20 node 2  voter  api h:102  raft h:202  matched 14  lag 0\n\
-             \x20 node 4  learner  api h:104  raft h:204  matched 9  lag 5\n\
+             \x20 node 2  voter  api h:102  raft h:202  matched 14  lag 0  ack 12 ms ago\n\
+             \x20 node 4  learner  api h:104  raft h:204  matched 9  lag 5  ack 40 ms ago\n\
              cluster ab  dimension 8  quota 4096 B  content 1024 B  batch 10 ops  sessions 100 (6 per owner, ttl 600 ms)\n\
              removed 3"
         );
@@ -380,6 +404,9 @@ mod tests {
         assert_eq!(j["params"]["cluster_id"], "ab");
         assert_eq!(j["params"]["quota_bytes"], 4096);
         assert_eq!(j["removed"], serde_json::json!([3]));
+        assert_eq!(j["node_id"], 1);
+        assert_eq!(j["version"], "0.1.0");
+        assert_eq!(j["commit"], "0123456789ab");
         assert_eq!(
             j["replication"],
             serde_json::json!([

@@ -83,6 +83,9 @@ pub struct Answer {
     /// Bytes of the node's data file in use, and the cluster quota (0: not known yet).
     pub data_bytes: u64,
     pub quota_bytes: u64,
+    /// The node's release version and the commit its binary was built from.
+    pub version: String,
+    pub commit: String,
 }
 
 impl NodeCheck {
@@ -102,6 +105,8 @@ impl NodeCheck {
                     alarms: h.alarms.clone(),
                     data_bytes: h.data_bytes,
                     quota_bytes: h.quota_bytes,
+                    version: h.version.clone(),
+                    commit: h.commit.clone(),
                 }),
                 reason: h.reason.clone(),
             },
@@ -114,8 +119,8 @@ impl NodeCheck {
         }
     }
 
-    /// `OK   node 1 host:port  leader  leader 1  term 2  applied 9  lag 0`; a node that
-    /// does not serve starts with `FAIL` and ends with why.
+    /// `OK   node 1 host:port  leader  leader 1  term 2  applied 9  lag 0  v0.1.0 (commit)`;
+    /// a node that does not serve starts with `FAIL` and ends with why.
     pub fn line(&self) -> String {
         let Some(a) = &self.answer else {
             return format!("FAIL node ? {}  {}", self.endpoint, self.reason);
@@ -126,7 +131,7 @@ impl NodeCheck {
             (false, false) => format!("  {}", self.reason),
         };
         format!(
-            "{} node {} {}  {}  leader {}  term {}  applied {}  lag {}{why}",
+            "{} node {} {}  {}  leader {}  term {}  applied {}  lag {}  v{} ({}){why}",
             if self.ok { "OK  " } else { "FAIL" },
             a.node_id,
             self.endpoint,
@@ -135,6 +140,8 @@ impl NodeCheck {
             a.term,
             a.applied_index,
             a.lag_entries,
+            a.version,
+            a.commit,
         )
     }
 }
@@ -265,6 +272,8 @@ mod tests {
                 applied_index: 10,
                 commit_index: 10,
                 lag_entries: 0,
+                version: "0.1.0".into(),
+                commit: "0123456789ab".into(),
                 ..HealthCheckResponse::default()
             }),
         }
@@ -401,9 +410,9 @@ mod tests {
         let r = check(&[node(1, 1, true), node(2, 1, true), node(3, 0, false)]);
         assert_eq!(
             r.table(),
-            "OK   node 1 n1:50051  leader  leader 1  term 4  applied 10  lag 0\n\
-             OK   node 2 n2:50051  follower  leader 1  term 4  applied 10  lag 0\n\
-             FAIL node 3 n3:50051  follower  leader 0  term 4  applied 10  lag 0  no leader known\n\
+            "OK   node 1 n1:50051  leader  leader 1  term 4  applied 10  lag 0  v0.1.0 (0123456789ab)\n\
+             OK   node 2 n2:50051  follower  leader 1  term 4  applied 10  lag 0  v0.1.0 (0123456789ab)\n\
+             FAIL node 3 n3:50051  follower  leader 0  term 4  applied 10  lag 0  v0.1.0 (0123456789ab)  no leader known\n\
              cluster WARNING: 2 of 3 nodes serving, leader 1"
         );
     }

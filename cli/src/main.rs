@@ -19,6 +19,7 @@ mod health;
 mod local;
 mod ops;
 mod parse;
+mod reference;
 mod view;
 
 use clap::Parser as _;
@@ -32,6 +33,14 @@ use args::{Cli, Command};
 struct Exit(i32);
 
 async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Completions(args) => {
+            reference::completions(args);
+            return Ok(());
+        }
+        Command::Man(args) => return reference::man(args),
+        _ => {}
+    }
     if let Command::Local(args) = cli.command {
         // The runner blocks on processes and runs its own runtime.
         return tokio::task::spawn_blocking(move || local::run(args)).await?;
@@ -72,7 +81,9 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             };
             drill::run(args, cli.cluster_file.as_deref(), setting).await
         }
-        Command::Local(_) => unreachable!("handled before the client is set up"),
+        Command::Local(_) | Command::Completions(_) | Command::Man(_) => {
+            unreachable!("handled before the client is set up")
+        }
     }
 }
 

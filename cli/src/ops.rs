@@ -26,8 +26,12 @@ pub enum Command {
     Health {
         /// Judge the cluster as a monitoring check: a line per node, a verdict line,
         /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "serving")]
         check: bool,
+        /// Exit 0 only if every given node serves (knows a leader, is caught up), 1
+        /// otherwise: a container's or load balancer's health probe of one node.
+        #[arg(long)]
+        serving: bool,
     },
     /// Statistics of every node.
     Stats {
@@ -43,7 +47,7 @@ pub enum Command {
 impl Command {
     /// True for `health --check`.
     pub fn is_check(&self) -> bool {
-        matches!(self, Command::Health { check: true })
+        matches!(self, Command::Health { check: true, .. })
     }
 }
 
@@ -53,7 +57,7 @@ impl Command {
 pub async fn run(command: Command, client: &Client, output: Output) -> anyhow::Result<()> {
     let call = CallOptions::default();
     match command {
-        Command::Health { check: true } => {
+        Command::Health { check: true, .. } => {
             let report = health::check(&client.health_all(call).await);
             print(output, &report)?;
             match report.verdict.exit_code() {
@@ -61,9 +65,16 @@ pub async fn run(command: Command, client: &Client, output: Output) -> anyhow::R
                 code => Err(crate::Exit(code).into()),
             }
         }
-        Command::Health { check: false } => {
+        Command::Health { serving, .. } => {
             let results = client.health_all(call).await;
-            print_rows(output, NodeRows::new(results, HealthRow::new))
+            let all_serving = results
+                .iter()
+                .all(|r| r.result.as_ref().is_ok_and(|h| h.healthy));
+            print_rows(output, NodeRows::new(results, HealthRow::new))?;
+            if serving && !all_serving {
+                return Err(crate::Exit(1).into());
+            }
+            Ok(())
         }
         Command::Stats { content_hash } => {
             let req = GetStatsRequest {
@@ -192,16 +203,27 @@ impl StatsRow {
 }
 
 impl Row for StatsRow {
+    /// Every statistic, in the order of `GetStatsResponse`'s meaning: who and when,
+    /// content, the write counters, sizes, then log positions.
     fn line(&self) -> String {
         let mut line = format!(
-            "{}  node {}  concepts {}  edges {}  written {}  log {} B  data {} B  applied {}",
+            "{}  node {}  term {}  up {} s  concepts {}  edges {}  written {}  dropped {}  pending {}  reconciliations {}  log {} B  data {} B  garbage {} B  flushes {}  checkpoint {}  commit {}  applied {}",
             self.endpoint,
             self.node_id,
+            self.term,
+            self.uptime_seconds,
             self.concepts,
             self.edges,
             self.written,
+            self.dropped,
+            self.pending,
+            self.reconciliations,
             self.log_size_bytes,
             self.data_file_bytes,
+            self.garbage_bytes,
+            self.flushes,
+            self.last_checkpoint_index,
+            self.commit_index,
             self.applied_index
         );
         if let Some(c) = &self.content {
@@ -270,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn stats_print_the_usual_line_and_every_statistic_in_json() {
+    fn stats_print_every_statistic_in_the_line_and_in_json() {
         let rows = NodeRows(vec![NodeRow::Answered(StatsRow::new(
             "h:1".into(),
             stats(),
@@ -278,7 +300,7 @@ mod tests {
         ))]);
         assert_eq!(
             rows.table(),
-            "h:1  node 2  concepts 5  edges 2  written 12  log 8000 B  data 9000 B  applied 14"
+            "h:1  node 2  term 3  up 60 s  concepts 5  edges 2  written 12  dropped 1  pending 3  reconciliations 4  log 8000 B  data 9000 B  garbage 360 B  flushes 6  checkpoint 10  commit 15  applied 14"
         );
         let j = serde_json::to_value(&rows).unwrap();
         let want = [

@@ -60,5 +60,7 @@ pub fn report(node: &Node) -> HealthCheckResponse {
             .collect(),
         data_bytes: node.engine.usage().0,
         quota_bytes: node.cluster().params().map_or(0, |p| p.quota_bytes),
+        version: crate::build_info::VERSION.to_string(),
+        commit: crate::build_info::COMMIT.to_string(),
     }
 }

@@ -6,11 +6,14 @@
 //! and network (`sutra-raft`) know nothing of the client API.
 
 pub mod auth;
+pub mod build_info;
 pub mod certs_cmd;
 pub mod config;
 pub mod convert;
 pub mod disk;
+pub mod events;
 pub mod health;
+pub mod logging;
 pub mod node;
 pub mod params;
 mod read;

@@ -13,6 +13,16 @@ use sutra_node::NodeConfig;
     about = "A node of a Sutra storage cluster"
 )]
 struct Cli {
+    /// How log lines are written: `text` for people, `json` (one object per line) for a
+    /// log pipeline.
+    #[arg(
+        long,
+        global = true,
+        env = "SUTRA_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: sutra_node::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,16 +43,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    sutra_node::logging::init(cli.log_format);
     match cli.command {
         Command::Run { config, node } => {
             let node = match config {

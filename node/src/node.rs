@@ -406,6 +406,11 @@ impl Node {
             .await
             .map_err(|e| ServiceError::Deadline(format!("log purge did not finish: {e}")))?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            event = "flush",
+            checkpoint_index = sutra_raft::position(snapshot_index),
+            "flushed: engine checkpointed, log purged behind it"
+        );
         Ok(pb::FlushResponse {
             checkpoint_index: sutra_raft::position(snapshot_index),
             log_size_bytes: self.log_size_bytes(),

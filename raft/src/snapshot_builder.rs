@@ -50,6 +50,7 @@ impl SnapshotBuilder {
             .map_err(Error::engine("snapshot"))?;
         let meta = meta_of(&snap)?;
         tracing::info!(
+            event = "snapshot_built",
             last_log_id = ?meta.last_log_id,
             size = snap.meta().size,
             crc32c = snap.meta().crc32c,

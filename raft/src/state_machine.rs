@@ -130,7 +130,7 @@ impl StateMachine {
                     self.engine
                         .adopt_params(params.store_params())
                         .map_err(Error::engine("adopt the cluster's parameters"))?;
-                    tracing::info!(cluster_id = %params.cluster_id, "cluster parameters applied");
+                    tracing::info!(event = "cluster_params_applied", cluster_id = %params.cluster_id, "cluster parameters applied");
                     cluster.params = Some(params.clone());
                 }
                 (&empty, 0)
@@ -142,7 +142,7 @@ impl StateMachine {
                     cluster.alarms.remove(alarm)
                 };
                 if changed {
-                    tracing::warn!(%alarm, active, "alarm");
+                    tracing::warn!(event = if *active { "alarm_raised" } else { "alarm_cleared" }, %alarm, active, "alarm");
                 }
                 (&empty, 0)
             }
@@ -233,7 +233,7 @@ impl StateMachine {
         self.cluster = self.applied_position()?.cluster;
         self.shared.set(self.cluster.clone());
         *self.current.lock() = Some((installed_meta, installed));
-        tracing::info!(last_log_id = ?meta.last_log_id, "snapshot installed");
+        tracing::info!(event = "snapshot_installed", last_log_id = ?meta.last_log_id, "snapshot installed");
         Ok(())
     }
 }

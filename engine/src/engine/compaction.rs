@@ -81,12 +81,13 @@ impl Engine {
             .spawn(move || {
                 match engine.compact_now() {
                     Ok(r) => tracing::info!(
+                        event = "compaction",
                         before = r.bytes_before,
                         after = r.bytes_after,
                         records = r.records,
                         "compaction done"
                     ),
-                    Err(e) => tracing::error!(error = %e, "compaction failed"),
+                    Err(e) => tracing::error!(event = "compaction_failed", error = %e, "compaction failed"),
                 }
                 engine.inner.compacting.store(false, Ordering::Release);
             });

@@ -91,7 +91,7 @@ impl Engine {
 
     pub(crate) fn poison(&self, op: &'static str, e: &Error) {
         if self.inner.poisoned.set(op).is_ok() {
-            tracing::error!(error = %e, "storage engine poisoned, refusing further writes");
+            tracing::error!(event = "engine_poisoned", error = %e, "storage engine poisoned, refusing further writes");
         }
     }
 
@@ -100,7 +100,7 @@ impl Engine {
         if let Some(op) = is_sync_failure(&e)
             && self.inner.poisoned.set(op).is_ok()
         {
-            tracing::error!(error = %e, "sync failed; storage engine poisoned, refusing further writes");
+            tracing::error!(event = "engine_poisoned", error = %e, "sync failed; storage engine poisoned, refusing further writes");
         }
         e
     }

@@ -105,6 +105,7 @@ impl Engine {
             .map_err(|e| self.note_failure(e))?;
         self.inner.checkpoints.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
+            event = "checkpoint",
             version = ck.last_version,
             durable_len = ck.durable_len,
             elapsed_us = started.elapsed().as_micros() as u64,

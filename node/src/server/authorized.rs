@@ -5,17 +5,21 @@
 //! wrapper sits in front of the generated server, where the request is still HTTP: it
 //! looks only at the path and the TLS connect info (`auth::authorize`), answers a refused
 //! call with its status at once, dropping the body unread, and otherwise passes the call
-//! on with the [`Caller`](crate::auth::Caller) in its extensions.
+//! on with the [`Caller`](crate::auth::Caller) in its extensions. Calls of admin methods,
+//! let through or refused, are audited (`audit.rs`).
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use futures_util::future::{Either, Ready, ready};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Either, Ready, ready};
+use sutra_certs::Role;
 use tonic::body::Body;
 use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 
-use crate::auth::{self, Identify};
+use super::audit::AuditRecord;
+use crate::auth::{self, Caller, Identify};
 
 /// `S` behind the role check of `I`.
 #[derive(Debug, Clone)]
@@ -37,11 +41,15 @@ impl<S: NamedService, I> NamedService for Authorized<S, I> {
 impl<S, I> Service<http::Request<Body>> for Authorized<S, I>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
     I: Identify,
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = Either<S::Future, Ready<Result<http::Response<Body>, Infallible>>>;
+    type Future = Either<
+        Either<S::Future, BoxFuture<'static, Result<http::Response<Body>, Infallible>>>,
+        Ready<Result<http::Response<Body>, Infallible>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -49,17 +57,42 @@ where
 
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
         let path = req.uri().path().to_owned();
+        let admin = auth::required_role(&path) == Some(Role::Admin);
         match auth::authorize(&self.identify, &path, req.extensions_mut()) {
+            Ok(caller) if admin => {
+                let record = AuditRecord::start(&path, caller_name(&caller));
+                req.extensions_mut().insert(caller);
+                let call = self.inner.call(req);
+                Either::Left(Either::Right(
+                    call.map(|r| r.map(|resp| record.watch(resp))).boxed(),
+                ))
+            }
             Ok(caller) => {
                 req.extensions_mut().insert(caller);
-                Either::Left(self.inner.call(req))
+                Either::Left(Either::Left(self.inner.call(req)))
             }
             Err(status) => {
                 tracing::debug!(path, code = ?status.code(), message = status.message(), "client call refused before decoding");
+                if admin {
+                    let who = match self.identify.identify(req.extensions_mut()) {
+                        Ok(id) => caller_name(&Caller(id.map(std::sync::Arc::new))),
+                        Err(_) => "unidentified".to_string(),
+                    };
+                    AuditRecord::start(&path, who).finish(status.code(), status.message());
+                }
                 Either::Right(ready(Ok(status.into_http())))
             }
         }
     }
+}
+
+/// How the audit trail names a caller: its certificate identity, or `anonymous` on an
+/// endpoint without authentication.
+fn caller_name(caller: &Caller) -> String {
+    caller
+        .0
+        .as_ref()
+        .map_or_else(|| "anonymous".to_string(), |id| id.uri())
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ pub(super) async fn bootstrap(node: &Arc<Node>) -> Result<(), RunError> {
         .collect();
     match node.raft.initialize(nodes).await {
         Ok(()) => {
-            tracing::info!(members = members.len(), %cluster_id, "cluster initialised");
+            tracing::info!(event = "cluster_initialised", members = members.len(), %cluster_id, "cluster initialised");
             tokio::spawn(propose_params(node.clone()));
         }
         Err(e) => tracing::info!(reason = %e, "not initialising"),
@@ -190,7 +190,24 @@ pub(super) async fn hand_over_leadership(node: &Node) {
         )
         .await;
     match moved {
-        Ok(m) => tracing::info!(new_leader = ?m.current_leader, "leadership handed over"),
+        Ok(m) => {
+            tracing::info!(event = "leadership_handed_over", new_leader = ?m.current_leader, "leadership handed over")
+        }
         Err(e) => tracing::warn!(error = %e, "leadership did not move before shutdown"),
+    }
+}
+
+/// Tells a supervisor that speaks the systemd notification protocol (`Type=notify`,
+/// `NOTIFY_SOCKET` set) where the node is: `READY=1` once its endpoints listen and it
+/// has bootstrapped (it serves then, or answers that it cannot yet, with the reason),
+/// `STOPPING=1` when it starts shutting down. Without `NOTIFY_SOCKET` nothing is sent.
+pub(super) fn notify_supervisor(ready: bool, status: &str) {
+    let state = if ready {
+        sd_notify::NotifyState::Ready
+    } else {
+        sd_notify::NotifyState::Stopping
+    };
+    if let Err(e) = sd_notify::notify(false, &[state, sd_notify::NotifyState::Status(status)]) {
+        tracing::warn!(error = %e, "could not notify the service manager");
     }
 }

@@ -3,6 +3,7 @@
 //! check before decoding, `authorized.rs`), then bootstrap, health and the orderly
 //! shutdown on SIGTERM (`lifecycle.rs`).
 
+mod audit;
 mod authorized;
 mod endpoints;
 mod incoming;
@@ -56,7 +57,7 @@ pub enum RunError {
 
 /// Runs a node until SIGTERM or SIGINT, then shuts it down in order.
 pub async fn run(config: ValidConfig) -> Result<(), RunError> {
-    tracing::info!(node_id = config.node_id, effective_config = %config.effective(), "starting sutra-node");
+    tracing::info!(event = "node_starting", node_id = config.node_id, effective_config = %config.effective(), "starting sutra-node");
     if config.tls().is_none() {
         let reach = if config.insecure_listen_any {
             "anyone who can reach these addresses (--insecure-listen-any)"
@@ -76,14 +77,19 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let peer_task = endpoints::serve_peers(&node, stop_rx.clone()).await?;
     let (api_task, health_reporter) = endpoints::serve_clients(&node, stop_rx.clone()).await?;
-    tracing::info!(api = %config.api_listen, raft = %config.raft_listen, tls = config.tls().is_some(), "listening");
+    tracing::info!(event = "node_listening", api = %config.api_listen, raft = %config.raft_listen, tls = config.tls().is_some(), "listening");
 
     lifecycle::bootstrap(&node).await?;
+    lifecycle::notify_supervisor(
+        true,
+        &format!("serving the client API on {}", config.api_listen),
+    );
     let health_task = tokio::spawn(lifecycle::report_health(
         node.clone(),
         health_reporter,
         stop_rx.clone(),
     ));
+    let events_task = tokio::spawn(crate::events::watch(node.clone(), stop_rx.clone()));
     let disk_task = tokio::spawn(crate::disk::watch_free_space(node.clone(), stop_rx));
 
     let fatal = tokio::select! {
@@ -91,9 +97,10 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
         reason = lifecycle::wait_for_fatal(&node) => Some(reason),
     };
     if let Some(reason) = &fatal {
-        tracing::error!(%reason, "stopping: storage failed; restart the node to recover from disk");
+        tracing::error!(event = "node_fatal", %reason, "stopping: storage failed; restart the node to recover from disk");
     }
-    tracing::info!("shutting down");
+    tracing::info!(event = "node_stopping", "shutting down");
+    lifecycle::notify_supervisor(false, "shutting down");
     lifecycle::hand_over_leadership(&node).await;
     let _ = stop_tx.send(true);
     if let Err(e) = node.raft.shutdown().await {
@@ -102,6 +109,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     endpoints::join([("peer", peer_task), ("api", api_task)]).await;
     health_task.abort();
     disk_task.abort();
+    events_task.abort();
     if let Some(reason) = fatal {
         // Nothing more is written after a storage failure: the last good checkpoint and
         // the log are what a restart recovers from.
@@ -113,6 +121,6 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
             tracing::error!(error = %e, "final checkpoint failed; the log replays on restart")
         }
     }
-    tracing::info!("stopped");
+    tracing::info!(event = "node_stopped", "stopped");
     Ok(())
 }

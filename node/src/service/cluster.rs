@@ -118,6 +118,8 @@ impl ClusterService for ClusterApi {
             replication,
             params: self.node.cluster().params().map(IntoProto::into_proto),
             removed: self.node.cluster().get().removed.into_iter().collect(),
+            version: crate::build_info::VERSION.to_string(),
+            commit: crate::build_info::COMMIT.to_string(),
         }))
     }
 
@@ -313,7 +315,7 @@ impl ClusterService for ClusterApi {
                     active: false,
                 })
                 .await?;
-            tracing::warn!(%alarm, caller = ?caller.as_deref().map(|c| c.uri()), "alarm disarmed");
+            tracing::warn!(event = "alarm_disarmed", %alarm, caller = ?caller.as_deref().map(|c| c.uri()), "alarm disarmed");
         }
         Ok(Response::new(alarms_response(&self.node)))
     }

@@ -65,7 +65,13 @@ impl PeerClient {
         let (id, target) = (self.shared.id, self.target);
         let (size, crc32c) = (snap.meta().size, snap.meta().crc32c);
         let snapshot_id = snapshot_id(&meta, crc32c);
-        tracing::info!(target_node = target, snapshot_id, size, "sending snapshot");
+        tracing::info!(
+            event = "snapshot_send_started",
+            target_node = target,
+            snapshot_id,
+            size,
+            "sending snapshot"
+        );
 
         let header = pb::SnapshotChunk {
             kind: Some(Kind::Header(pb::SnapshotHeader {
@@ -143,11 +149,11 @@ impl PeerClient {
             Ok(resp) => {
                 let resp = SnapshotResponse::from_proto(resp.into_inner())
                     .map_err(|e| StreamingError::from(rpc_error::malformed(&e)))?;
-                tracing::info!(target_node = target, snapshot_id, vote = %resp.vote, "snapshot sent");
+                tracing::info!(event = "snapshot_sent", target_node = target, snapshot_id, vote = %resp.vote, "snapshot sent");
                 Ok(resp)
             }
             Err(status) => {
-                tracing::warn!(target_node = target, snapshot_id, code = ?status.code(), message = status.message(), "snapshot transfer failed");
+                tracing::warn!(event = "snapshot_send_failed", target_node = target, snapshot_id, code = ?status.code(), message = status.message(), "snapshot transfer failed");
                 Err(
                     rpc_error::from_status(status, RPCTypes::InstallSnapshot, id, target, idle)
                         .into(),

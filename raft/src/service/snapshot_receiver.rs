@@ -67,7 +67,7 @@ impl RaftGrpcService {
             total,
             crc32c,
         } = header;
-        tracing::info!(snapshot_id, %vote, last_log_id = ?meta.last_log_id, total, "receiving snapshot");
+        tracing::info!(event = "snapshot_receive_started", snapshot_id, %vote, last_log_id = ?meta.last_log_id, total, "receiving snapshot");
 
         // A stale leader's snapshot would be refused after the whole transfer; answer now.
         let my_vote = self.inner.raft.metrics().borrow_watched().vote;
@@ -157,7 +157,7 @@ impl RaftGrpcService {
                 },
             )
             .await?;
-        tracing::info!(snapshot_id, vote = %resp.vote, "snapshot received and handed to raft");
+        tracing::info!(event = "snapshot_received", snapshot_id, vote = %resp.vote, "snapshot received and handed to raft");
         Ok(resp)
     }
 

@@ -1,0 +1,94 @@
+//! The Raft events an operator looks for in the log, with stable names: `leader_changed`
+//! (a new term or a new leader), `role_changed` (this node became leader, follower,
+//! candidate, learner) and `membership_changed` (voters or learners changed). They are
+//! derived from openraft's metrics stream, so each is logged once per change, on every
+//! node, whatever caused it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use openraft::ServerState;
+use openraft::async_runtime::WatchReceiver;
+use tokio::sync::watch;
+
+use crate::node::{Metrics, Node};
+
+/// What the events compare between two metrics snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    term: u64,
+    leader: Option<u64>,
+    state: ServerState,
+    voters: BTreeSet<u64>,
+    learners: BTreeSet<u64>,
+}
+
+impl Seen {
+    fn of(m: &Metrics) -> Self {
+        let membership = m.membership_config.membership();
+        Self {
+            term: m.current_term,
+            leader: m.current_leader,
+            state: m.state,
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+        }
+    }
+}
+
+/// Logs the events between `before` and `now`.
+fn log_changes(before: &Seen, now: &Seen, m: &Metrics) {
+    if now.term != before.term || now.leader != before.leader {
+        tracing::info!(
+            event = "leader_changed",
+            term = now.term,
+            leader = ?now.leader,
+            previous_term = before.term,
+            previous_leader = ?before.leader,
+            "leader or term changed"
+        );
+    }
+    if now.state != before.state {
+        tracing::info!(
+            event = "role_changed",
+            role = ?now.state,
+            previous_role = ?before.state,
+            term = now.term,
+            "this node's role changed"
+        );
+    }
+    if now.voters != before.voters || now.learners != before.learners {
+        let log_index = m
+            .membership_config
+            .log_id()
+            .as_ref()
+            .map_or(0, |id| sutra_raft::position(id.index));
+        tracing::info!(
+            event = "membership_changed",
+            voters = ?now.voters,
+            learners = ?now.learners,
+            previous_voters = ?before.voters,
+            previous_learners = ?before.learners,
+            log_index,
+            "membership changed"
+        );
+    }
+}
+
+/// Logs leader, role and membership changes until `stop` or until Raft stops.
+pub async fn watch(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    let mut metrics = node.raft.metrics();
+    let mut seen = Seen::of(&node.metrics());
+    loop {
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let m = node.metrics();
+        let now = Seen::of(&m);
+        if now != seen {
+            log_changes(&seen, &now, &m);
+            seen = now;
+        }
+    }
+}
