@@ -42,9 +42,9 @@ fn log_changes(before: &Seen, now: &Seen, m: &Metrics) {
         tracing::info!(
             event = "leader_changed",
             term = now.term,
-            leader = ?now.leader,
+            leader = now.leader,
             previous_term = before.term,
-            previous_leader = ?before.leader,
+            previous_leader = before.leader,
             "leader or term changed"
         );
     }
@@ -65,14 +65,19 @@ fn log_changes(before: &Seen, now: &Seen, m: &Metrics) {
             .map_or(0, |id| sutra_raft::position(id.index));
         tracing::info!(
             event = "membership_changed",
-            voters = ?now.voters,
-            learners = ?now.learners,
-            previous_voters = ?before.voters,
-            previous_learners = ?before.learners,
+            voters = ids(&now.voters),
+            learners = ids(&now.learners),
+            previous_voters = ids(&before.voters),
+            previous_learners = ids(&before.learners),
             log_index,
             "membership changed"
         );
     }
+}
+
+/// Node ids as `1,2,3`.
+fn ids(set: &BTreeSet<u64>) -> String {
+    set.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Logs leader, role and membership changes until `stop` or until Raft stops.
