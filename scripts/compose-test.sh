@@ -126,6 +126,12 @@ for n in 1 2 3; do
   held=$(compose exec -T "node$n" ls /etc/sutra/certs | sort | tr '\n' ' ')
   [ "$held" = "ca.pem node-$n-key.pem node-$n.pem " ] || { echo "node$n holds: $held"; exit 1; }
 done
+log "--- the image's own HEALTHCHECK (compose sets its interval) passes in every node"
+probe=$(docker image inspect -f '{{index .Config.Healthcheck.Test 1}}' "${SUTRA_IMAGE:-sutra-node:dev}")
+[ -n "$probe" ] || { echo "the image has no HEALTHCHECK"; exit 1; }
+for n in 1 2 3; do
+  compose exec -T "node$n" sh -c "$probe" || { echo "node$n: the image's HEALTHCHECK failed: $probe"; exit 1; }
+done
 compose exec -T node1 health-check | tail -n 1 | grep -q '^cluster OK: 3 of 3 nodes serving' ||
   { echo "health-check inside node1 (node certificate) did not say OK"; exit 1; }
 

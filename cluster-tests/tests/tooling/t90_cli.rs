@@ -9,7 +9,8 @@ use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, process::cli_bi
 /// leads; `sutra health --output json` lists every node with one leader; `sutra cluster`
 /// names the leader and `sutra cluster transfer-leader N` moves leadership to N; a user's
 /// mistake (removing a node that is not a member, an empty id, a missing concept) is one line on
-/// stderr with exit code 1, no backtrace.
+/// stderr with exit code 1, no backtrace; `sutra health --serving` on one node exits 0
+/// while it serves and 1 once it is down, and every node reports its version and commit.
 ///
 /// Why: operators script the CLI; its output and exit codes are an interface.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,6 +94,37 @@ async fn run() -> anyhow::Result<()> {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{err}");
     }
+
+    tracing::info!("--- health --serving: a probe of one node, exit 1 once it no longer serves");
+    let probe = |id: u64| -> anyhow::Result<Option<i32>> {
+        let addr = cluster.node(id)?.api_addr.clone();
+        let out = Command::new(&cli)
+            .args(["--endpoints", &addr, "--timeout", "2", "--ca"])
+            .arg(sutra_certs::CertPaths::ca(certs).cert)
+            .arg("--cert")
+            .arg(&admin.cert)
+            .arg("--key")
+            .arg(&admin.key)
+            .args(["health", "--serving"])
+            .output()?;
+        Ok(out.status.code())
+    };
+    let version = cluster.health(new).await?;
+    assert!(
+        !version.version.is_empty() && !version.commit.is_empty(),
+        "{version:?}"
+    );
+    for id in cluster.ids() {
+        assert_eq!(probe(id)?, Some(0), "node {id} serves");
+    }
+    let stopped = *cluster
+        .ids()
+        .iter()
+        .find(|&&id| id != new)
+        .expect("a follower");
+    cluster.kill(stopped)?;
+    assert_eq!(probe(stopped)?, Some(1), "node {stopped} is down");
+    assert_eq!(probe(new)?, Some(0), "the leader still serves");
 
     cluster.finish();
     Ok(())
