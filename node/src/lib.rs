@@ -13,6 +13,7 @@ pub mod convert;
 pub mod disk;
 pub mod events;
 pub mod health;
+pub mod legacy_env;
 pub mod logging;
 pub mod node;
 pub mod params;

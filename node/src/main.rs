@@ -45,6 +45,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     sutra_node::logging::init(cli.log_format);
+    sutra_node::legacy_env::warn_if_set();
     match cli.command {
         Command::Run { config, node } => {
             let node = match config {

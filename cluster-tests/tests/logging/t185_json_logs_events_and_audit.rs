@@ -15,7 +15,8 @@ use sutra_proto::storage::{FlushRequest, GetStatsRequest};
 /// answered them, naming the caller's certificate and the status: a TriggerSnapshot by
 /// the admin (OK; a `snapshot_built` event too), a Flush by a writer (refused,
 /// PERMISSION_DENIED, still audited); calls that need no admin role (GetStats) leave
-/// none.
+/// none. A node started with an old server's variable (`STORAGE_PORT`) names it and
+/// its replacement in one `legacy_variable` event.
 ///
 /// Why: operators and their pipelines find elections and changes by name, and an audit
 /// trail must hold every admin action, including refused ones, with who did it.
@@ -51,12 +52,28 @@ fn events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cluster = Cluster::start(ClusterOptions {
+    let mut opts = ClusterOptions {
         extra_args: vec!["--log-format".into(), "json".into()],
         ..ClusterOptions::default()
-    })
-    .await?;
+    };
+    // An old unit file's variable: named with its replacement, and changes nothing.
+    opts.node_env
+        .insert(3, vec![("STORAGE_PORT".into(), "50051".into())]);
+    let cluster = Cluster::start(opts).await?;
     let leader = cluster.leader(Duration::from_secs(15)).await?;
+    let legacy = json_lines(&cluster, 3)?;
+    let legacy = events(&legacy, "legacy_variable");
+    assert_eq!(legacy.len(), 1, "{legacy:?}");
+    assert_eq!(legacy[0]["fields"]["variable"], "STORAGE_PORT");
+    assert!(
+        legacy[0]["fields"]["instead"]
+            .as_str()
+            .is_some_and(|i| i.contains("SUTRA_API_LISTEN")),
+        "{legacy:?}"
+    );
+    for id in [1, 2] {
+        assert!(events(&json_lines(&cluster, id)?, "legacy_variable").is_empty());
+    }
 
     tracing::info!("--- every node logs the election and the membership by name");
     for id in cluster.ids() {
