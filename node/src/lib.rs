@@ -6,11 +6,14 @@
 //! and network (`sutra-raft`) know nothing of the client API.
 
 pub mod auth;
+pub mod build_info;
 pub mod certs_cmd;
 pub mod config;
 pub mod convert;
 pub mod disk;
 pub mod health;
+pub mod metrics;
+pub mod monitor;
 pub mod node;
 pub mod params;
 mod read;
