@@ -4,3 +4,4 @@
 
 mod http;
 mod t180_monitoring_listener;
+mod t181_readyz_follows_the_leader;
