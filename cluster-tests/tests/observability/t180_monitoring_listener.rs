@@ -104,6 +104,24 @@ async fn run() -> Result<()> {
             text.contains("sutra_build_info{version=\""),
             "no build info"
         );
+        for name in [
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            ensure!(
+                value(&text, name)? > 0.0,
+                "node {id}: {name} is not positive"
+            );
+        }
+        value(&text, "process_cpu_seconds_total")?;
+        for cert in ["node", "ca"] {
+            let name = format!("sutra_tls_certificate_expiry_seconds{{cert=\"{cert}\"}}");
+            ensure!(
+                value(&text, &name)? > 86_400.0,
+                "node {id}: {name} under a day"
+            );
+        }
         before.insert(
             id,
             (

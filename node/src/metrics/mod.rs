@@ -17,6 +17,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::build_info;
+
+mod process;
 use crate::node::Node;
 
 /// How many leader changes the status page remembers.
@@ -106,6 +108,20 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, c);
 }
 
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+fn float_gauge(registry: &mut Registry, name: &str, help: &str, value: f64) {
+    let g: FloatGauge = Gauge::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn float_counter(registry: &mut Registry, name: &str, help: &str, value: f64) {
+    let c: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
 fn as_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -127,7 +143,33 @@ pub fn registry(node: &Node, leaders: &LeaderWatch) -> Registry {
     );
     raft_metrics(&mut r, node, leaders);
     engine_metrics(&mut r, node);
+    process::register(&mut r);
+    tls_metrics(&mut r, node);
     r
+}
+
+/// Seconds until the node's and the CA's certificates expire (negative once expired),
+/// read from the files in use now, so a rotated certificate shows at the next scrape.
+fn tls_metrics(r: &mut Registry, node: &Node) {
+    let Some(tls) = node.config.tls() else {
+        return;
+    };
+    let now = now_unix_s();
+    let f: Family<Labels, FloatGauge> = Family::default();
+    for (which, path) in [("node", &tls.cert), ("ca", &tls.ca)] {
+        match sutra_certs::not_after_from_pem_file(path) {
+            Ok(t) => {
+                f.get_or_create(&vec![("cert", which.to_string())])
+                    .set(t as f64 - now);
+            }
+            Err(e) => tracing::debug!(cert = which, error = %e, "certificate expiry not read"),
+        }
+    }
+    r.register(
+        "sutra_tls_certificate_expiry_seconds",
+        "Seconds until the certificate expires",
+        f,
+    );
 }
 
 fn raft_metrics(r: &mut Registry, node: &Node, leaders: &LeaderWatch) {
@@ -187,7 +229,7 @@ fn raft_metrics(r: &mut Registry, node: &Node, leaders: &LeaderWatch) {
         "On the leader: entries each follower is behind the leader's log",
         per(&|p| as_i64(p.lag_entries)),
     );
-    let f: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>> = Family::default();
+    let f: Family<Labels, FloatGauge> = Family::default();
     for p in progress.iter().filter(|p| p.last_ack_ms_ago != u64::MAX) {
         f.get_or_create(&vec![("follower", p.node_id.to_string())])
             .set(p.last_ack_ms_ago as f64 / 1000.0);
