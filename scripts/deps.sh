@@ -5,7 +5,8 @@ set -euo pipefail
 
 # libclang-dev: bindgen for the RocksDB bindings; librocksdb-dev: the Raft log store links
 # the system RocksDB instead of compiling it (which takes ~45 minutes on 2 cores).
-packages=(make pkg-config libclang-dev librocksdb-dev)
+# prometheus: the tests check every node's /metrics with its `promtool check metrics`.
+packages=(make pkg-config libclang-dev librocksdb-dev prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -258,6 +258,16 @@ pub fn identity_from_pem_file(path: &Path) -> Result<Identity> {
     identity_from_der(&leaf)
 }
 
+/// When the first certificate of a PEM file stops being valid, in seconds since the
+/// Unix epoch.
+pub fn not_after_from_pem_file(path: &Path) -> Result<i64> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let leaf = first_cert(path, &bytes)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&leaf)
+        .map_err(|e| Error::BadCertificate(e.to_string()))?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
 /// The first certificate of a PEM buffer, with an error naming the file.
 pub(crate) fn first_cert(path: &Path, pem: &[u8]) -> Result<CertificateDer<'static>> {
     match CertificateDer::pem_slice_iter(pem).next() {

@@ -31,5 +31,7 @@ pub use error::{Error, Result};
 pub use generate::{
     Ca, CertPaths, DevCerts, Issued, generate_dev_set, issue_client_cert, issue_node_cert,
 };
-pub use identity::{Identity, Role, identity_from_der, identity_from_pem_file};
+pub use identity::{
+    Identity, Role, identity_from_der, identity_from_pem_file, not_after_from_pem_file,
+};
 pub use tls::{client_tls, install_crypto_provider, peer_identity, server_tls};

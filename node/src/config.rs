@@ -391,6 +391,11 @@ pub struct NodeConfig {
         default_value_t = 1_800_000
     )]
     pub snapshot_receive_timeout_ms: u64,
+
+    /// Plain-HTTP monitoring listener (`/metrics`, `/livez`, `/readyz`, `/health`, `/`);
+    /// off unless set. It serves no data and changes nothing.
+    #[arg(long, env = "SUTRA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The default of `data-file-limit-bytes` (the engine's default mapping), and of the
@@ -440,6 +445,7 @@ impl Default for NodeConfig {
             max_concurrent_searches: 16,
             max_snapshot_bytes: MAX_DATA_FILE_BYTES,
             snapshot_receive_timeout_ms: 1_800_000,
+            metrics_listen: None,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Health as operators see it: `sutra.storage.StorageService/HealthCheck` and the
 //! standard `grpc.health.v1` service (SERVING only while the node knows a leader and is
-//! caught up).
+//! caught up, and on a follower heard from the leader lately).
+
+use std::time::Duration;
 
 use openraft::ServerState;
 use sutra_proto::storage::HealthCheckResponse;
@@ -9,6 +11,24 @@ use crate::node::Node;
 
 /// A follower further behind the commit index than this is reported unhealthy.
 const MAX_HEALTHY_LAG: u64 = 1000;
+
+/// On a node other than the leader: why the leader it believes in is not to be trusted,
+/// when no AppendEntries (entries or heartbeat) came from it for twice the longest
+/// election timeout: the node is cut off, whatever leader it last heard of.
+fn leader_silent(node: &Node, state: ServerState) -> Option<String> {
+    if state == ServerState::Leader {
+        return None;
+    }
+    let bound = Duration::from_millis(2 * node.config.election_timeout_max_ms);
+    match *node.leader_contact.lock() {
+        Some((at, _)) if at.elapsed() <= bound => None,
+        Some((at, _)) => Some(format!(
+            "no word from the leader for {} ms",
+            at.elapsed().as_millis()
+        )),
+        None => Some("no word from the leader yet".to_string()),
+    }
+}
 
 /// This node's health right now.
 pub fn report(node: &Node) -> HealthCheckResponse {
@@ -29,6 +49,8 @@ pub fn report(node: &Node) -> HealthCheckResponse {
         "storage engine poisoned after a failed sync".to_string()
     } else if m.current_leader.is_none() {
         "no leader known".to_string()
+    } else if let Some(silent) = leader_silent(node, m.state) {
+        silent
     } else if node.cluster().params().is_none() {
         "the cluster's parameters are not applied here yet".to_string()
     } else if lag > MAX_HEALTHY_LAG {

@@ -15,6 +15,8 @@ pub mod events;
 pub mod health;
 pub mod legacy_env;
 pub mod logging;
+pub mod metrics;
+pub mod monitor;
 pub mod node;
 pub mod params;
 mod read;

@@ -64,6 +64,9 @@ pub struct ClusterOptions {
     /// [`Cluster::partition`], [`Cluster::cut_one_way`] and [`Cluster::link`]. Links to
     /// nodes added later are direct.
     pub link_proxies: bool,
+    /// `--metrics-listen` on a port picked at run time for every node
+    /// ([`NodeSlot::metrics_addr`]).
+    pub metrics_listen: bool,
 }
 
 impl Default for ClusterOptions {
@@ -85,6 +88,7 @@ impl Default for ClusterOptions {
             ca_from: None,
             start_timeout: Duration::from_secs(30),
             link_proxies: false,
+            metrics_listen: false,
         }
     }
 }
@@ -100,6 +104,8 @@ pub struct NodeSlot {
     pub raft_addr: String,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Monitoring listener, `127.0.0.1:M`, when `metrics_listen` was asked for.
+    pub metrics_addr: Option<String>,
     process: Mutex<NodeProcess>,
 }
 
@@ -268,6 +274,13 @@ impl Cluster {
         if let Some(n) = o.log_keep_entries {
             flag("log-keep-entries", n.to_string().into());
         }
+        let metrics_addr = if o.metrics_listen {
+            let addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
+            flag("metrics-listen", addr.clone().into());
+            Some(addr)
+        } else {
+            None
+        };
         for ((_, to), proxy) in self.proxies.range((id, 0)..=(id, u64::MAX)) {
             flag("peer-dial", format!("{to}={}", proxy.addr()).into());
         }
@@ -298,6 +311,7 @@ impl Cluster {
                 api_addr,
                 raft_addr,
                 data_dir,
+                metrics_addr,
                 process: Mutex::new(process),
             },
         );

@@ -90,6 +90,16 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
         stop_rx.clone(),
     ));
     let events_task = tokio::spawn(crate::events::watch(node.clone(), stop_rx.clone()));
+    let monitor_task = match config.metrics_listen {
+        Some(addr) => {
+            let task = crate::monitor::serve(addr, node.clone(), stop_rx.clone())
+                .await
+                .map_err(|source| RunError::Bind { addr, source })?;
+            tracing::info!(metrics = %addr, "monitoring listener up");
+            Some(task)
+        }
+        None => None,
+    };
     let disk_task = tokio::spawn(crate::disk::watch_free_space(node.clone(), stop_rx));
 
     let fatal = tokio::select! {
@@ -110,6 +120,9 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     health_task.abort();
     disk_task.abort();
     events_task.abort();
+    if let Some(t) = monitor_task {
+        t.abort();
+    }
     if let Some(reason) = fatal {
         // Nothing more is written after a storage failure: the last good checkpoint and
         // the log are what a restart recovers from.

@@ -77,6 +77,34 @@ fn membership_error(
     }
 }
 
+/// On a leader, each follower's replication progress: matched index, lag behind the
+/// leader's last log entry and time since its last acknowledgment; empty elsewhere.
+pub fn follower_progress(me: u64, m: &crate::node::Metrics) -> Vec<FollowerProgress> {
+    let last_log = m.last_log_index.map_or(0, sutra_raft::position);
+    match (&m.replication, &m.heartbeat) {
+        (Some(rep), heartbeat) => rep
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, matched)| {
+                let matched = sutra_raft::position_of(matched.as_ref());
+                let last_ack_ms_ago = heartbeat
+                    .as_ref()
+                    .and_then(|h| h.get(id).cloned().flatten())
+                    .map_or(u64::MAX, |t| {
+                        openraft::async_runtime::Instant::elapsed(&*t).as_millis() as u64
+                    });
+                FollowerProgress {
+                    node_id: *id,
+                    matched_index: matched,
+                    lag_entries: last_log.saturating_sub(matched),
+                    last_ack_ms_ago,
+                }
+            })
+            .collect(),
+        (None, _) => Vec::new(),
+    }
+}
+
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -84,28 +112,7 @@ impl ClusterService for ClusterApi {
     async fn status(&self, _req: Request<ClusterStatusRequest>) -> Reply<ClusterStatusResponse> {
         let m = self.node.metrics();
         let last_log = m.last_log_index.map_or(0, sutra_raft::position);
-        let replication = match (&m.replication, &m.heartbeat) {
-            (Some(rep), heartbeat) => rep
-                .iter()
-                .filter(|(id, _)| **id != self.node.id)
-                .map(|(id, matched)| {
-                    let matched = sutra_raft::position_of(matched.as_ref());
-                    let last_ack_ms_ago = heartbeat
-                        .as_ref()
-                        .and_then(|h| h.get(id).cloned().flatten())
-                        .map_or(u64::MAX, |t| {
-                            openraft::async_runtime::Instant::elapsed(&*t).as_millis() as u64
-                        });
-                    FollowerProgress {
-                        node_id: *id,
-                        matched_index: matched,
-                        lag_entries: last_log.saturating_sub(matched),
-                        last_ack_ms_ago,
-                    }
-                })
-                .collect(),
-            (None, _) => Vec::new(),
-        };
+        let replication = follower_progress(self.node.id, &m);
         Ok(Response::new(ClusterStatusResponse {
             node_id: self.node.id,
             leader_id: m.current_leader.unwrap_or(0),

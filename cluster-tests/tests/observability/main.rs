@@ -1,0 +1,7 @@
+//! Observability: the monitoring listener's metrics, readiness and status page on real
+//! nodes. One test binary; each `tNN_` module is one numbered set of tests, listed in
+//! `cluster-tests/README.md`.
+
+mod http;
+mod t180_monitoring_listener;
+mod t181_readyz_follows_the_leader;
