@@ -55,6 +55,15 @@ pub fn required_role(path: &str) -> Option<Role> {
         .map(|(_, role)| *role)
 }
 
+/// The path of a method of the client API as a static string (`None` for any other
+/// path), so metrics label only methods that exist.
+pub fn known_method(path: &str) -> Option<&'static str> {
+    METHOD_ROLES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(p, _)| *p)
+}
+
 /// Tells who sent a request from its extensions (where tonic keeps the TLS connect info).
 pub trait Identify: Clone + Send + Sync + 'static {
     /// The caller's identity; `Ok(None)` when this endpoint authenticates no one

@@ -396,6 +396,12 @@ pub struct NodeConfig {
     /// off unless set. It serves no data and changes nothing.
     #[arg(long, env = "SUTRA_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// A client call that takes at least this long, in ms, leaves a `slow_request` line
+    /// in the log: its method, status, duration and the time each stage of a write took
+    /// (relay, propose, apply). 0 turns the line off. Default: 1000.
+    #[arg(long, env = "SUTRA_SLOW_REQUEST_MS", default_value_t = 1000)]
+    pub slow_request_ms: u64,
 }
 
 /// The default of `data-file-limit-bytes` (the engine's default mapping), and of the
@@ -446,6 +452,7 @@ impl Default for NodeConfig {
             max_snapshot_bytes: MAX_DATA_FILE_BYTES,
             snapshot_receive_timeout_ms: 1_800_000,
             metrics_listen: None,
+            slow_request_ms: 1000,
         }
     }
 }

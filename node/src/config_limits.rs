@@ -96,6 +96,11 @@ impl NodeConfig {
 }
 
 impl ValidConfig {
+    /// The duration from which a client call is logged as slow (`None`: never).
+    pub fn slow_request(&self) -> Option<Duration> {
+        (self.slow_request_ms > 0).then(|| Duration::from_millis(self.slow_request_ms))
+    }
+
     /// The deadline of a client call (`request-timeout-ms`).
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)

@@ -18,8 +18,22 @@ use crate::node::Node;
 /// How often the free space is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Room on a file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes an unprivileged writer may still allocate.
+    pub free: u64,
+    /// The file system's size.
+    pub size: u64,
+}
+
 /// Bytes an unprivileged writer may still allocate on the file system holding `path`.
 pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    space(path).map(|s| s.free)
+}
+
+/// Free and total bytes of the file system holding `path`.
+pub fn space(path: &Path) -> std::io::Result<Space> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::other("path holds a NUL byte"))?;
     // SAFETY: statvfs is a plain C struct of integers, for which all zeroes is valid.
@@ -30,7 +44,15 @@ pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
     }
     // The field types differ between platforms (u32 on some 32-bit ones).
     #[allow(clippy::useless_conversion)]
-    Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+    let (frsize, avail, blocks) = (
+        u64::from(st.f_frsize),
+        u64::from(st.f_bavail),
+        u64::from(st.f_blocks),
+    );
+    Ok(Space {
+        free: avail.saturating_mul(frsize),
+        size: blocks.saturating_mul(frsize),
+    })
 }
 
 /// Raises this node's NOSPACE alarm whenever its free disk is below the watermark and the

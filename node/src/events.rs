@@ -2,7 +2,8 @@
 //! (a new term or a new leader), `role_changed` (this node became leader, follower,
 //! candidate, learner) and `membership_changed` (voters or learners changed). They are
 //! derived from openraft's metrics stream, so each is logged once per change, on every
-//! node, whatever caused it.
+//! node, whatever caused it. The same watcher keeps the leader history of the metrics
+//! and the status page (`metrics::LeaderWatch`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -84,6 +85,8 @@ fn ids(set: &BTreeSet<u64>) -> String {
 pub async fn watch(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
     let mut metrics = node.raft.metrics();
     let mut seen = Seen::of(&node.metrics());
+    let leaders = &node.instruments.leaders;
+    leaders.note(seen.leader, seen.term);
     loop {
         tokio::select! {
             changed = metrics.changed() => if changed.is_err() { return },
@@ -93,6 +96,7 @@ pub async fn watch(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
         let now = Seen::of(&m);
         if now != seen {
             log_changes(&seen, &now, &m);
+            leaders.note(now.leader, now.term);
             seen = now;
         }
     }

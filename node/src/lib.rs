@@ -22,6 +22,7 @@ pub mod params;
 mod read;
 pub mod server;
 pub mod service;
+pub mod stages;
 pub mod status;
 pub mod validate;
 

@@ -3,6 +3,7 @@
 //! limits).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,7 @@ use sutra_raft::{
 };
 
 use crate::config::ValidConfig;
+use crate::metrics::{Instruments, Refusal, WriteStage};
 use crate::status::ServiceError;
 
 /// The Raft instance of a node.
@@ -47,6 +49,8 @@ pub struct Node {
     pub proposer: Proposer,
     /// The cluster this node belongs to.
     pub identity: ClusterIdentity,
+    /// Counters and histograms updated as work happens (also the Raft layer's observer).
+    pub instruments: Arc<Instruments>,
     started: Instant,
     flushes: AtomicU64,
     dropped: AtomicU64,
@@ -79,26 +83,46 @@ pub fn now_ms() -> u64 {
     wall.saturating_add_signed(offset)
 }
 
+/// What a node is made of besides its Raft instance and configuration: the parts opened
+/// before Raft started.
+#[derive(Debug)]
+pub struct NodeParts {
+    /// The engine under the state machine.
+    pub engine: Engine,
+    /// The state machine's cluster state.
+    pub cluster: SharedClusterState,
+    /// Where the Raft log lives.
+    pub log_dir: PathBuf,
+    /// The peer network Raft uses.
+    pub network: PeerNetwork,
+    /// The cluster this node belongs to.
+    pub identity: ClusterIdentity,
+    /// The instruments the Raft layer already reports into.
+    pub instruments: Arc<Instruments>,
+}
+
 impl Node {
-    /// Wraps a started Raft instance; `cluster` is its state machine's cluster state.
-    pub fn new(
-        raft: Raft,
-        engine: Engine,
-        cluster: SharedClusterState,
-        config: ValidConfig,
-        log_dir: PathBuf,
-        network: PeerNetwork,
-        identity: ClusterIdentity,
-    ) -> Self {
+    /// Wraps a started Raft instance over `parts`.
+    pub fn new(raft: Raft, config: ValidConfig, parts: NodeParts) -> Self {
+        let NodeParts {
+            engine,
+            cluster,
+            log_dir,
+            network,
+            identity,
+            instruments,
+        } = parts;
         Self {
             id: config.node_id,
-            proposer: Proposer::new(raft.clone(), engine.clone(), cluster),
+            proposer: Proposer::new(raft.clone(), engine.clone(), cluster)
+                .with_observer(instruments.clone()),
             raft,
             engine,
             config,
             log_dir,
             network,
             identity,
+            instruments,
             started: Instant::now(),
             flushes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -172,24 +196,53 @@ impl Node {
     pub async fn write(&self, batch: WriteBatch) -> Result<CommandResponse, ServiceError> {
         // A follower's stamp travels with the relayed write only to be replaced: the
         // leader stamps log time.
-        let resp = self.submit(Command::new(batch, now_ms())).await;
-        if let Err(ServiceError::ResourceExhausted(_)) = &resp {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        let resp = resp?;
+        let resp = self.submit(Command::new(batch, now_ms())).await?;
         if let WriteOutcome::Rejected(r) = &resp.outcome.outcome {
             return Err(r.clone().into());
         }
         Ok(resp)
     }
 
+    /// Counts a client write this node answers with `e` (`sutra_writes_refused_total`).
+    pub fn refused(&self, e: &ServiceError) {
+        let why = match e {
+            ServiceError::ResourceExhausted(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if self.cluster().alarms().is_empty() {
+                    Refusal::Quota
+                } else {
+                    Refusal::Alarm
+                }
+            }
+            ServiceError::InvalidArgument(_) => Refusal::Invalid,
+            ServiceError::Rejected(_) => Refusal::Rejected,
+            ServiceError::NotLeader(_) | ServiceError::Unavailable(_) => Refusal::Unavailable,
+            ServiceError::Deadline(_) => Refusal::Deadline,
+            _ => Refusal::Other,
+        };
+        self.instruments.write_refused(why);
+    }
+
     /// Proposes `cmd` through the leader's gate: here on the leader, relayed otherwise;
-    /// waits until it is applied here.
+    /// waits until it is applied here. The stages it went through are timed: relaying
+    /// here, proposing and applying by the proposer (`sutra_write_stage_duration_seconds`),
+    /// and all of them noted for the call's slow-request line.
     pub async fn submit(&self, cmd: Command) -> Result<CommandResponse, ServiceError> {
+        let started = Instant::now();
         if self.raft.is_leader() {
-            Ok(self.proposer.propose(cmd).await?)
+            let resp = self.proposer.propose(cmd).await?;
+            if let Some(applying) = resp.applied.started {
+                let propose = applying.saturating_duration_since(started);
+                crate::stages::note(WriteStage::Propose, propose);
+                crate::stages::note(WriteStage::Apply, resp.applied.elapsed);
+            }
+            Ok(resp)
         } else {
-            self.forward_write(&cmd).await
+            let resp = self.forward_write(&cmd).await;
+            let relay = started.elapsed();
+            self.instruments.write_stage(WriteStage::Relay, relay);
+            crate::stages::note(WriteStage::Relay, relay);
+            resp
         }
     }
 

@@ -80,4 +80,18 @@ pub struct CommandResponse {
     pub log_index: u64,
     /// The engine's outcome. Its version is [`position`](crate::position)`(log_index)`.
     pub outcome: ApplyOutcome,
+    /// When the entry began to apply on the node that applied it for this response, and
+    /// how long applying took: the write's commit and apply stages for metrics. Local to
+    /// that node: a relayed response carries none.
+    #[serde(skip)]
+    pub applied: ApplyTiming,
+}
+
+/// When a log entry began to apply and how long it took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyTiming {
+    /// When applying began (`None`: not known here, e.g. a relayed response).
+    pub started: Option<std::time::Instant>,
+    /// How long applying took.
+    pub elapsed: std::time::Duration,
 }

@@ -63,6 +63,7 @@ mod error;
 pub mod log_position;
 mod log_store;
 mod network;
+mod observer;
 pub mod pb;
 mod position;
 mod propose;
@@ -74,13 +75,14 @@ mod types;
 
 pub use cluster_id::{CLUSTER_ID_METADATA_KEY, ClusterIdentity};
 pub use cluster_state::{Alarm, AlarmKind, ClusterParams, ClusterState, SharedClusterState};
-pub use command::{Command, CommandResponse};
+pub use command::{ApplyTiming, Command, CommandResponse};
 pub use error::{Error, Result};
 pub use log_position::{log_index, position, position_of};
 pub use log_store::{ENTRIES_CF, LogStore, LogStoreStats, META_CF};
 pub use network::{
     EndpointFactory, NetworkConfig, PeerClient, PeerGrpcClient, PeerNetwork, plaintext_endpoints,
 };
+pub use observer::{Observer, SharedObserver};
 pub use position::AppliedPosition;
 pub use propose::{LogClock, ProposeError, Proposer, await_quorum_lease, read_index};
 pub use service::{

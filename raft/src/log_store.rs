@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -48,6 +49,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::observer::SharedObserver;
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 /// Column family of log entries.
@@ -103,6 +105,8 @@ struct Core {
     /// First sync failure; set once, never cleared.
     poisoned: OnceLock<String>,
     counters: Counters,
+    /// Told of every successful group-commit sync.
+    observer: OnceLock<SharedObserver>,
     queue: Mutex<SyncQueue>,
     wakeup: Condvar,
 }
@@ -110,6 +114,8 @@ struct Core {
 #[derive(Default)]
 struct SyncQueue {
     pending: Vec<IOFlushed<TypeConfig>>,
+    /// Entries written by the appends whose callbacks are pending.
+    entries: u64,
     shutdown: bool,
 }
 
@@ -165,6 +171,7 @@ impl LogStore {
             path,
             poisoned: OnceLock::new(),
             counters: Counters::default(),
+            observer: OnceLock::new(),
             queue: Mutex::new(SyncQueue::default()),
             wakeup: Condvar::new(),
         });
@@ -200,6 +207,14 @@ impl LogStore {
             wal_syncs: get(&c.wal_syncs),
             callbacks_flushed: get(&c.callbacks_flushed),
             sync_writes: get(&c.sync_writes),
+        }
+    }
+
+    /// Tells `observer` of every group-commit sync from now on (its duration and the
+    /// entries it made durable). Only the first observer set is kept.
+    pub fn observe(&self, observer: SharedObserver) {
+        if self.core.observer.set(observer).is_err() {
+            tracing::warn!("the log store already has an observer; keeping the first");
         }
     }
 
@@ -333,7 +348,7 @@ impl Core {
     /// The sync thread: group commit.
     fn run_sync_loop(&self) {
         loop {
-            let batch = {
+            let (batch, entries) = {
                 let mut q = self.queue.lock();
                 while q.pending.is_empty() && !q.shutdown {
                     self.wakeup.wait(&mut q);
@@ -346,8 +361,12 @@ impl Core {
                 self.counters
                     .wal_syncs_started
                     .fetch_add(1, Ordering::AcqRel);
-                std::mem::take(&mut q.pending)
+                (
+                    std::mem::take(&mut q.pending),
+                    std::mem::take(&mut q.entries),
+                )
             };
+            let started = Instant::now();
             let result = match self.poisoned.get() {
                 // Never retry a failed fsync; fail whatever queued after it.
                 Some(cause) => Err(Error::Poisoned {
@@ -357,6 +376,9 @@ impl Core {
             };
             match result {
                 Ok(()) => {
+                    if let Some(observer) = self.observer.get() {
+                        observer.wal_synced(started.elapsed(), entries);
+                    }
                     self.counters.wal_syncs.fetch_add(1, Ordering::AcqRel);
                     self.counters
                         .callbacks_flushed
@@ -583,7 +605,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             c.entries_appended.fetch_add(n, Ordering::AcqRel);
             c.bytes_appended.fetch_add(bytes, Ordering::AcqRel);
         }
-        core.queue.lock().pending.push(callback);
+        {
+            let mut q = core.queue.lock();
+            q.pending.push(callback);
+            q.entries += n;
+        }
         core.wakeup.notify_one();
         Ok(())
     }

@@ -39,6 +39,7 @@ pub use client::{PeerClient, PeerGrpcClient};
 pub use config::NetworkConfig;
 
 use crate::cluster_id::{ClusterIdStamp, ClusterIdentity};
+use crate::observer::SharedObserver;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 /// Builds the endpoint for a peer: `(node id, "host:port")` → a tonic [`Endpoint`].
@@ -81,6 +82,8 @@ struct Shared {
     channels_created: AtomicU64,
     /// Stamped on every call.
     identity: ClusterIdentity,
+    /// Told of every snapshot a follower accepted.
+    observer: Option<SharedObserver>,
 }
 
 struct Cached {
@@ -122,6 +125,7 @@ impl PeerNetwork {
                 channels: Mutex::new(HashMap::new()),
                 channels_created: AtomicU64::new(0),
                 identity: ClusterIdentity::default(),
+                observer: None,
             }),
         }
     }
@@ -135,6 +139,18 @@ impl PeerNetwork {
         Arc::get_mut(&mut self.shared)
             .expect("the cluster identity is set before the network is shared")
             .identity = identity;
+        self
+    }
+
+    /// Tells `observer` of every snapshot sent and accepted.
+    ///
+    /// # Panics
+    ///
+    /// If the network was cloned already (set it right after [`new`](Self::new)).
+    pub fn with_observer(mut self, observer: SharedObserver) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("the observer is set before the network is shared")
+            .observer = Some(observer);
         self
     }
 

@@ -27,6 +27,7 @@ use sutra_engine::{Engine, ValidationError, WriteBatch, WriteOp};
 use sutra_proto::{INVALID_FIELD_METADATA_KEY as INVALID_FIELD_KEY, LeaderHint};
 
 use crate::cluster_state::{Alarm, SharedClusterState};
+use crate::observer::SharedObserver;
 use crate::{Command, CommandResponse, NodeId, Raft, TypeConfig};
 
 /// Why a proposal or a read barrier did not go through, in terms a caller can act on.
@@ -232,6 +233,7 @@ pub struct Proposer {
     engine: Engine,
     cluster: SharedClusterState,
     clock: std::sync::Arc<LogClock>,
+    observer: Option<SharedObserver>,
 }
 
 impl Proposer {
@@ -242,7 +244,14 @@ impl Proposer {
             engine,
             cluster,
             clock: std::sync::Arc::default(),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` the stages of every write proposed through this gate.
+    pub fn with_observer(mut self, observer: SharedObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The Raft instance.
@@ -302,11 +311,24 @@ impl Proposer {
     /// Admits `cmd`, stamps a write with log time, proposes it on this node (the leader)
     /// and waits until it is applied here.
     pub async fn propose(&self, mut cmd: Command) -> Result<CommandResponse, ProposeError> {
+        let proposed = Instant::now();
         self.admit(&cmd)?;
-        if let Command::Write { time_ms, .. } = &mut cmd {
+        let write = if let Command::Write { time_ms, .. } = &mut cmd {
             *time_ms = self.clock.stamp(self.engine.usage().1);
+            true
+        } else {
+            false
+        };
+        let resp = propose(&self.raft, cmd).await?;
+        if let (true, Some(observer), Some(applying)) =
+            (write, &self.observer, resp.applied.started)
+        {
+            observer.write_applied(
+                applying.saturating_duration_since(proposed),
+                resp.applied.elapsed,
+            );
         }
-        propose(&self.raft, cmd).await
+        Ok(resp)
     }
 }
 

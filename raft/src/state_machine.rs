@@ -43,9 +43,10 @@ use parking_lot::Mutex;
 use sutra_engine::{ApplyContext, Engine, EngineConfig, StagedSnapshot, WriteBatch};
 
 use crate::cluster_state::{ClusterState, SharedClusterState};
-use crate::command::{Command, CommandResponse};
+use crate::command::{ApplyTiming, Command, CommandResponse};
 use crate::error::{Error, Result};
 use crate::log_position::{self, position_of};
+use crate::observer::SharedObserver;
 use crate::position::AppliedPosition;
 use crate::snapshot::{SnapshotData, stage_local};
 use crate::snapshot_builder::{CurrentSnapshot, Snapshot, SnapshotBuilder, meta_of};
@@ -66,6 +67,8 @@ pub struct StateMachine {
     /// The same, for the rest of the node.
     shared: SharedClusterState,
     current: CurrentSnapshot,
+    /// Told of every snapshot installed.
+    observer: Option<SharedObserver>,
 }
 
 impl StateMachine {
@@ -88,7 +91,14 @@ impl StateMachine {
             cluster: pos.cluster,
             shared,
             current: Arc::new(Mutex::new(None)),
+            observer: None,
         })
+    }
+
+    /// Tells `observer` of every snapshot this state machine installs.
+    pub fn with_observer(mut self, observer: SharedObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The replicated cluster state as this state machine keeps it current (take it
@@ -182,7 +192,11 @@ impl StateMachine {
             self.shared.set(cluster.clone());
             self.cluster = cluster;
         }
-        Ok(CommandResponse { log_index, outcome })
+        Ok(CommandResponse {
+            log_index,
+            outcome,
+            applied: Default::default(),
+        })
     }
 
     /// Applies `entry`; while the disk is too full for the data file to grow, waits and
@@ -233,6 +247,9 @@ impl StateMachine {
         self.cluster = self.applied_position()?.cluster;
         self.shared.set(self.cluster.clone());
         *self.current.lock() = Some((installed_meta, installed));
+        if let Some(observer) = &self.observer {
+            observer.snapshot_installed();
+        }
         tracing::info!(event = "snapshot_installed", last_log_id = ?meta.last_log_id, "snapshot installed");
         Ok(())
     }
@@ -276,8 +293,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
-            let response = self.apply_waiting_for_space(&entry).await?;
+            let started = std::time::Instant::now();
+            let mut response = self.apply_waiting_for_space(&entry).await?;
             if let Some(responder) = responder {
+                response.applied = ApplyTiming {
+                    started: Some(started),
+                    elapsed: started.elapsed(),
+                };
                 responder.send(response);
             }
         }

@@ -5,3 +5,4 @@
 mod http;
 mod t180_monitoring_listener;
 mod t181_readyz_follows_the_leader;
+mod t183_call_and_write_metrics;

@@ -1,14 +1,15 @@
 //! The node's Prometheus metrics. Gauges are read at scrape time from the state the node
 //! keeps anyway (Raft metrics, engine statistics, the cluster state); the leader-change
-//! counter and its recent history are kept by [`LeaderWatch`], which follows Raft's
-//! metrics channel. Rendering takes short read locks only and never awaits.
+//! counter and its recent history are kept by [`LeaderWatch`], fed by the event watcher
+//! (`events.rs`). Instruments updated as work happens ([`Instruments`]) are registered
+//! beside them.
+//! Rendering takes short read locks only and never awaits.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::ServerState;
-use openraft::async_runtime::WatchReceiver;
 use parking_lot::Mutex;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +19,11 @@ use prometheus_client::registry::Registry;
 
 use crate::build_info;
 
+mod instruments;
 mod process;
+
+pub use instruments::{Instruments, Refusal, WriteStage, code_name};
+
 use crate::node::Node;
 
 /// How many leader changes the status page remembers.
@@ -45,35 +50,32 @@ pub struct LeaderWatch {
 }
 
 impl LeaderWatch {
-    /// Follows the node's Raft metrics until the channel closes, counting each time a
-    /// new leader becomes known.
-    pub async fn follow(self, node: Arc<Node>) {
-        let mut rx = node.raft.metrics();
-        let mut last: Option<u64> = None;
-        loop {
-            let (leader, term) = {
-                let m = rx.borrow_watched();
-                (m.current_leader, m.current_term)
-            };
-            if leader != last {
-                if leader.is_some() {
-                    self.changes.inc();
-                }
-                let mut recent = self.recent.lock();
-                if recent.len() == RECENT_LEADER_CHANGES {
-                    recent.pop_front();
-                }
-                recent.push_back(LeaderChange {
-                    at_unix_s: now_unix_s(),
-                    leader,
-                    term,
-                });
-                last = leader;
-            }
-            if rx.changed().await.is_err() {
-                return;
-            }
+    /// Records what this node now knows of the leader: a change of leader (or of term)
+    /// joins the recent history, and one to a known leader counts.
+    pub fn note(&self, leader: Option<u64>, term: u64) {
+        let mut recent = self.recent.lock();
+        if recent
+            .back()
+            .is_some_and(|c| c.leader == leader && c.term == term)
+        {
+            return;
         }
+        if leader.is_some() {
+            self.changes.inc();
+        }
+        if recent.len() == RECENT_LEADER_CHANGES {
+            recent.pop_front();
+        }
+        recent.push_back(LeaderChange {
+            at_unix_s: now_unix_s(),
+            leader,
+            term,
+        });
+    }
+
+    /// The counter of changes to a known leader.
+    pub fn changes(&self) -> Counter {
+        self.changes.clone()
     }
 
     /// The last leader changes, oldest first.
@@ -127,7 +129,7 @@ fn as_i64(v: u64) -> i64 {
 }
 
 /// The registry of everything this node reports, filled from its state now.
-pub fn registry(node: &Node, leaders: &LeaderWatch) -> Registry {
+pub fn registry(node: &Node) -> Registry {
     let mut r = Registry::default();
     gauge_family(
         &mut r,
@@ -141,11 +143,46 @@ pub fn registry(node: &Node, leaders: &LeaderWatch) -> Registry {
             1,
         )],
     );
-    raft_metrics(&mut r, node, leaders);
+    raft_metrics(&mut r, node);
     engine_metrics(&mut r, node);
+    disk_metrics(&mut r, node);
+    node.instruments.register(&mut r);
     process::register(&mut r);
     tls_metrics(&mut r, node);
     r
+}
+
+/// The Raft log's size and the room on the file system holding the data directory.
+fn disk_metrics(r: &mut Registry, node: &Node) {
+    gauge(
+        r,
+        "sutra_log_bytes",
+        "Bytes of the Raft log on disk",
+        as_i64(node.log_size_bytes()),
+    );
+    match crate::disk::space(&node.config.data_dir) {
+        Ok(space) => {
+            gauge(
+                r,
+                "sutra_disk_free_bytes",
+                "Bytes an unprivileged writer may still allocate on the data directory's file system",
+                as_i64(space.free),
+            );
+            gauge(
+                r,
+                "sutra_disk_size_bytes",
+                "Size of the data directory's file system",
+                as_i64(space.size),
+            );
+        }
+        Err(e) => tracing::debug!(error = %e, "free disk space not read"),
+    }
+    counter(
+        r,
+        "sutra_flushes",
+        "Flush calls served by this process",
+        node.flushes(),
+    );
 }
 
 /// Seconds until the node's and the CA's certificates expire (negative once expired),
@@ -172,7 +209,7 @@ fn tls_metrics(r: &mut Registry, node: &Node) {
     );
 }
 
-fn raft_metrics(r: &mut Registry, node: &Node, leaders: &LeaderWatch) {
+fn raft_metrics(r: &mut Registry, node: &Node) {
     let m = node.metrics();
     let leader = m.current_leader;
     gauge(
@@ -204,11 +241,6 @@ fn raft_metrics(r: &mut Registry, node: &Node, leaders: &LeaderWatch) {
         "sutra_raft_applied_index",
         "Highest log index applied to the storage engine",
         as_i64(sutra_raft::position_of(m.last_applied.as_ref())),
-    );
-    r.register(
-        "sutra_raft_leader_changes",
-        "Times this node saw a new leader become known",
-        leaders.changes.clone(),
     );
     let progress = crate::service::cluster::follower_progress(node.id, &m);
     let per = |f: &dyn Fn(&sutra_proto::cluster::FollowerProgress) -> i64| {
@@ -315,10 +347,10 @@ fn engine_metrics(r: &mut Registry, node: &Node) {
 }
 
 /// The metrics in the OpenMetrics text format (what Prometheus asks for).
-pub fn render(node: &Node, leaders: &LeaderWatch) -> String {
+pub fn render(node: &Node) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
-    let _ = encode(&mut out, &registry(node, leaders));
+    let _ = encode(&mut out, &registry(node));
     out
 }
 

@@ -18,25 +18,23 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::metrics::LeaderWatch;
 use crate::node::Node;
 
 /// What the handlers read.
 #[derive(Clone)]
 struct Monitor {
     node: Arc<Node>,
-    leaders: LeaderWatch,
 }
 
 /// The routes, over this node's state.
-fn router(node: Arc<Node>, leaders: LeaderWatch) -> Router {
+fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/health", get(health))
         .route("/", get(status_page))
-        .with_state(Monitor { node, leaders })
+        .with_state(Monitor { node })
 }
 
 /// Binds `addr` (a failure is the caller's startup error) and serves until `stop`.
@@ -46,9 +44,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<JoinHandle<std::io::Result<()>>> {
     let listener = TcpListener::bind(addr).await?;
-    let leaders = LeaderWatch::default();
-    tokio::spawn(leaders.clone().follow(node.clone()));
-    let app = router(node, leaders);
+    let app = router(node);
     Ok(tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -61,7 +57,7 @@ pub async fn serve(
 /// OpenMetrics when the scraper asks for it (Prometheus does), else the classic text
 /// format.
 async fn metrics(State(m): State<Monitor>, headers: HeaderMap) -> Response {
-    let text = crate::metrics::render(&m.node, &m.leaders);
+    let text = crate::metrics::render(&m.node);
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -134,5 +130,5 @@ async fn health(State(m): State<Monitor>) -> Response {
 }
 
 async fn status_page(State(m): State<Monitor>) -> Html<String> {
-    Html(page::render(&m.node, &m.leaders))
+    Html(page::render(&m.node))
 }

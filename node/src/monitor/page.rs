@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::metrics::LeaderWatch;
 use crate::node::Node;
 
 /// Escapes text for HTML.
@@ -16,7 +15,7 @@ fn esc(s: &str) -> String {
 }
 
 /// The page.
-pub(super) fn render(node: &Node, leaders: &LeaderWatch) -> String {
+pub(super) fn render(node: &Node) -> String {
     let m = node.metrics();
     let health = crate::health::report(node);
     let stats = node.engine.stats();
@@ -107,7 +106,7 @@ pub(super) fn render(node: &Node, leaders: &LeaderWatch) -> String {
         "<h2>Recent leader changes</h2><table><tr><th>at (Unix s)</th><th>term</th>\
          <th>leader</th></tr>",
     );
-    for c in leaders.recent().iter().rev() {
+    for c in node.instruments.leaders.recent().iter().rev() {
         let _ = write!(
             h,
             "<tr><td>{:.3}</td><td>{}</td><td>{}</td></tr>",

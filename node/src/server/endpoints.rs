@@ -16,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 use super::RunError;
 use super::authorized::Authorized;
 use super::incoming::LimitedIncoming;
+use super::measured::Measured;
 use crate::auth::Authorizer;
 use crate::config::ValidConfig;
 use crate::node::Node;
@@ -168,6 +169,10 @@ pub(super) async fn serve_clients(
         ClusterServiceServer::new(ClusterApi::new(node.clone())),
         auth,
     );
+    // Outside the role check, so refused calls are counted too.
+    let slow = config.slow_request();
+    let storage = Measured::new(storage, node.instruments.clone(), slow);
+    let cluster = Measured::new(cluster, node.instruments.clone(), slow);
     let limits = EndpointLimits::client(config);
     let mut server = server(config, &limits)?;
     let listener = bind(config.api_listen, &limits).await?;

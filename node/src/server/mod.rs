@@ -1,6 +1,6 @@
 //! Starting and stopping a node: storage and Raft (`open.rs`), the peer and client
 //! endpoints (`endpoints.rs`) with their bounds (`incoming.rs`: connections; the role
-//! check before decoding, `authorized.rs`), then bootstrap, health and the orderly
+//! check before decoding, `authorized.rs`; call metrics, `measured.rs`), then bootstrap, health and the orderly
 //! shutdown on SIGTERM (`lifecycle.rs`).
 
 mod audit;
@@ -8,7 +8,9 @@ mod authorized;
 mod endpoints;
 mod incoming;
 mod lifecycle;
+mod measured;
 mod open;
+mod outcome;
 
 use std::net::SocketAddr;
 

@@ -7,7 +7,7 @@ use openraft::{Config as RaftConfig, SnapshotPolicy};
 use sutra_engine::{EngineConfig, Limits, StoreParams};
 use sutra_raft::{
     ClusterIdentity, EndpointFactory, LogStore, NetworkConfig, PeerIdentity, PeerMembership,
-    PeerNetwork, StateMachine, peer_membership,
+    PeerNetwork, SharedObserver, StateMachine, peer_membership,
 };
 use tonic::Status;
 use tonic::transport::Endpoint;
@@ -18,7 +18,8 @@ use super::RunError;
 /// to (`sutra_raft::cluster_id`).
 pub(super) const CLUSTER_ID_FILE: &str = "cluster-id";
 use crate::config::ValidConfig;
-use crate::node::{Node, Raft};
+use crate::metrics::Instruments;
+use crate::node::{Node, NodeParts, Raft};
 
 /// The openraft configuration for a node (see docs/operations.md for the timing choices).
 pub fn raft_config(c: &ValidConfig) -> Result<RaftConfig, RunError> {
@@ -104,11 +105,14 @@ pub(super) fn peer_auth(c: &ValidConfig) -> Arc<dyn sutra_raft::PeerAuth> {
 pub(super) async fn open_node(config: &ValidConfig) -> Result<Arc<Node>, RunError> {
     let sm_dir = config.data_dir.join("sm");
     let log_dir = config.data_dir.join("raft");
+    let instruments = Arc::new(Instruments::default());
+    let observer: SharedObserver = instruments.clone();
     let sm =
         StateMachine::open(&sm_dir, engine_config(config)).map_err(|source| RunError::Storage {
             path: sm_dir.display().to_string(),
             source,
         })?;
+    let sm = sm.with_observer(observer.clone());
     let engine = sm.engine().clone();
     let cluster = sm.cluster_state();
     let id_path = config.data_dir.join(CLUSTER_ID_FILE);
@@ -120,13 +124,15 @@ pub(super) async fn open_node(config: &ValidConfig) -> Result<Arc<Node>, RunErro
         path: log_dir.display().to_string(),
         source,
     })?;
+    log.observe(observer.clone());
     let net_config = NetworkConfig {
         max_message_bytes: config.max_message_bytes,
         peer_dial: config.peer_dial(),
         ..NetworkConfig::default()
     };
     let network = PeerNetwork::new(config.node_id, net_config, endpoints(config)?)
-        .with_cluster_identity(identity.clone());
+        .with_cluster_identity(identity.clone())
+        .with_observer(observer);
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config(config)?),
@@ -136,13 +142,13 @@ pub(super) async fn open_node(config: &ValidConfig) -> Result<Arc<Node>, RunErro
     )
     .await
     .map_err(|e| RunError::Raft(e.to_string()))?;
-    Ok(Arc::new(Node::new(
-        raft,
+    let parts = NodeParts {
         engine,
         cluster,
-        config.clone(),
         log_dir,
         network,
         identity,
-    )))
+        instruments,
+    };
+    Ok(Arc::new(Node::new(raft, config.clone(), parts)))
 }

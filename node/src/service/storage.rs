@@ -37,9 +37,22 @@ impl StorageApi {
     }
 
     /// Binds the header to the caller, validates, and writes through the node (which
-    /// relays to the leader when it is not the leader). `single` says whether fields are
-    /// named as in a single-op request rather than as in a `Batch`.
+    /// relays to the leader when it is not the leader); a refusal is counted by reason.
+    /// `single` says whether fields are named as in a single-op request rather than as
+    /// in a `Batch`.
     async fn write(
+        &self,
+        caller: Option<&Identity>,
+        header: Option<WriteHeader>,
+        ops: Result<Vec<WriteOp>, ServiceError>,
+        single: bool,
+    ) -> Result<CommandResponse, ServiceError> {
+        self.checked_write(caller, header, ops, single)
+            .await
+            .inspect_err(|e| self.node.refused(e))
+    }
+
+    async fn checked_write(
         &self,
         caller: Option<&Identity>,
         header: Option<WriteHeader>,

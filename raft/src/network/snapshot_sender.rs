@@ -149,6 +149,9 @@ impl PeerClient {
             Ok(resp) => {
                 let resp = SnapshotResponse::from_proto(resp.into_inner())
                     .map_err(|e| StreamingError::from(rpc_error::malformed(&e)))?;
+                if let Some(observer) = &self.shared.observer {
+                    observer.snapshot_sent();
+                }
                 tracing::info!(event = "snapshot_sent", target_node = target, snapshot_id, vote = %resp.vote, "snapshot sent");
                 Ok(resp)
             }
