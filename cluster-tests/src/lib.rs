@@ -25,6 +25,7 @@
 pub mod client;
 pub mod harness;
 pub mod history;
+pub mod http;
 pub mod load;
 /// Node processes and their signals (`sutra-devcluster`'s, shared with `sutra local`).
 pub use sutra_devcluster::process;

@@ -2,7 +2,7 @@
 //! nodes. One test binary; each `tNN_` module is one numbered set of tests, listed in
 //! `cluster-tests/README.md`.
 
-mod http;
+use sutra_cluster_tests::http;
 mod t180_monitoring_listener;
 mod t181_readyz_follows_the_leader;
 mod t183_call_and_write_metrics;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail, ensure};
 use sutra_checker::History;
 use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, wait_until, within};
 
-use crate::http::{request, sample};
+use crate::http::{request, sample, scrape};
 
 const WRITES: usize = 40;
 
@@ -18,12 +18,6 @@ fn metrics_addr(cluster: &Cluster, id: u64) -> Result<String> {
         .metrics_addr
         .clone()
         .context("metrics_listen was asked for")
-}
-
-async fn scrape(cluster: &Cluster, id: u64) -> Result<String> {
-    let (code, body) = request(&metrics_addr(cluster, id)?, "GET", "/metrics").await?;
-    ensure!(code == 200, "node {id} /metrics answered {code}");
-    Ok(body)
 }
 
 fn value(text: &str, name: &str) -> Result<f64> {

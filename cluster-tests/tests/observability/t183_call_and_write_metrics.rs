@@ -7,17 +7,10 @@ use anyhow::{Context, Result, ensure};
 use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, wait_until, within};
 use sutra_proto::storage::{Concept, FlushRequest, PutConceptRequest, WriteHeader};
 
-use crate::http::{request, sample};
+use crate::http::{sample, scrape};
 
 const WRITES: u64 = 12;
 const PUT: &str = r#"service="sutra.storage.StorageService",method="PutConcept""#;
-
-async fn scrape(cluster: &Cluster, id: u64) -> Result<String> {
-    let addr = cluster.node(id)?.metrics_addr.clone().context("metrics")?;
-    let (code, body) = request(&addr, "GET", "/metrics").await?;
-    ensure!(code == 200, "node {id} /metrics answered {code}");
-    Ok(body)
-}
 
 fn value(text: &str, name: &str) -> f64 {
     sample(text, name).unwrap_or(0.0)

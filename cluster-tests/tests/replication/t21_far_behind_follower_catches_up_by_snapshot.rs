@@ -6,7 +6,7 @@ use std::time::Duration;
 use sutra_checker::History;
 use sutra_cluster_tests::client::session;
 use sutra_cluster_tests::{
-    ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, wait_until, within,
+    ClientRole, Cluster, ClusterOptions, check_scan, http, init_tracing, wait_until, within,
 };
 use sutra_proto::storage::FlushRequest;
 
@@ -16,6 +16,9 @@ use sutra_proto::storage::FlushRequest;
 /// bring it back. Restarted, the follower must converge to every write (SESSION read at
 /// the last version) and report a snapshot at least as recent as the leader's was when
 /// it restarted: it installed one.
+///
+/// The follower counts the install in `sutra_snapshots_installed_total` and the nodes
+/// that sent it in `sutra_snapshots_sent_total`.
 ///
 /// Why: a node that was away long (or is new) can only rejoin through snapshot
 /// transfer; the log is purged behind snapshots.
@@ -30,6 +33,7 @@ async fn run() -> anyhow::Result<()> {
     let cluster = Cluster::start(ClusterOptions {
         snapshot_every_entries: Some(50),
         log_keep_entries: Some(10),
+        metrics_listen: true,
         ..ClusterOptions::default()
     })
     .await?;
@@ -136,6 +140,20 @@ async fn run() -> anyhow::Result<()> {
         snapshot_at_restart,
         "caught up by snapshot"
     );
+    let metric = |text: &str, name: &str| http::sample(text, name).unwrap_or(0.0);
+    let installs = metric(
+        &http::scrape(&cluster, follower).await?,
+        "sutra_snapshots_installed_total",
+    );
+    anyhow::ensure!(installs >= 1.0, "the follower counted {installs} installs");
+    let mut sent = 0.0;
+    for id in cluster.ids().into_iter().filter(|&id| id != follower) {
+        sent += metric(
+            &http::scrape(&cluster, id).await?,
+            "sutra_snapshots_sent_total",
+        );
+    }
+    anyhow::ensure!(sent >= 1.0, "the other nodes counted {sent} snapshots sent");
 
     cluster.finish();
     Ok(())

@@ -32,3 +32,15 @@ pub fn sample(text: &str, name: &str) -> Option<f64> {
         (n == name).then(|| v.trim().parse().ok()).flatten()
     })
 }
+
+/// Node `id`'s `/metrics` (the cluster must have been started with `metrics_listen`).
+pub async fn scrape(cluster: &crate::Cluster, id: u64) -> Result<String> {
+    let addr = cluster
+        .node(id)?
+        .metrics_addr
+        .clone()
+        .context("the cluster was started without metrics_listen")?;
+    let (code, body) = request(&addr, "GET", "/metrics").await?;
+    anyhow::ensure!(code == 200, "node {id} /metrics answered {code}");
+    Ok(body)
+}
