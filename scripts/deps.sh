@@ -5,8 +5,10 @@ set -euo pipefail
 
 # libclang-dev: bindgen for the RocksDB bindings; librocksdb-dev: the Raft log store links
 # the system RocksDB instead of compiling it (which takes ~45 minutes on 2 cores).
-# prometheus: the tests check every node's /metrics with its `promtool check metrics`.
-packages=(make pkg-config libclang-dev librocksdb-dev prometheus)
+# prometheus: the tests check every node's /metrics with its `promtool check metrics` and
+# the alert rules with `promtool test rules`. chromium: the status page is tested in a
+# headless browser.
+packages=(make pkg-config libclang-dev librocksdb-dev prometheus chromium)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -6,3 +6,4 @@ use sutra_cluster_tests::http;
 mod t180_monitoring_listener;
 mod t181_readyz_follows_the_leader;
 mod t183_call_and_write_metrics;
+mod t184_status_page_in_a_browser;
