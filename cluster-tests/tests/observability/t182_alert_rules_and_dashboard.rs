@@ -1,0 +1,416 @@
+//! t182: the alert rules and the Grafana dashboard under `deploy/monitoring/`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+use sutra_checker::History;
+use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, wait_until, within};
+use sutra_proto::storage::{Concept, PutConceptRequest, WriteHeader};
+use tonic::Code;
+
+use crate::http::request;
+
+/// The workspace root, where `deploy/` is.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cluster-tests lies in the workspace")
+        .to_path_buf()
+}
+
+fn monitoring(file: &str) -> PathBuf {
+    workspace().join("deploy/monitoring").join(file)
+}
+
+/// Runs `promtool ARGS` in the workspace root; fails on a non-zero exit with its output.
+fn promtool(args: &[&str]) -> Result<String> {
+    let out = match Command::new("promtool")
+        .args(args)
+        .current_dir(workspace())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "promtool is not installed: it checks deploy/monitoring/ (Debian package \
+             prometheus; scripts/deps.sh installs it)"
+        ),
+        Err(e) => return Err(e).context("running promtool"),
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        out.status.success(),
+        "promtool {} exited with {}:\n{text}",
+        args.join(" "),
+        out.status
+    );
+    Ok(text)
+}
+
+/// One PromQL expression and where it is used.
+struct Query {
+    place: String,
+    expr: String,
+}
+
+/// Every alerting rule's expression in `alerts.yml`, after checking that each alert has
+/// a severity and says what happened and what to do.
+fn alert_queries() -> Result<Vec<Query>> {
+    let path = monitoring("alerts.yml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let doc: Yaml = serde_yaml::from_str(&text).context("alerts.yml")?;
+    let groups = doc["groups"].as_sequence().context("no groups")?;
+    ensure!(
+        groups.iter().any(|g| g["name"].as_str() == Some("sutra")),
+        "alerts.yml has no group `sutra`"
+    );
+    let mut queries = Vec::new();
+    for rule in groups
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten())
+    {
+        let name = rule["alert"]
+            .as_str()
+            .context("a rule that is not an alert")?;
+        let severity = rule["labels"]["severity"].as_str().unwrap_or("");
+        ensure!(
+            matches!(severity, "warning" | "critical"),
+            "{name}: severity {severity:?}, not warning or critical"
+        );
+        for key in ["summary", "description"] {
+            ensure!(
+                rule["annotations"][key]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
+                "{name}: no {key}"
+            );
+        }
+        queries.push(Query {
+            place: format!("alerts.yml {name} ({severity})"),
+            expr: rule["expr"].as_str().context("no expr")?.to_string(),
+        });
+    }
+    Ok(queries)
+}
+
+/// Every panel target's expression in `dashboard.json`, rows' nested panels included.
+fn dashboard_queries() -> Result<Vec<Query>> {
+    fn walk(panels: &[Json], out: &mut Vec<Query>) {
+        for p in panels {
+            let title = p["title"].as_str().unwrap_or("?");
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(expr) = t["expr"].as_str() {
+                    out.push(Query {
+                        place: format!("dashboard.json panel {title:?}"),
+                        expr: expr.to_string(),
+                    });
+                }
+            }
+            walk(p["panels"].as_array().map_or(&[], Vec::as_slice), out);
+        }
+    }
+    let path = monitoring("dashboard.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let doc: Json = serde_json::from_str(&text).context("dashboard.json")?;
+    let mut queries = Vec::new();
+    walk(
+        doc["panels"].as_array().context("no panels")?.as_slice(),
+        &mut queries,
+    );
+    Ok(queries)
+}
+
+/// The metric names an expression uses: identifiers outside string literals that start
+/// with `sutra_` or `process_`, and `up`, with a histogram's `_bucket`, `_sum` or
+/// `_count` taken off. Grafana variables (`$instance`, `$__rate_interval`) are not names.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut chars = expr.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        if matches!(c, '"' | '\'' | '`') {
+            // A string literal (label value, regex): skip to its unescaped end.
+            let mut escaped = false;
+            for d in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if d == '\\' && c != '`' {
+                    escaped = true;
+                } else if d == c {
+                    break;
+                }
+            }
+            prev = c;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            let mut token = String::from(c);
+            while let Some(&d) = chars.peek() {
+                if !(d.is_ascii_alphanumeric() || d == '_' || d == ':') {
+                    break;
+                }
+                token.push(d);
+                chars.next();
+            }
+            let variable = prev == '$';
+            prev = token.chars().last().unwrap_or(' ');
+            if variable || c.is_ascii_digit() {
+                continue;
+            }
+            if token == "up" || token.starts_with("sutra_") || token.starts_with("process_") {
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| token.strip_suffix(s))
+                    .unwrap_or(&token);
+                names.insert(base.to_string());
+            }
+            continue;
+        }
+        prev = c;
+    }
+    names
+}
+
+/// The metric names in an exposition's `# TYPE` lines.
+fn type_names(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A name the rules or the dashboard use is exported when a `# TYPE` line names it; a
+/// counter's samples end in `_total` while its TYPE line may name it without.
+fn exported(name: &str, types: &BTreeSet<String>) -> bool {
+    types.contains(name)
+        || name
+            .strip_suffix("_total")
+            .is_some_and(|n| types.contains(n))
+}
+
+#[test]
+fn t182_metric_names_are_read_from_expressions() {
+    let expr = r#"histogram_quantile(0.99, sum by (instance, le) (rate(sutra_log_fsync_duration_seconds_bucket{job="sutra", instance=~"$instance", code!="sutra_not_a_name"}[$__rate_interval]))) > 0.1 and on (instance) up{job='sutra'} == 1 or 5m_sutra_x - process_cpu_seconds_total + sutra_log_entries_per_sync_count"#;
+    let got: Vec<_> = metric_names(expr).into_iter().collect();
+    assert_eq!(
+        got,
+        [
+            "process_cpu_seconds_total",
+            "sutra_log_entries_per_sync",
+            "sutra_log_fsync_duration_seconds",
+            "up",
+        ]
+    );
+    let types = type_names(
+        "# HELP sutra_raft_term t\n# TYPE sutra_raft_term gauge\nsutra_raft_term 2\n\
+         # TYPE sutra_raft_leader_changes counter\n# TYPE process_cpu_seconds_total counter\n",
+    );
+    assert!(exported("sutra_raft_term", &types));
+    assert!(exported("sutra_raft_leader_changes_total", &types));
+    assert!(exported("process_cpu_seconds_total", &types));
+    assert!(!exported("sutra_raft_leader_changes_count", &types));
+    assert!(!exported("sutra_log_bytes", &types));
+}
+
+/// `promtool check rules` accepts `alerts.yml` and `promtool test rules` passes
+/// `alerts_test.yml`, which fires and does not fire every alert. Every dashboard query,
+/// with Grafana's variables given values, is valid PromQL (checked by promtool as a
+/// recording rule).
+///
+/// Why: a rule file Prometheus refuses, or an alert that never fires, is found only when
+/// it is needed; a panel whose query does not parse shows nothing.
+#[test]
+fn t182_alert_rules_pass_promtool_and_the_dashboard_parses() -> Result<()> {
+    let rules = promtool(&["check", "rules", "deploy/monitoring/alerts.yml"])?;
+    println!("{rules}");
+    let tests = promtool(&["test", "rules", "deploy/monitoring/alerts_test.yml"])?;
+    println!("{tests}");
+
+    let alerts = alert_queries()?;
+    ensure!(!alerts.is_empty(), "alerts.yml has no alert");
+    let queries = dashboard_queries()?;
+    ensure!(!queries.is_empty(), "the dashboard has no query");
+    let dir = tempfile::tempdir()?;
+    let mut file = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, q) in queries.iter().enumerate() {
+        let expr = q
+            .expr
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".*");
+        ensure!(
+            !expr.contains('$'),
+            "{}: unknown variable in {expr}",
+            q.place
+        );
+        file.push_str(&format!(
+            "      - record: dashboard:query_{i}\n        expr: {}\n",
+            serde_json::to_string(&expr)?
+        ));
+    }
+    let path = dir.path().join("dashboard_queries.yml");
+    std::fs::write(&path, file)?;
+    promtool(&["check", "rules", path.to_str().context("temp path")?])?;
+    Ok(())
+}
+
+/// Metric families a node leaves out of `/metrics` while they have no children (as the
+/// Go client does), which the test gives children before it reads the names.
+const LABELLED_ON_DEMAND: [&str; 3] = [
+    "sutra_raft_follower_lag_entries",
+    "sutra_raft_follower_last_ack_seconds",
+    "sutra_alarm_active",
+];
+
+/// A free-disk watermark no disk reaches: the node raises NOSPACE at once.
+const WATERMARK_ABOVE_ANY_DISK: &str = "1000000000000000000";
+
+/// Every `sutra_*` and `process_*` metric the alert rules and the dashboard's panels
+/// query is exported by real nodes: a `# TYPE` line names it in some node's `/metrics`.
+/// A family with no children is left out of the exposition, so the test first makes
+/// the labelled ones appear: three nodes (the leader reports its followers), writes (gRPC
+/// requests, write stages, log syncs), and a follower restarted with a free-disk
+/// watermark above its disk's size, which raises the NOSPACE alarm, so the next write is
+/// refused. Every missing name is listed in one failure, with where it is used.
+///
+/// Why: a rule on a name no node exports never fires, and a panel on one stays empty;
+/// nothing else would notice a renamed metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t182_alerts_and_dashboard_use_exported_metric_names() -> Result<()> {
+    init_tracing();
+    within("t182", Duration::from_secs(90), names()).await
+}
+
+async fn names() -> Result<()> {
+    let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for q in alert_queries()?.into_iter().chain(dashboard_queries()?) {
+        let names = metric_names(&q.expr);
+        ensure!(
+            !names.is_empty(),
+            "{}: no metric name in {}",
+            q.place,
+            q.expr
+        );
+        for n in names {
+            used.entry(n).or_default().insert(q.place.clone());
+        }
+    }
+    ensure!(
+        used.contains_key("up"),
+        "no rule uses `up`: a node that cannot be scraped would page nobody"
+    );
+
+    let cluster = Cluster::start(ClusterOptions {
+        metrics_listen: true,
+        ..ClusterOptions::default()
+    })
+    .await?;
+    tracing::info!("--- writes, then a follower that raises NOSPACE");
+    let history = Arc::new(History::new());
+    cluster.write_many(&history, "t182/", 20, 2).await?;
+    let leader = cluster.leader(Duration::from_secs(10)).await?;
+    let follower = *cluster
+        .ids()
+        .iter()
+        .find(|&&i| i != leader)
+        .context("a follower")?;
+    cluster.kill(follower)?;
+    cluster.restart_with_args(
+        follower,
+        &["--min-free-disk-bytes", WATERMARK_ABOVE_ANY_DISK],
+    )?;
+    let mut sequence = 0;
+    let refusal = wait_until(
+        "a write refused for the alarm",
+        Duration::from_secs(20),
+        async || {
+            sequence += 1;
+            let leader = cluster.leader(Duration::from_secs(10)).await?;
+            let mut c = cluster.client(leader, ClientRole::Writer)?;
+            let id = format!("t182/refused-{sequence}");
+            let req = PutConceptRequest {
+                header: Some(WriteHeader {
+                    client_id: "t182-refused".into(),
+                    sequence,
+                }),
+                concept: Some(Concept {
+                    id: id.clone(),
+                    content: id.into_bytes(),
+                    ..Concept::default()
+                }),
+                expected_version: None,
+            };
+            match c.storage.put_concept(req).await {
+                Err(s) if s.code() == Code::ResourceExhausted => Ok(s.message().to_string()),
+                other => bail!("not refused yet: {other:?}"),
+            }
+        },
+    )
+    .await?;
+    tracing::info!(refusal, "refused");
+
+    tracing::info!("--- the names in every node's /metrics");
+    let types = wait_until(
+        "the labelled families in /metrics",
+        Duration::from_secs(20),
+        async || {
+            let mut types = BTreeSet::new();
+            for id in cluster.ids() {
+                let addr = cluster
+                    .node(id)?
+                    .metrics_addr
+                    .clone()
+                    .context("metrics_listen was asked for")?;
+                let (code, body) = request(&addr, "GET", "/metrics").await?;
+                ensure!(code == 200, "node {id} /metrics answered {code}");
+                types.extend(type_names(&body));
+            }
+            let absent: Vec<_> = LABELLED_ON_DEMAND
+                .iter()
+                .filter(|n| !types.contains(**n))
+                .collect();
+            ensure!(absent.is_empty(), "no node exports {absent:?} yet");
+            Ok(types)
+        },
+    )
+    .await?;
+
+    let missing: Vec<String> = used
+        .iter()
+        .filter(|(name, _)| name.as_str() != "up" && !exported(name, &types))
+        .map(|(name, places)| {
+            format!(
+                "  {name}: used by {}",
+                places.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    tracing::info!(
+        used = used.len(),
+        exported = types.len(),
+        missing = missing.len(),
+        "metric names checked"
+    );
+    // The nodes did nothing wrong whatever is missing: no need for their logs.
+    cluster.finish();
+    if !missing.is_empty() {
+        bail!(
+            "{} of the {} metric names deploy/monitoring/ uses are not exported by a \
+             node (no `# TYPE` line in its /metrics):\n{}",
+            missing.len(),
+            used.len() - 1,
+            missing.join("\n")
+        );
+    }
+    Ok(())
+}
