@@ -626,12 +626,12 @@ async fn scenario(
     tracing::info!("--- writes while Prometheus scrapes; every rule evaluates");
     let history = Arc::new(History::new());
     cluster.write_many(&history, "t182/live-", 100, 4).await?;
-    let up = url_encoded(r#"count(rate(sutra_writes_applied_total{job="sutra"}[1m]))"#);
+    let scraped = url_encoded(r#"count(rate(sutra_writes_applied_total{job="sutra"}[1m]))"#);
     wait_until(
         "every rule evaluated after the writes were scraped",
         Duration::from_secs(30),
         async || {
-            let rate = prometheus.api(&format!("query?query={up}")).await?;
+            let rate = prometheus.api(&format!("query?query={scraped}")).await?;
             ensure!(
                 rate["result"][0]["value"][1] == "3",
                 "not scraped twice on all three nodes yet: {rate}"
