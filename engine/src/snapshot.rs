@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::codec::{Put, Reader};
+use crate::digest::ContentDigest;
 use crate::engine::{
     DATA_FILE, Engine, INSTALL_FILE, Inner, State, check_params, load_index, new_file_id,
 };
@@ -145,6 +146,9 @@ pub struct SnapshotInstaller {
     /// CRC32C of the data bytes after the data file header, on their own: the stream's
     /// checksum is recomputed from it once the header gets this store's file id.
     rest_crc: u32,
+    /// The applied position to install instead of the stream's (a restore into a new
+    /// cluster), if any.
+    new_position: Option<Vec<u8>>,
 }
 
 /// A fully received, checked snapshot, ready for [`Engine::install_snapshot`].
@@ -176,6 +180,13 @@ impl SnapshotInstaller {
         Error::BadSnapshot {
             reason: reason.into(),
         }
+    }
+
+    /// Installs `position` as the store's applied position instead of the one the
+    /// stream carries (a restore that makes the store part of a new cluster). The
+    /// stream is still checked against its own size and checksum.
+    pub fn replace_position(&mut self, position: Vec<u8>) {
+        self.new_position = Some(position);
     }
 
     /// Appends the chunk that starts at `offset`; chunks must arrive in order.
@@ -220,7 +231,7 @@ impl SnapshotInstaller {
 
     /// Checks the stream against `expected` size and checksum and makes the received
     /// data durable.
-    pub fn finish(self, size: u64, crc32c: u32) -> Result<StagedSnapshot> {
+    pub fn finish(mut self, size: u64, crc32c: u32) -> Result<StagedSnapshot> {
         let (ck_len, data_len) = self
             .lengths
             .ok_or_else(|| Self::bad("stream ended inside its preamble"))?;
@@ -238,8 +249,11 @@ impl SnapshotInstaller {
             )));
         }
         let checkpoint_bytes = self.head[PREAMBLE_LEN..].to_vec();
-        let checkpoint = Checkpoint::decode(&checkpoint_bytes)
+        let mut checkpoint = Checkpoint::decode(&checkpoint_bytes)
             .map_err(|(off, r)| Self::bad(format!("checkpoint at offset {off}: {r}")))?;
+        if let Some(position) = self.new_position.take() {
+            checkpoint.position = position;
+        }
         if checkpoint.durable_len != data_len {
             return Err(Self::bad(
                 "checkpoint and preamble disagree on the data length",
@@ -360,8 +374,16 @@ impl Engine {
     /// Takes a checkpoint and returns a snapshot of exactly what it covers. Writes go
     /// on while the snapshot is read.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        let (data, ck) = self.checkpoint_now()?;
+        let (data, ck, _) = self.checkpoint_now()?;
         Ok(Snapshot::new(data, &ck))
+    }
+
+    /// A snapshot, as [`snapshot`](Self::snapshot), and the content digest at exactly
+    /// the version it covers (read under the same lock): what a backup proves itself
+    /// equal to.
+    pub fn snapshot_with_digest(&self) -> Result<(Snapshot, ContentDigest)> {
+        let (data, ck, digest) = self.checkpoint_now()?;
+        Ok((Snapshot::new(data, &ck), digest))
     }
 
     /// Starts receiving a snapshot into this store's directory. One install at a time:
@@ -388,6 +410,7 @@ impl Engine {
             received: 0,
             crc: 0,
             rest_crc: 0,
+            new_position: None,
         })
     }
 

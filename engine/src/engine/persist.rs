@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::Engine;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::StoreParams;
+use crate::digest::ContentDigest;
 use crate::error::Error;
 use crate::error::Result;
 use crate::file::DataFile;
@@ -28,7 +29,7 @@ impl Engine {
     /// Makes everything applied so far durable: msync the data file, then atomically
     /// replace `checkpoint`. A failed sync poisons the engine (it is never retried).
     pub fn checkpoint(&self) -> Result<DurableState> {
-        let (_, ck) = self.checkpoint_now()?;
+        let (_, ck, _) = self.checkpoint_now()?;
         Ok(DurableState {
             data_len: ck.durable_len,
             version: ck.last_version,
@@ -80,12 +81,13 @@ impl Engine {
 
     /// Checkpoints under the checkpoint lock and returns the data file and the record
     /// written, for a snapshot of exactly what it covers.
-    pub(crate) fn checkpoint_now(&self) -> Result<(Arc<DataFile>, Checkpoint)> {
+    pub(crate) fn checkpoint_now(&self) -> Result<(Arc<DataFile>, Checkpoint, ContentDigest)> {
         self.check_poisoned()?;
         let _ck = self.inner.checkpoint_lock.lock();
-        let (data, ck) = {
+        let (data, ck, digest) = {
             let st = self.inner.state.read();
-            (st.data.clone(), st.checkpoint_record())
+            let digest = super::read::digest_of(&st);
+            (st.data.clone(), st.checkpoint_record(), digest)
         };
         self.persist(&data, &ck)?;
         self.inner.state.write().durable = DurableState {
@@ -93,7 +95,7 @@ impl Engine {
             version: ck.last_version,
             position: ck.position.clone(),
         };
-        Ok((data, ck))
+        Ok((data, ck, digest))
     }
 
     /// Syncs `data` up to the checkpoint's durable length, then writes the checkpoint.

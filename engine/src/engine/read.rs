@@ -46,18 +46,22 @@ pub struct EngineStats {
     pub poisoned: bool,
 }
 
+/// The content digest of `st` at its last applied version.
+pub(crate) fn digest_of(st: &State) -> ContentDigest {
+    ContentDigest::new(
+        st.last_version,
+        &st.digest.concepts,
+        &st.digest.edges,
+        st.sessions.digest(),
+    )
+}
+
 impl Engine {
     /// The digest of the live content (concepts, edges, client sessions) and the
     /// version of the last applied write it reflects, read together under the lock
     /// `apply` takes: O(1), the digest is kept current by every write.
     pub fn content_digest(&self) -> ContentDigest {
-        let st = self.inner.state.read();
-        ContentDigest::new(
-            st.last_version,
-            &st.digest.concepts,
-            &st.digest.edges,
-            st.sessions.digest(),
-        )
+        digest_of(&self.inner.state.read())
     }
 
     /// Version and opaque position of the last applied write.
