@@ -9,7 +9,7 @@ use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
 use crate::view::Output;
-use crate::{alarm, bench, cluster, data, drill, local, ops, parse, reference};
+use crate::{alarm, backup, bench, cluster, data, drill, local, ops, parse, reference};
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -46,9 +46,14 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// True for `health --check`, whose failure to run at all is UNKNOWN (exit 3).
+    /// True for `health --check` and `backup verify`, whose failure to run at all is
+    /// UNKNOWN (exit 3).
     pub fn is_health_check(&self) -> bool {
-        matches!(&self.command, Command::Ops(c) if c.is_check())
+        match &self.command {
+            Command::Ops(c) => c.is_check(),
+            Command::Backup(b) => backup::is_check(b),
+            _ => false,
+        }
     }
 }
 
@@ -72,6 +77,9 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// The cluster's alarms (NOSPACE: read-only until disarmed); list or disarm them.
     Alarm(alarm::AlarmArgs),
+    /// Back up the whole store into a file (admin certificate), or prove a backup file
+    /// offline.
+    Backup(backup::BackupArgs),
     /// A local three-node TLS cluster on loopback, for development.
     Local(local::LocalArgs),
     /// Print the shell completion script (e.g. `sutra completions bash >

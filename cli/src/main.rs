@@ -9,6 +9,7 @@
 
 mod alarm;
 mod args;
+mod backup;
 mod batch_file;
 mod bench;
 mod cluster;
@@ -40,6 +41,11 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         }
         Command::Man(args) => return reference::man(args),
         _ => {}
+    }
+    // Verifying a backup file needs no cluster; saving one connects.
+    if let Command::Backup(args) = &cli.command {
+        let code = backup::run(args, || connect::connect(&cli), cli.output).await?;
+        return exit(code);
     }
     if let Command::Local(args) = cli.command {
         // The runner blocks on processes and runs its own runtime.
@@ -81,9 +87,18 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             };
             drill::run(args, cli.cluster_file.as_deref(), setting).await
         }
-        Command::Local(_) | Command::Completions(_) | Command::Man(_) => {
+        Command::Local(_) | Command::Completions(_) | Command::Man(_) | Command::Backup(_) => {
             unreachable!("handled before the client is set up")
         }
+    }
+}
+
+/// Ends the command with `code` (0: success).
+fn exit(code: i32) -> anyhow::Result<()> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Exit(code).into())
     }
 }
 

@@ -43,6 +43,7 @@ pub const METHOD_ROLES: &[(&str, Role)] = &[
     ("/sutra.cluster.ClusterService/RemoveNode", Role::Admin),
     ("/sutra.cluster.ClusterService/TransferLeader", Role::Admin),
     ("/sutra.cluster.ClusterService/TriggerSnapshot", Role::Admin),
+    ("/sutra.cluster.ClusterService/Backup", Role::Admin),
     ("/sutra.cluster.ClusterService/ListAlarms", Role::Read),
     ("/sutra.cluster.ClusterService/DisarmAlarm", Role::Admin),
 ];

@@ -290,6 +290,15 @@ impl ClusterService for ClusterApi {
         }))
     }
 
+    type BackupStream = super::backup::BackupStream;
+
+    async fn backup(&self, req: Request<BackupRequest>) -> Reply<Self::BackupStream> {
+        let rate = req.into_inner().rate_limit_bytes_per_sec;
+        Ok(Response::new(
+            super::backup::start(self.node.clone(), rate).await?,
+        ))
+    }
+
     async fn list_alarms(&self, _req: Request<ListAlarmsRequest>) -> Reply<AlarmsResponse> {
         Ok(Response::new(alarms_response(&self.node)))
     }
