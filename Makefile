@@ -12,7 +12,9 @@ deps:
 
 # The sutra-node image (with the sutra CLI), built without any container registry:
 # a debootstrap base imported once as sutra-base:<release>, then the release binaries
-# (docs/deploy.md). `BASE=debian:bookworm-slim make docker` builds on a pulled base.
+# (docs/deploy.md); then sutra-prometheus:dev, Debian's prometheus on the same base, for
+# the compose file's monitoring profile. `BASE=debian:bookworm-slim make docker` builds
+# on a pulled base.
 docker: deps
 	@deploy/docker/build.sh
 

@@ -2,14 +2,18 @@
 # The compose cluster end to end, against a real Docker engine: builds the image
 # (`make docker`, cached), brings deploy/docker-compose.yml up under a project name and
 # host ports of its own, waits for three healthy members, checks that each node container
-# holds only the CA certificate and its own pair, writes and reads through the
+# holds only the CA certificate and its own pair, brings up the `monitoring` profile's
+# Prometheus (deploy/monitoring) and checks through its HTTP API that it scrapes all
+# three nodes (targets up), has evaluated every rule of the `sutra` group without error
+# and sees sutra_raft_has_leader = 1 on each node, writes and reads through the
 # `sutra` CLI from the host, kills the leader's container, checks that a new leader takes
 # writes and that the killed node rejoins, runs one round of every fault scenario of
 # `sutra drill --docker` (kill, pause and partition of the leader and of a follower,
 # restart-all, rolling-restart), checks the cluster
 # with deploy/health-check, upgrades it node by node with deploy/rolling-upgrade under a
 # drill's write load (`--scenario procedure`), then removes everything it created
-# (containers, network, volumes, certificates), on failure too. The images are kept.
+# (containers, network, volumes, certificates; Prometheus's too), on failure too. The
+# images are kept.
 # Without a Docker engine it says so and exits 0. Used by cluster-tests t200.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,24 +46,28 @@ project="sutra-t200-$$-$RANDOM"
 # Free host ports picked now and fixed (read back with `compose port`): with 0 Docker
 # would publish another port each time a container starts, and the drill's clients keep
 # the ports they started with.
-read -r SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 < <(python3 -c '
+read -r SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 SUTRA_PROMETHEUS_PORT < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(3)]
+ss = [socket.socket() for _ in range(4)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))')
-export SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 SUTRA_BIND=127.0.0.1
+export SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 SUTRA_PROMETHEUS_PORT SUTRA_BIND=127.0.0.1
 certs=$(mktemp -d /tmp/sutra-compose-certs.XXXXXX)
 export SUTRA_CERTS_DIR="$certs" SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-node:dev}
+export SUTRA_PROMETHEUS_IMAGE=${SUTRA_PROMETHEUS_IMAGE:-sutra-prometheus:dev}
 compose() { deploy/compose -p "$project" -f deploy/docker-compose.yml "$@"; }
+# With the `monitoring` profile's services too: ps, logs and down name them whichever
+# Compose runs (a service under a profile is only part of the project with it).
+monitoring() { compose --profile monitoring "$@"; }
 
 cleanup() {
   local rc=$?
   if [ $rc -ne 0 ]; then
     echo "--- failed (exit $rc); container state and node logs:"
-    compose ps || true
-    compose logs --no-color --tail 40 || true
+    monitoring ps || true
+    monitoring logs --no-color --tail 40 || true
   fi
-  compose down -v --remove-orphans >/dev/null 2>&1 || true
+  monitoring down -v --remove-orphans >/dev/null 2>&1 || true
   [ -z "${upgrade_image:-}" ] || docker rmi "$upgrade_image" >/dev/null 2>&1 || true
   rm -rf "$certs"
   log "cleaned up project $project (exit $rc)"
@@ -135,6 +143,71 @@ done
 compose exec -T node1 health-check | tail -n 1 | grep -q '^cluster OK: 3 of 3 nodes serving' ||
   { echo "health-check inside node1 (node certificate) did not say OK"; exit 1; }
 
+log "--- the monitoring profile: Prometheus scrapes the nodes and evaluates the rules"
+# Each node's monitoring listener is inside the compose network only.
+for n in 1 2 3; do
+  if published=$(compose port "node$n" 9100 2>/dev/null) && [ -n "${published#:}" ]; then
+    echo "node$n publishes its monitoring listener on the host: $published"
+    exit 1
+  fi
+done
+monitoring up -d prometheus
+prometheus_url="http://127.0.0.1:$(monitoring port prometheus 9090 | sed 's/.*://')"
+# Polls the HTTP API (bounded) until the targets, the rules and a query all say what
+# they should; else prints what Prometheus answered last and exits 1.
+python3 - "$prometheus_url" 60 <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+
+url, limit = sys.argv[1], float(sys.argv[2])
+nodes = {"node1:9100", "node2:9100", "node3:9100"}
+
+def get(path):
+    with urllib.request.urlopen(url + path, timeout=5) as r:
+        return json.load(r)["data"]
+
+def problems():
+    out = []
+    targets = [t for t in get("/api/v1/targets")["activeTargets"]
+               if t["labels"].get("job") == "sutra"]
+    seen = {t["labels"]["instance"]: t for t in targets}
+    if set(seen) != nodes:
+        out.append(f"sutra targets are {sorted(seen)}, not {sorted(nodes)}")
+    out += [f"target {i}: health {t['health']} ({t.get('lastError')!r})"
+            for i, t in sorted(seen.items()) if t["health"] != "up"]
+    groups = [g for g in get("/api/v1/rules")["groups"] if g["name"] == "sutra"]
+    if not groups:
+        out.append("no rule group named sutra loaded")
+    for g in groups:
+        if not g["rules"]:
+            out.append("rule group sutra has no rules")
+        for r in g["rules"]:
+            last = r.get("lastEvaluation") or ""
+            if r["health"] != "ok" or not last or last.startswith("0001-"):
+                out.append(f"rule {r['name']}: health {r['health']!r}, lastEvaluation "
+                           f"{last!r}, lastError {r.get('lastError')!r}")
+    q = urllib.parse.quote("sutra_raft_has_leader")
+    series = {s["metric"].get("instance"): s["value"][1]
+              for s in get(f"/api/v1/query?query={q}")["result"]}
+    if series != {n: "1" for n in nodes}:
+        out.append(f"sutra_raft_has_leader is {series}, not 1 on each of {sorted(nodes)}")
+    return out, len(groups[0]["rules"]) if groups else 0
+
+deadline = time.monotonic() + limit
+while True:
+    try:
+        found, rules = problems()
+    except Exception as e:  # not up yet, or an answer without the expected fields
+        found, rules = [f"{url}: {e!r}"], 0
+    if not found:
+        print(f"Prometheus at {url}: 3 sutra targets up, {rules} rules of group sutra "
+              "evaluated (health ok), sutra_raft_has_leader = 1 on every node")
+        sys.exit(0)
+    if time.monotonic() >= deadline:
+        print(f"Prometheus at {url} after {limit:.0f}s:", *found, sep="\n  ")
+        sys.exit(1)
+    time.sleep(1)
+PY
+
 log "--- write and read through the CLI"
 sutra --endpoints "$all" put t200-a --content "before the kill"
 sutra --endpoints "$all" get t200-a | grep -q "before the kill"
@@ -202,6 +275,6 @@ for n in 1 2 3; do
 done
 log "every node runs $upgrade_image"
 
-log "--- compose down -v"
-compose down -v --remove-orphans
+log "--- compose down -v (with the monitoring profile)"
+monitoring down -v --remove-orphans
 log "passed"
