@@ -19,10 +19,13 @@ pub struct Manifest {
     pub applied_index: u64,
     /// The term of the entry at that index.
     pub term: u64,
+    /// The Raft log id of that entry (a restored cluster's log starts after it).
+    pub last_log_id: serde_json::Value,
     /// The membership as of that index (voters and learners with their addresses).
     pub membership: serde_json::Value,
-    /// The cluster's parameters (vector dimension, limits, quota, cluster id).
-    pub params: serde_json::Value,
+    /// The replicated cluster state at that index: the cluster's parameters (vector
+    /// dimension, limits, quota, cluster id), alarms, departed members.
+    pub cluster_state: serde_json::Value,
     /// The release of the binary that made the backup.
     pub binary_version: String,
     /// The commit that binary was built from.

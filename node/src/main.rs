@@ -40,6 +40,9 @@ enum Command {
     },
     /// Generate (or complete) a development CA with node and client certificates.
     Certs(sutra_node::certs_cmd::CertsArgs),
+    /// Build this node's data directory for a new cluster from a backup file (restore
+    /// every member from the same file, then `run` them with the same members).
+    Restore(sutra_node::restore::RestoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,5 +70,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Certs(args) => sutra_node::certs_cmd::run(args),
+        Command::Restore(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let restored = runtime.block_on(sutra_node::restore::run(&args))?;
+            println!("{}", serde_json::to_string_pretty(&restored)?);
+            Ok(())
+        }
     }
 }

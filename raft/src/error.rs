@@ -110,6 +110,9 @@ pub enum Error {
         /// Why it did not finish.
         reason: String,
     },
+    /// A data directory could not be made from a backup.
+    #[error("restore: {0}")]
+    Restore(String),
 }
 
 impl Error {
@@ -130,6 +133,10 @@ impl Error {
     /// Whether the engine found the disk full (see `sutra_engine::Error::is_no_space`).
     pub fn is_no_space(&self) -> bool {
         matches!(self, Self::Engine { source, .. } if source.is_no_space())
+    }
+
+    pub(crate) fn restore(e: io::Error) -> Self {
+        Self::Restore(e.to_string())
     }
 
     pub(crate) fn engine(op: &'static str) -> impl FnOnce(sutra_engine::Error) -> Self {

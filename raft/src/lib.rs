@@ -67,6 +67,7 @@ mod observer;
 pub mod pb;
 mod position;
 mod propose;
+pub mod restore;
 mod service;
 mod snapshot;
 mod snapshot_builder;

@@ -67,6 +67,9 @@ pub struct ClusterOptions {
     /// `--metrics-listen` on a port picked at run time for every node
     /// ([`NodeSlot::metrics_addr`]).
     pub metrics_listen: bool,
+    /// A backup file every initial node is restored from (`sutra-node restore` with
+    /// the cluster's members) before its first start.
+    pub restore_from: Option<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -89,6 +92,7 @@ impl Default for ClusterOptions {
             start_timeout: Duration::from_secs(30),
             link_proxies: false,
             metrics_listen: false,
+            restore_from: None,
         }
     }
 }
@@ -301,6 +305,11 @@ impl Cluster {
             .collect();
         if let Some(&bytes) = o.tmpfs_bytes.get(&id) {
             faults::mount_tmpfs(&data_dir, bytes)?;
+        }
+        if let (Some(backup), Some(members)) = (&o.restore_from, initial_members)
+            && !data_dir.join("sm").exists()
+        {
+            restore(&self.bin, backup, id, &data_dir, members)?;
         }
         let log = self.root.join("logs").join(format!("node-{id}.log"));
         let process = NodeProcess::spawn_with(id, &self.bin, args, extra, env, log)?;
@@ -532,6 +541,27 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Runs `sutra-node restore` for node `id` into `data_dir`.
+fn restore(bin: &Path, backup: &Path, id: u64, data_dir: &Path, members: &str) -> Result<()> {
+    let out = std::process::Command::new(bin)
+        .arg("restore")
+        .arg("--backup")
+        .arg(backup)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--node-id", &id.to_string(), "--initial-members", members])
+        .output()
+        .context("running sutra-node restore")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "sutra-node restore for node {id}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tracing::info!(id, report = %String::from_utf8_lossy(&out.stdout), "node restored from a backup");
+    Ok(())
 }
 
 /// `n` distinct free loopback ports: each is bound (all at once, so they differ), read

@@ -14,7 +14,7 @@ mod outcome;
 
 use std::net::SocketAddr;
 
-pub use open::raft_config;
+pub use open::{CLUSTER_ID_FILE, raft_config};
 
 use crate::config::ValidConfig;
 

@@ -16,7 +16,7 @@ use super::RunError;
 
 /// The file, in the data directory, that holds the id of the cluster this node belongs
 /// to (`sutra_raft::cluster_id`).
-pub(super) const CLUSTER_ID_FILE: &str = "cluster-id";
+pub const CLUSTER_ID_FILE: &str = "cluster-id";
 use crate::config::ValidConfig;
 use crate::metrics::Instruments;
 use crate::node::{Node, NodeParts, Raft};

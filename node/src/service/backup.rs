@@ -48,11 +48,12 @@ pub async fn start(node: Arc<Node>, rate: u64) -> Result<BackupStream, ServiceEr
         source_node: node.id,
         applied_index: digest.version,
         term: position.last_applied.map_or(0, |id| id.leader_id.term),
+        last_log_id: json("log id", serde_json::to_value(position.last_applied))?,
         membership: json(
             "membership",
             serde_json::to_value(&position.last_membership),
         )?,
-        params: json("cluster state", serde_json::to_value(&position.cluster))?,
+        cluster_state: json("cluster state", serde_json::to_value(&position.cluster))?,
         binary_version: crate::build_info::VERSION.to_string(),
         binary_commit: crate::build_info::COMMIT.to_string(),
         created_unix_s: SystemTime::now()

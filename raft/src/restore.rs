@@ -1,0 +1,125 @@
+//! Making a node of a new cluster out of a backup: the applied position its store takes
+//! (the backup's last applied log id, the new membership, the backup's cluster state
+//! with the new cluster id and no alarms) and a Raft log that starts right after that
+//! entry. Every member restored from the same backup with the same members gets the
+//! same state, so they elect a leader among themselves and go on from the backup's
+//! index, with nothing to initialise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use openraft::storage::RaftLogStorage;
+
+use crate::cluster_state::ClusterState;
+use crate::error::{Error, Result};
+use crate::log_store::LogStore;
+use crate::position::AppliedPosition;
+use crate::types::{LogId, Membership, NodeId, NodeInfo, StoredMembership, Vote};
+
+/// The applied position of a store restored into a new cluster of `members` (all
+/// voters) named `cluster_id`, from a backup whose last applied entry is `last_applied`
+/// and whose cluster state is `cluster`.
+pub fn restored_position(
+    last_applied: LogId,
+    members: &BTreeMap<NodeId, NodeInfo>,
+    mut cluster: ClusterState,
+    cluster_id: &str,
+) -> Result<Vec<u8>> {
+    let Some(params) = cluster.params.as_mut() else {
+        return Err(Error::Restore(
+            "the backup was taken before the cluster's parameters were applied".into(),
+        ));
+    };
+    params.cluster_id = cluster_id.to_string();
+    // A new cluster on new disks: the old alarms and departed members do not carry over.
+    cluster.alarms.clear();
+    cluster.removed.clear();
+    let voters: BTreeSet<NodeId> = members.keys().copied().collect();
+    let membership = Membership::new(vec![voters], members.clone())
+        .map_err(|e| Error::Restore(format!("the new membership: {e}")))?;
+    AppliedPosition {
+        last_applied: Some(last_applied),
+        last_membership: StoredMembership::new(Some(last_applied), membership),
+        cluster,
+    }
+    .encode()
+}
+
+/// Makes the empty Raft log in `dir` one that starts right after `last_applied`
+/// (purged up to it, committed at it), with `node`'s vote in that entry's term, so the
+/// node campaigns in the next term.
+pub async fn start_log_after(dir: &Path, last_applied: LogId, node: NodeId) -> Result<()> {
+    let mut log = LogStore::open(dir)?;
+    let state = log.get_log_state().await.map_err(Error::restore)?;
+    if state.last_log_id.is_some() || state.last_purged_log_id.is_some() {
+        return Err(Error::Restore(format!(
+            "the Raft log in {} is not empty",
+            dir.display()
+        )));
+    }
+    let io = Error::restore;
+    log.save_vote(&Vote::new(last_applied.leader_id.term, node))
+        .await
+        .map_err(io)?;
+    log.save_committed(Some(last_applied)).await.map_err(io)?;
+    log.purge(last_applied).await.map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster_state::ClusterParams;
+    use openraft::RaftLogReader;
+
+    fn log_id(term: u64, node: NodeId, index: u64) -> LogId {
+        LogId::new(
+            openraft::vote::leader_id_adv::LeaderId {
+                term,
+                node_id: node,
+            },
+            index,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_restored_log_starts_after_the_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = log_id(4, 2, 90);
+        start_log_after(dir.path(), id, 1).await.unwrap();
+        let mut log = LogStore::open(dir.path()).unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(id));
+        assert_eq!(state.last_log_id, Some(id));
+        assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(4, 1)));
+        drop(log);
+        assert!(start_log_after(dir.path(), id, 1).await.is_err());
+    }
+
+    #[test]
+    fn the_position_names_the_new_cluster_and_members() {
+        let cluster = ClusterState {
+            params: Some(ClusterParams {
+                cluster_id: "old".into(),
+                vector_dimension: 8,
+                max_content_bytes: 1,
+                max_batch_ops: 1,
+                session_ttl_ms: 1,
+                max_sessions: 1,
+                max_sessions_per_owner: 1,
+                quota_bytes: 1,
+            }),
+            ..ClusterState::default()
+        };
+        let members: BTreeMap<_, _> = (1..=3)
+            .map(|i| (i, NodeInfo::new(format!("r{i}"), format!("a{i}"))))
+            .collect();
+        let id = log_id(4, 2, 90);
+        let pos = restored_position(id, &members, cluster, "new").unwrap();
+        let pos = AppliedPosition::decode(&pos).unwrap();
+        assert_eq!(pos.last_applied, Some(id));
+        assert_eq!(pos.cluster.params.unwrap().cluster_id, "new");
+        let voters: BTreeSet<_> = pos.last_membership.membership().voter_ids().collect();
+        assert_eq!(voters, BTreeSet::from([1, 2, 3]));
+    }
+}
