@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod node;
 pub mod params;
 mod read;
+pub mod recover;
 pub mod restore;
 pub mod server;
 pub mod service;

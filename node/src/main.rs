@@ -43,6 +43,18 @@ enum Command {
     /// Build this node's data directory for a new cluster from a backup file (restore
     /// every member from the same file, then `run` them with the same members).
     Restore(sutra_node::restore::RestoreArgs),
+    /// After the cluster lost its quorum for good: make this stopped survivor (the one
+    /// with the furthest log) the only member of a new cluster, keeping every entry its
+    /// log holds; then start it and add members back (docs/backup.md).
+    ForceNewCluster(sutra_node::recover::ForceNewClusterArgs),
+}
+
+/// A runtime for the one-shot commands.
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,11 +83,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Certs(args) => sutra_node::certs_cmd::run(args),
         Command::Restore(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let restored = runtime.block_on(sutra_node::restore::run(&args))?;
+            let restored = current_thread()?.block_on(sutra_node::restore::run(&args))?;
+            println!("{}", serde_json::to_string_pretty(&restored)?);
+            Ok(())
+        }
+        Command::ForceNewCluster(args) => {
+            let restored = current_thread()?.block_on(sutra_node::recover::run(&args))?;
             println!("{}", serde_json::to_string_pretty(&restored)?);
             Ok(())
         }

@@ -8,12 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use openraft::storage::RaftLogStorage;
+use openraft::RaftLogReader;
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
 
 use crate::cluster_state::ClusterState;
 use crate::error::{Error, Result};
 use crate::log_store::LogStore;
 use crate::position::AppliedPosition;
+use crate::state_machine::StateMachine;
 use crate::types::{LogId, Membership, NodeId, NodeInfo, StoredMembership, Vote};
 
 /// The applied position of a store restored into a new cluster of `members` (all
@@ -43,6 +45,40 @@ pub fn restored_position(
         cluster,
     }
     .encode()
+}
+
+/// Applies to `sm` every entry `log` holds past what `sm` has applied, committed or
+/// not: what a lone survivor does before it becomes a new cluster on its own (etcd's
+/// `--force-new-cluster` commits its whole WAL the same way). An entry no quorum
+/// acknowledged may be among them; no acknowledged write is lost. Returns how many
+/// entries were applied.
+pub async fn apply_whole_log(sm: &mut StateMachine, log: &mut LogStore) -> Result<u64> {
+    let applied = AppliedPosition::decode(&sm.engine().applied().1)?
+        .last_applied
+        .map_or(0, |id| id.index + 1);
+    let last = log
+        .get_log_state()
+        .await
+        .map_err(Error::restore)?
+        .last_log_id;
+    let Some(last) = last.filter(|l| l.index + 1 > applied) else {
+        return Ok(0);
+    };
+    let entries = log
+        .try_get_log_entries(applied..=last.index)
+        .await
+        .map_err(Error::restore)?;
+    let n = entries.len() as u64;
+    let first = entries.first().map(|e| e.log_id.index);
+    if first != Some(applied) || n != last.index + 1 - applied {
+        return Err(Error::Restore(format!(
+            "the log does not hold every entry from {applied} to {} (it starts at {first:?} with {n})",
+            last.index
+        )));
+    }
+    let stream = futures_util::stream::iter(entries.into_iter().map(|e| Ok((e, None))));
+    sm.apply(stream).await.map_err(Error::restore)?;
+    Ok(n)
 }
 
 /// Makes the empty Raft log in `dir` one that starts right after `last_applied`

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::Stream;
 use sutra_backup::{FORMAT_VERSION, Manifest};
+use sutra_engine::{ContentDigest, Snapshot};
 use sutra_proto::cluster::{BackupChunk, backup_chunk};
 use sutra_proto::storage as pb;
 use tokio::sync::mpsc;
@@ -25,27 +26,23 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// The stream of a backup's messages.
 pub type BackupStream = Pin<Box<dyn Stream<Item = Result<BackupChunk, Status>> + Send>>;
 
-/// Takes the backup and starts streaming it: the manifest, then the payload at no more
-/// than `rate` bytes per second (0: unlimited).
-pub async fn start(node: Arc<Node>, rate: u64) -> Result<BackupStream, ServiceError> {
-    node.read_barrier(Some(pb::ReadOptions {
-        consistency: pb::Consistency::Linearizable as i32,
-        ..Default::default()
-    }))
-    .await?;
-    let engine = node.engine.clone();
-    let (snap, digest) = tokio::task::spawn_blocking(move || engine.snapshot_with_digest())
-        .await
-        .map_err(|e| ServiceError::Internal(format!("backup checkpoint task: {e}")))??;
+/// The manifest of a backup of `snap` (whose content digest is `digest`) taken on node
+/// `node_id` of cluster `cluster_id`; the payload's SHA-256 is left to the writer.
+pub fn manifest(
+    node_id: u64,
+    cluster_id: String,
+    snap: &Snapshot,
+    digest: &ContentDigest,
+) -> Result<Manifest, String> {
     let position = sutra_raft::AppliedPosition::decode(&snap.meta().position)
-        .map_err(|e| ServiceError::Internal(format!("the checkpoint's position: {e}")))?;
+        .map_err(|e| format!("the checkpoint's position: {e}"))?;
     let json = |what: &str, v: serde_json::Result<serde_json::Value>| {
-        v.map_err(|e| ServiceError::Internal(format!("encoding the {what}: {e}")))
+        v.map_err(|e| format!("encoding the {what}: {e}"))
     };
-    let manifest = Manifest {
+    Ok(Manifest {
         format: FORMAT_VERSION,
-        cluster_id: node.identity.get().unwrap_or_default(),
-        source_node: node.id,
+        cluster_id,
+        source_node: node_id,
         applied_index: digest.version,
         term: position.last_applied.map_or(0, |id| id.leader_id.term),
         last_log_id: json("log id", serde_json::to_value(position.last_applied))?,
@@ -66,7 +63,28 @@ pub async fn start(node: Arc<Node>, rate: u64) -> Result<BackupStream, ServiceEr
         snapshot_bytes: snap.meta().size,
         snapshot_crc32c: snap.meta().crc32c,
         payload_sha256: String::new(),
-    };
+    })
+}
+
+/// Takes the backup and starts streaming it: the manifest, then the payload at no more
+/// than `rate` bytes per second (0: unlimited).
+pub async fn start(node: Arc<Node>, rate: u64) -> Result<BackupStream, ServiceError> {
+    node.read_barrier(Some(pb::ReadOptions {
+        consistency: pb::Consistency::Linearizable as i32,
+        ..Default::default()
+    }))
+    .await?;
+    let engine = node.engine.clone();
+    let (snap, digest) = tokio::task::spawn_blocking(move || engine.snapshot_with_digest())
+        .await
+        .map_err(|e| ServiceError::Internal(format!("backup checkpoint task: {e}")))??;
+    let manifest = manifest(
+        node.id,
+        node.identity.get().unwrap_or_default(),
+        &snap,
+        &digest,
+    )
+    .map_err(ServiceError::Internal)?;
     tracing::info!(
         event = "backup_started",
         index = manifest.applied_index,
