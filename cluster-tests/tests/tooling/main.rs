@@ -10,3 +10,4 @@ mod t90_cli;
 mod t91_cli_data_commands;
 mod t92_health_check_script;
 mod t96_import;
+mod t97_import_resumes;
