@@ -31,7 +31,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use sutra_client::{Batch, CallOptions, Client, ClientConfig, ClientError, Connector};
 use sutra_proto::cluster::ClusterStatusRequest;
@@ -134,7 +133,7 @@ pub async fn run(
         }
         None => Progress::new(&read.sha256, &args, params.max_batch_ops),
     };
-    let batches = plan(&read.records, progress.batch_ops as usize);
+    let batches = plan(read.records, progress.batch_ops as usize);
     summary.batches = batches.len() as u64;
     summary.parallel = progress.parallel;
     summary.batch_ops = progress.batch_ops;
@@ -303,32 +302,31 @@ struct Planned {
 
 /// Cuts the records into batches: every concept in file order, then every edge in file
 /// order, at most `max_ops` ops and [`BATCH_BYTES`] each. Depends only on the records.
-fn plan(records: &[Numbered], max_ops: usize) -> Vec<Planned> {
+fn plan(records: Vec<Numbered>, max_ops: usize) -> Vec<Planned> {
+    let (concepts, edges): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .partition(|n| matches!(n.record, Record::Concept(_)));
     let mut out = Vec::new();
-    for edges in [false, true] {
+    for (is_edges, records) in [(false, concepts), (true, edges)] {
         let mut current: Option<(Planned, usize)> = None;
         for n in records {
-            let op = match (&n.record, edges) {
-                (Record::Concept(c), false) => {
-                    let mut c = c.clone();
+            let op = match n.record {
+                Record::Concept(mut c) => {
                     c.version = 0;
                     write_op::Op::PutConcept(sutra_proto::storage::PutConceptOp {
                         concept: Some(c),
                         expected_version: None,
                     })
                 }
-                (Record::Edge(e), true) => write_op::Op::PutEdge(sutra_proto::storage::PutEdgeOp {
-                    edge: Some(e.clone()),
-                }),
-                _ => continue,
+                Record::Edge(e) => {
+                    write_op::Op::PutEdge(sutra_proto::storage::PutEdgeOp { edge: Some(e) })
+                }
             };
-            let size = sutra_proto::storage::WriteOp {
-                op: Some(op.clone()),
-            }
-            .encoded_len();
-            let full = current.as_ref().is_some_and(|(p, bytes)| {
-                p.batch.len() >= max_ops || (bytes + size > BATCH_BYTES && !p.batch.is_empty())
-            });
+            // The op, and at most 6 bytes of its WriteOp's tag and length.
+            let size = op.encoded_len() + 6;
+            let full = current
+                .as_ref()
+                .is_some_and(|(p, bytes)| p.batch.len() >= max_ops || bytes + size > BATCH_BYTES);
             if full {
                 out.extend(current.take().map(|(p, _)| p));
             }
@@ -336,7 +334,7 @@ fn plan(records: &[Numbered], max_ops: usize) -> Vec<Planned> {
                 (
                     Planned {
                         batch: Batch::new(),
-                        edges,
+                        edges: is_edges,
                         records: 0,
                         lines: (n.line, n.line),
                     },
@@ -705,8 +703,8 @@ mod tests {
     #[test]
     fn batches_hold_concepts_then_edges_within_the_limits_and_are_the_same_every_time() {
         let r = records(25, 12, 10);
-        let p = plan(&r, 10);
-        assert_eq!(p, plan(&r, 10));
+        let p = plan(r.clone(), 10);
+        assert_eq!(p, plan(r, 10));
         let sizes: Vec<_> = p.iter().map(|b| (b.edges, b.batch.len())).collect();
         assert_eq!(
             sizes,
@@ -723,8 +721,24 @@ mod tests {
         }
         // Large contents: BATCH_BYTES bounds a batch before the op count does.
         let big = records(5, 0, BATCH_BYTES / 2 + 1);
-        let sizes: Vec<_> = plan(&big, 1000).iter().map(|b| b.batch.len()).collect();
+        let sizes: Vec<_> = plan(big, 1000).iter().map(|b| b.batch.len()).collect();
         assert_eq!(sizes, [1, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn a_refusal_as_older_than_the_last_batch_means_applied_before() {
+        // The cluster's message for a sequence below the session's last.
+        let stale = ClientError::Conflict {
+            message: "sequence 3 of client \"w/import-x-w0\" is older than its last (4)".into(),
+        };
+        assert!(applied_before(&stale));
+        let missing_end = ClientError::Conflict {
+            message: "ops[0]: edge end \"x\" does not exist".into(),
+        };
+        assert!(!applied_before(&missing_end));
+        assert!(applied_before(&ClientError::OutcomeUnknown {
+            message: "retry refused as stale".into()
+        }));
     }
 
     #[test]
