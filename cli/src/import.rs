@@ -141,6 +141,13 @@ pub async fn run(
         summary.finish(started);
         return print(output, &summary);
     }
+    anyhow::ensure!(
+        progress.batches == 0 || progress.batches == batches.len() as u64,
+        "{} records {} batches where this file makes {}; delete it to start over",
+        progress_path.display(),
+        progress.batches,
+        batches.len()
+    );
     progress.batches = batches.len() as u64;
     if progress.complete {
         summary.skipped = summary.batches;
