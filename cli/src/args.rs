@@ -9,7 +9,7 @@ use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
 use crate::view::Output;
-use crate::{alarm, backup, bench, cluster, data, drill, local, ops, parse, reference};
+use crate::{alarm, backup, bench, cluster, data, drill, import, local, ops, parse, reference};
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -66,6 +66,10 @@ pub enum Command {
     // health, stats and flush.
     #[command(flatten)]
     Ops(ops::Command),
+    /// Load a JSON Lines file of concepts and edges (docs/migration.md): checked whole
+    /// first, then written in batches, resumable after an interruption
+    /// (FILE.import-progress) without applying anything twice.
+    Import(import::ImportArgs),
     /// Load the cluster and report throughput and latency.
     Bench(bench::BenchArgs),
     /// Failover drill against a local cluster (--cluster-file) or a compose cluster

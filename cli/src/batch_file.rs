@@ -144,7 +144,7 @@ pub fn parse(text: &str) -> Result<Batch, LineError> {
 
 /// serde_json's message without its position (every line is parsed on its own, so the
 /// line is always 1; the caller names the file's line).
-fn json_reason(e: &serde_json::Error) -> String {
+pub(crate) fn json_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rsplit_once(" at line ") {
         Some((reason, _)) => format!("{reason} (column {})", e.column()),

@@ -17,6 +17,8 @@ mod connect;
 mod data;
 mod drill;
 mod health;
+mod import;
+mod jsonl;
 mod local;
 mod ops;
 mod parse;
@@ -70,6 +72,9 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(command) => data::run(command, &conn.client, output).await,
         Command::Ops(command) => ops::run(command, &conn.client, output).await,
+        Command::Import(args) => {
+            import::run(args, &conn.config, &conn.client, &conn.connector, output).await
+        }
         Command::Cluster(args) => {
             cluster::run(args, &conn.endpoints, &conn.connector, output).await
         }

@@ -157,8 +157,39 @@ impl Client {
         batch: &Batch,
         opts: CallOptions,
     ) -> Result<BatchOutcome, ClientError> {
+        self.send_batch(batch, self.next_header(), opts).await
+    }
+
+    /// [`batch_with`](Self::batch_with) under a sequence the caller chose instead of
+    /// this client's next one: a writer that must resend the same write with the same
+    /// identity after its process restarted (a resumable import) keeps its own numbering,
+    /// with a fixed [`ClientConfig::client_id`](crate::ClientConfig::client_id). The
+    /// cluster answers a resent `(client_id, sequence)` from its session table
+    /// (`write.deduplicated`) and refuses a sequence below the last one it applied for
+    /// that id as [`ClientError::Conflict`]. Later automatic sequences of this client
+    /// continue above `sequence`.
+    pub async fn batch_at(
+        &self,
+        batch: &Batch,
+        sequence: u64,
+        opts: CallOptions,
+    ) -> Result<BatchOutcome, ClientError> {
+        self.sequence.fetch_max(sequence, Ordering::AcqRel);
+        let header = WriteHeader {
+            client_id: self.client_id.clone(),
+            sequence,
+        };
+        self.send_batch(batch, header, opts).await
+    }
+
+    async fn send_batch(
+        &self,
+        batch: &Batch,
+        header: WriteHeader,
+        opts: CallOptions,
+    ) -> Result<BatchOutcome, ClientError> {
         let req = BatchRequest {
-            header: Some(self.next_header()),
+            header: Some(header),
             ops: batch.ops().to_vec(),
         };
         let (resp, ep) = self

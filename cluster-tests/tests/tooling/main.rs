@@ -9,3 +9,5 @@ mod t200_compose_cluster;
 mod t90_cli;
 mod t91_cli_data_commands;
 mod t92_health_check_script;
+mod t96_import;
+mod t97_import_resumes;
