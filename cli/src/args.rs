@@ -9,7 +9,9 @@ use sutra_client::ReadOptions;
 use sutra_proto::storage::Consistency;
 
 use crate::view::Output;
-use crate::{alarm, backup, bench, cluster, data, drill, import, local, ops, parse, reference};
+use crate::{
+    alarm, backup, bench, cluster, data, drill, export, import, local, ops, parse, reference,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "sutra", version, about = "Command line for a Sutra cluster")]
@@ -70,6 +72,9 @@ pub enum Command {
     /// first, then written in batches, resumable after an interruption
     /// (FILE.import-progress) without applying anything twice.
     Import(import::ImportArgs),
+    /// Write every concept and edge at one point in time (a backup, taken now or
+    /// given) as JSON Lines that `sutra import` reads.
+    Export(export::ExportArgs),
     /// Load the cluster and report throughput and latency.
     Bench(bench::BenchArgs),
     /// Failover drill against a local cluster (--cluster-file) or a compose cluster

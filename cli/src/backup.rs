@@ -189,7 +189,7 @@ async fn source(
     leader.ok_or_else(|| last.unwrap_or_else(|| anyhow::anyhow!("no endpoint answered")))
 }
 
-async fn save(
+pub(crate) async fn save(
     file: &Path,
     rate_limit: u64,
     from_leader: bool,

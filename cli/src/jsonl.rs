@@ -317,13 +317,6 @@ fn check_edge(e: &Edge) -> Option<String> {
 
 /// Writes `records` as JSON Lines, one line each, in order. Content that is UTF-8 is
 /// written as `content`, anything else as `content_b64`; empty fields are left out.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the writer of `sutra export`, which is not built yet"
-    )
-)]
 pub fn write_jsonl<'a>(
     records: impl IntoIterator<Item = &'a Record>,
     mut out: impl Write,

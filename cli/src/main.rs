@@ -16,6 +16,7 @@ mod cluster;
 mod connect;
 mod data;
 mod drill;
+mod export;
 mod health;
 mod import;
 mod jsonl;
@@ -43,6 +44,9 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         }
         Command::Man(args) => return reference::man(args),
         _ => {}
+    }
+    if let Command::Export(args) = &cli.command {
+        return export::run(args, || connect::connect(&cli), cli.output).await;
     }
     // Verifying a backup file needs no cluster; saving one connects.
     if let Command::Backup(args) = &cli.command {
@@ -92,7 +96,11 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
             };
             drill::run(args, cli.cluster_file.as_deref(), setting).await
         }
-        Command::Local(_) | Command::Completions(_) | Command::Man(_) | Command::Backup(_) => {
+        Command::Local(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Backup(_)
+        | Command::Export(_) => {
             unreachable!("handled before the client is set up")
         }
     }
