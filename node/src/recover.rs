@@ -76,6 +76,7 @@ pub async fn run(args: &ForceNewClusterArgs) -> Result<Restored, RestoreError> {
         node_id: args.member.id,
         initial_members: vec![args.member.clone()],
         cluster_id: None,
+        join: false,
         force: false,
         dry_run: false,
     })

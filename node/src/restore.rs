@@ -38,9 +38,15 @@ pub struct RestoreArgs {
         long,
         env = "SUTRA_INITIAL_MEMBERS",
         value_delimiter = ',',
-        required = true
+        required_unless_present = "join"
     )]
     pub initial_members: Vec<MemberSpec>,
+    /// Seed a new member of the backup's own cluster instead: the directory keeps the
+    /// backup's cluster id and membership, so the node, started without
+    /// --initial-members and added with `sutra cluster add-learner`, catches up from the
+    /// backup's index through the log instead of a whole snapshot over the network.
+    #[arg(long, conflicts_with_all = ["initial_members", "cluster_id"])]
+    pub join: bool,
     /// The new cluster's id (32 hex digits); default: derived from the backup and the
     /// member list.
     #[arg(long)]
@@ -137,12 +143,14 @@ pub async fn run(args: &RestoreArgs) -> Result<Restored, RestoreError> {
         .iter()
         .map(|m| (m.id, NodeInfo::new(m.raft_addr.clone(), m.api_addr.clone())))
         .collect();
-    if members.len() != args.initial_members.len() {
+    if args.join && args.initial_members.is_empty() {
+        // Checked below through the backup's own membership.
+    } else if members.len() != args.initial_members.len() {
         return Err(RestoreError::Invalid(
             "--initial-members names a node id twice".into(),
         ));
     }
-    if !members.contains_key(&args.node_id) {
+    if !args.join && !members.contains_key(&args.node_id) {
         return Err(RestoreError::Invalid(format!(
             "--node-id {} is not among --initial-members",
             args.node_id
@@ -165,12 +173,17 @@ pub async fn run(args: &RestoreArgs) -> Result<Restored, RestoreError> {
             "the backup's manifest has no usable cluster state: {e}"
         ))
     })?;
-    let cluster_id = args
-        .cluster_id
-        .clone()
-        .unwrap_or_else(|| derived_cluster_id(&m.payload_sha256, &args.initial_members));
-    let position =
-        sutra_raft::restore::restored_position(last_applied, &members, cluster, &cluster_id)?;
+    let (cluster_id, position) = if args.join {
+        (m.cluster_id.clone(), None)
+    } else {
+        let id = args
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| derived_cluster_id(&m.payload_sha256, &args.initial_members));
+        let position =
+            sutra_raft::restore::restored_position(last_applied, &members, cluster, &id)?;
+        (id, Some(position))
+    };
     let dir = &args.data_dir;
     if !is_empty_dir(dir)? && !args.force {
         return Err(RestoreError::Invalid(format!(
@@ -210,10 +223,10 @@ pub async fn run(args: &RestoreArgs) -> Result<Restored, RestoreError> {
         .prefix(".sutra-restore-")
         .tempdir_in(parent)
         .map_err(io("create a staging directory in", parent))?;
-    let (engine, installed) =
-        sutra_backup::install(&reader, &staging.path().join("sm"), Some(position))?;
+    let (engine, installed) = sutra_backup::install(&reader, &staging.path().join("sm"), position)?;
     drop(engine);
-    sutra_raft::restore::start_log_after(&staging.path().join("raft"), last_applied, args.node_id)
+    let vote_as = (!args.join).then_some(args.node_id);
+    sutra_raft::restore::start_log_after(&staging.path().join("raft"), last_applied, vote_as)
         .await?;
     let id_file = staging.path().join(crate::server::CLUSTER_ID_FILE);
     sutra_raft::ClusterIdentity::open(&id_file)
@@ -237,7 +250,8 @@ pub async fn run(args: &RestoreArgs) -> Result<Restored, RestoreError> {
         cluster_id,
         source_cluster_id = m.cluster_id,
         applied_index = m.applied_index,
-        "data directory restored from a backup for a new cluster; start every member with the same --initial-members"
+        join = args.join,
+        "data directory restored from a backup; a new cluster: start every member with the same --initial-members; --join: start it without and add it as a learner"
     );
     Ok(report(installed.digest.to_hex(), false))
 }

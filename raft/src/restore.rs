@@ -82,9 +82,14 @@ pub async fn apply_whole_log(sm: &mut StateMachine, log: &mut LogStore) -> Resul
 }
 
 /// Makes the empty Raft log in `dir` one that starts right after `last_applied`
-/// (purged up to it, committed at it), with `node`'s vote in that entry's term, so the
-/// node campaigns in the next term.
-pub async fn start_log_after(dir: &Path, last_applied: LogId, node: NodeId) -> Result<()> {
+/// (purged up to it, committed at it). With `vote_as`, that node's vote in the entry's
+/// term, so a member of a new cluster campaigns in the next term; without, no vote (a
+/// learner joining a running cluster takes the leader's).
+pub async fn start_log_after(
+    dir: &Path,
+    last_applied: LogId,
+    vote_as: Option<NodeId>,
+) -> Result<()> {
     let mut log = LogStore::open(dir)?;
     let state = log.get_log_state().await.map_err(Error::restore)?;
     if state.last_log_id.is_some() || state.last_purged_log_id.is_some() {
@@ -94,9 +99,11 @@ pub async fn start_log_after(dir: &Path, last_applied: LogId, node: NodeId) -> R
         )));
     }
     let io = Error::restore;
-    log.save_vote(&Vote::new(last_applied.leader_id.term, node))
-        .await
-        .map_err(io)?;
+    if let Some(node) = vote_as {
+        log.save_vote(&Vote::new(last_applied.leader_id.term, node))
+            .await
+            .map_err(io)?;
+    }
     log.save_committed(Some(last_applied)).await.map_err(io)?;
     log.purge(last_applied).await.map_err(io)?;
     Ok(())
@@ -122,14 +129,14 @@ mod tests {
     async fn a_restored_log_starts_after_the_backup() {
         let dir = tempfile::tempdir().unwrap();
         let id = log_id(4, 2, 90);
-        start_log_after(dir.path(), id, 1).await.unwrap();
+        start_log_after(dir.path(), id, Some(1)).await.unwrap();
         let mut log = LogStore::open(dir.path()).unwrap();
         let state = log.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id, Some(id));
         assert_eq!(state.last_log_id, Some(id));
         assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(4, 1)));
         drop(log);
-        assert!(start_log_after(dir.path(), id, 1).await.is_err());
+        assert!(start_log_after(dir.path(), id, Some(1)).await.is_err());
     }
 
     #[test]

@@ -362,6 +362,28 @@ impl Cluster {
         self.spawn_node(id, api, raft, None)
     }
 
+    /// As [`add_node`](Self::add_node), with the data directory seeded from `backup`
+    /// first (`sutra-node restore --join`), as an operator does to spare the leader a
+    /// whole snapshot.
+    pub fn add_node_seeded(&mut self, id: u64, backup: &Path) -> Result<()> {
+        let data_dir = self.root.join(format!("node-{id}"));
+        let out = std::process::Command::new(&self.bin)
+            .args(["restore", "--join", "--node-id", &id.to_string()])
+            .arg("--backup")
+            .arg(backup)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .context("running sutra-node restore --join")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "sutra-node restore --join for node {id}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.add_node(id)
+    }
+
     /// The test's temporary directory.
     pub fn dir(&self) -> &Path {
         &self.root

@@ -5,3 +5,4 @@
 mod t190_backup_under_load_restores_into_a_new_cluster;
 mod t191_force_new_cluster_after_quorum_loss;
 mod t192_export_then_import;
+mod t193_learner_seeded_from_a_backup;
