@@ -77,6 +77,8 @@ pub struct Saved {
     pub mb_per_s: f64,
     pub content_hash: String,
     pub payload_sha256: String,
+    /// When the node took the backup, seconds since the Unix epoch (the manifest's).
+    pub created_unix_s: u64,
 }
 
 impl View for Saved {
@@ -257,6 +259,7 @@ async fn save(
         mb_per_s: m.snapshot_bytes as f64 / 1e6 / seconds.max(1e-9),
         content_hash: m.content_hash,
         payload_sha256: m.payload_sha256,
+        created_unix_s: m.created_unix_s,
     })
 }
 
