@@ -342,7 +342,7 @@ pub fn verify(file: &Path, warn_age_hours: Option<f64>, scratch: Option<&Path>) 
 }
 
 /// `3d 4h`, `2h 5m`, `40s`.
-fn age(s: u64) -> String {
+pub fn age(s: u64) -> String {
     match s {
         s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
         s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),

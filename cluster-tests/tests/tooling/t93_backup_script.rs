@@ -1,5 +1,5 @@
 //! t93: `deploy/backup`, the scheduled backup script, against a real cluster, and the
-//! backup age in `sutra health --check` and `deploy/health-check`.
+//! newest verified backup's age in `sutra health --check` and `deploy/health-check`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -335,6 +335,141 @@ async fn run() -> Result<()> {
     )?;
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stdout.starts_with("backup CRITICAL: "), "{r:?}");
+
+    tracing::info!("--- the backup's age in sutra health --check");
+    let dir_s = dir.display().to_string();
+    let check = |hours: &str| {
+        sutra(
+            &cluster,
+            "reader",
+            &[
+                "health",
+                "--check",
+                "--backup-dir",
+                &dir_s,
+                "--backup-warn-age-hours",
+                hours,
+            ],
+        )
+    };
+    // Followers serve once they have heard from the leader.
+    let r = wait_until("the check saying OK", Duration::from_secs(10), async || {
+        let r = check("1000")?;
+        ensure!(r.code == Some(0), "{r:?}");
+        Ok(r)
+    })
+    .await?;
+    let lines = r.lines();
+    assert_eq!(lines.len(), 5, "{r:?}");
+    assert!(
+        lines[3].starts_with(&format!(
+            "backup OK: {fourth}, index {}, ",
+            index_of(&fourth)
+        )),
+        "{r:?}"
+    );
+    assert!(
+        lines[4].starts_with("cluster OK: 3 of 3 nodes serving"),
+        "{r:?}"
+    );
+    // 0.0001 h is 0.36 s: past it once the clock has moved on a second.
+    let r = wait_until(
+        "the backup past 0.0001 h",
+        Duration::from_secs(5),
+        async || {
+            let r = check("0.0001")?;
+            ensure!(r.code == Some(1), "{r:?}");
+            Ok(r)
+        },
+    )
+    .await?;
+    let verdict = r.lines().last().copied().unwrap_or_default().to_string();
+    assert!(
+        verdict.starts_with("cluster WARNING: 3 of 3 nodes serving, leader ")
+            && verdict.contains(&format!("the newest verified backup {fourth}"))
+            && verdict.ends_with("past 0.0001 h"),
+        "{r:?}"
+    );
+    let r = sutra(
+        &cluster,
+        "reader",
+        &[
+            "--output",
+            "json",
+            "health",
+            "--check",
+            "--backup-dir",
+            &dir_s,
+            "--backup-warn-age-hours",
+            "0.0001",
+        ],
+    )?;
+    assert_eq!(r.code, Some(1), "{r:?}");
+    let j: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    assert_eq!(j["verdict"], "WARNING", "{j}");
+    assert_eq!(j["backup"]["verdict"], "WARNING", "{j}");
+    assert_eq!(j["backup"]["file"], fourth.as_str(), "{j}");
+    assert_eq!(j["backup"]["applied_index"], index_of(&fourth), "{j}");
+    assert!(j["backup"]["age_s"].as_u64().is_some(), "{j}");
+
+    tracing::info!("--- a two-day-old latest.json, and none: WARNING at the default 26 h");
+    let old_dir = cluster.dir().join("old-backups");
+    std::fs::create_dir(&old_dir)?;
+    std::fs::copy(dir.join(&fourth), old_dir.join(&fourth))?;
+    let mut record = latest(&dir)?;
+    let two_days_ago = record["created_unix_s"].as_u64().unwrap_or(0) - 2 * 86_400;
+    for k in ["created_unix_s", "verified_unix_s", "confirmed_unix_s"] {
+        record[k] = two_days_ago.into();
+    }
+    std::fs::write(old_dir.join("latest.json"), record.to_string())?;
+    let old_s = old_dir.display().to_string();
+    let r = sutra(
+        &cluster,
+        "reader",
+        &["health", "--check", "--backup-dir", &old_s],
+    )?;
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stdout.contains(&format!(
+            "backup WARNING: the newest verified backup {fourth}"
+        )) && r.stdout.contains("2d 0h old, past 26 h"),
+        "{r:?}"
+    );
+    let empty = cluster.dir().join("no-backups");
+    std::fs::create_dir(&empty)?;
+    let r = sutra(
+        &cluster,
+        "reader",
+        &[
+            "health",
+            "--check",
+            "--backup-dir",
+            &empty.display().to_string(),
+        ],
+    )?;
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stdout.contains("backup WARNING: no verified backup in "),
+        "{r:?}"
+    );
+
+    tracing::info!("--- deploy/health-check passes SUTRA_BACKUP_DIR and the threshold through");
+    let reader = sutra_certs::CertPaths::client(certs, "reader");
+    let mut hc_env = vec![
+        ("SUTRA_BIN", cli.display().to_string()),
+        ("SUTRA_ENDPOINTS", cluster.api_addrs().join(",")),
+        ("SUTRA_CA", ca.display().to_string()),
+        ("SUTRA_CERT", reader.cert.display().to_string()),
+        ("SUTRA_KEY", reader.key.display().to_string()),
+        ("SUTRA_BACKUP_DIR", old_s.clone()),
+    ];
+    let r = run_script("health-check", &hc_env, &[])?;
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stdout.contains("past 26 h"), "{r:?}");
+    hc_env.push(("SUTRA_BACKUP_WARN_AGE_HOURS", "100".into()));
+    let r = run_script("health-check", &hc_env, &[])?;
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains(&format!("backup OK: {fourth}")), "{r:?}");
 
     cluster.finish();
     Ok(())
