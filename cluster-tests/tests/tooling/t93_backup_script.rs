@@ -470,6 +470,50 @@ async fn run() -> Result<()> {
     let r = run_script("health-check", &hc_env, &[])?;
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains(&format!("backup OK: {fourth}")), "{r:?}");
+    hc_env.pop();
+    hc_env.push(("SUTRA_BACKUP_WARN_AGE_HOURS", "a day".into()));
+    let r = run_script("health-check", &hc_env, &[])?;
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert!(
+        r.stdout.starts_with("UNKNOWN: SUTRA_BACKUP_WARN_AGE_HOURS"),
+        "{r:?}"
+    );
+
+    tracing::info!("--- a backup run that cannot start: exit 3, nothing written");
+    let unset: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| *k != "SUTRA_BACKUP_DIR")
+        .cloned()
+        .collect();
+    let r = run_script("backup", &unset, &[])?;
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert!(
+        r.stdout.starts_with("UNKNOWN: SUTRA_BACKUP_DIR is not set"),
+        "{r:?}"
+    );
+    for args in [&["--keep", "0"][..], &["--keep-days", "x"], &["--frequent"]] {
+        let r = backup(args)?;
+        assert_eq!(r.code, Some(3), "{args:?}: {r:?}");
+    }
+    let r = run_script("backup", &env, &["/nonexistent/backup.env"])?;
+    assert_eq!(r.code, Some(3), "{r:?}");
+    let mut no_admin = env.clone();
+    no_admin.retain(|(k, _)| *k != "SUTRA_KEY");
+    no_admin.push(("SUTRA_KEY", "/nonexistent/admin-key.pem".into()));
+    let r = run_script("backup", &no_admin, &[])?;
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert!(r.stdout.contains("/nonexistent/admin-key.pem"), "{r:?}");
+    tracing::info!("--- a writer's certificate: the save is refused, exit 1, nothing kept");
+    let writer = sutra_certs::CertPaths::client(certs, "writer");
+    let mut as_writer = env.clone();
+    as_writer.retain(|(k, _)| *k != "SUTRA_CERT" && *k != "SUTRA_KEY");
+    as_writer.push(("SUTRA_CERT", writer.cert.display().to_string()));
+    as_writer.push(("SUTRA_KEY", writer.key.display().to_string()));
+    let before = listing(&dir)?;
+    let r = run_script("backup", &as_writer, &[])?;
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stdout.starts_with("backup FAILED: "), "{r:?}");
+    assert_eq!(listing(&dir)?, before);
 
     cluster.finish();
     Ok(())
