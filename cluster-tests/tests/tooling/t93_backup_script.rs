@@ -503,6 +503,15 @@ async fn run() -> Result<()> {
     let r = run_script("backup", &no_admin, &[])?;
     assert_eq!(r.code, Some(3), "{r:?}");
     assert!(r.stdout.contains("/nonexistent/admin-key.pem"), "{r:?}");
+    tracing::info!("--- --force takes a backup of an unchanged cluster");
+    let forced = written(&backup(&["--force"])?)?;
+    converged(&cluster).await?;
+    let r = backup(&[])?;
+    assert!(r.stdout.starts_with("backup unchanged, skipped"), "{r:?}");
+    let again = written(&backup(&["--force"])?)?;
+    assert_eq!(latest(&dir)?["file"], again.as_str());
+    assert!(listing(&dir)?.0.contains(&forced));
+
     tracing::info!("--- a writer's certificate: the save is refused, exit 1, nothing kept");
     let writer = sutra_certs::CertPaths::client(certs, "writer");
     let mut as_writer = env.clone();
@@ -510,7 +519,7 @@ async fn run() -> Result<()> {
     as_writer.push(("SUTRA_CERT", writer.cert.display().to_string()));
     as_writer.push(("SUTRA_KEY", writer.key.display().to_string()));
     let before = listing(&dir)?;
-    let r = run_script("backup", &as_writer, &[])?;
+    let r = run_script("backup", &as_writer, &["--force"])?;
     assert_eq!(r.code, Some(1), "{r:?}");
     assert!(r.stdout.starts_with("backup FAILED: "), "{r:?}");
     assert_eq!(listing(&dir)?, before);
