@@ -73,7 +73,7 @@ fn listing(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
         let name = e?.file_name().to_string_lossy().into_owned();
         if name.starts_with("sutra-") && name.ends_with(".sutra-backup") {
             backups.push(name);
-        } else if name != "latest.json" {
+        } else if name != "latest.json" && name != ".lock" {
             other.push(name);
         }
     }
@@ -511,6 +511,27 @@ async fn run() -> Result<()> {
     let again = written(&backup(&["--force"])?)?;
     assert_eq!(latest(&dir)?["file"], again.as_str());
     assert!(listing(&dir)?.0.contains(&forced));
+
+    tracing::info!("--- a run while another holds the directory's lock: exit 3");
+    {
+        let lock = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(dir.join(".lock"))?;
+        // SAFETY: flock on a descriptor this function owns; released when it is closed.
+        let held = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        };
+        ensure!(held == 0, "flock: {}", std::io::Error::last_os_error());
+        let r = backup(&["--force"])?;
+        assert_eq!(r.code, Some(3), "{r:?}");
+        assert!(r.stdout.contains("another backup run holds"), "{r:?}");
+    }
+    let r = backup(&[])?;
+    assert_eq!(r.code, Some(0), "the lock is free again: {r:?}");
 
     tracing::info!("--- a writer's certificate: the save is refused, exit 1, nothing kept");
     let writer = sutra_certs::CertPaths::client(certs, "writer");
