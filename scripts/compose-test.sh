@@ -10,7 +10,9 @@
 # writes and that the killed node rejoins, runs one round of every fault scenario of
 # `sutra drill --docker` (kill, pause and partition of the leader and of a follower,
 # restart-all, rolling-restart), checks the cluster
-# with deploy/health-check, upgrades it node by node with deploy/rolling-upgrade under a
+# with deploy/health-check, takes a backup through the `backup` profile (a second run
+# skips; the health check reads its latest.json), upgrades it node by node with
+# deploy/rolling-upgrade under a
 # drill's write load (`--scenario procedure`), then removes everything it created
 # (containers, network, volumes, certificates; Prometheus's too), on failure too. The
 # images are kept.
@@ -53,23 +55,26 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))')
 export SUTRA_PORT_1 SUTRA_PORT_2 SUTRA_PORT_3 SUTRA_PROMETHEUS_PORT SUTRA_BIND=127.0.0.1
 certs=$(mktemp -d /tmp/sutra-compose-certs.XXXXXX)
-export SUTRA_CERTS_DIR="$certs" SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-node:dev}
+backups=$(mktemp -d /tmp/sutra-compose-backups.XXXXXX)
+export SUTRA_CERTS_DIR="$certs" SUTRA_BACKUP_HOST_DIR="$backups" SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-node:dev}
 export SUTRA_PROMETHEUS_IMAGE=${SUTRA_PROMETHEUS_IMAGE:-sutra-prometheus:dev}
 compose() { deploy/compose -p "$project" -f deploy/docker-compose.yml "$@"; }
 # With the `monitoring` profile's services too: ps, logs and down name them whichever
 # Compose runs (a service under a profile is only part of the project with it).
 monitoring() { compose --profile monitoring "$@"; }
+# And the `backup` profile's one-shots, for ps, logs and down.
+every_profile() { compose --profile monitoring --profile backup "$@"; }
 
 cleanup() {
   local rc=$?
   if [ $rc -ne 0 ]; then
     echo "--- failed (exit $rc); container state and node logs:"
-    monitoring ps || true
-    monitoring logs --no-color --tail 40 || true
+    every_profile ps || true
+    every_profile logs --no-color --tail 40 || true
   fi
-  monitoring down -v --remove-orphans >/dev/null 2>&1 || true
+  every_profile down -v --remove-orphans >/dev/null 2>&1 || true
   [ -z "${upgrade_image:-}" ] || docker rmi "$upgrade_image" >/dev/null 2>&1 || true
-  rm -rf "$certs"
+  rm -rf "$certs" "$backups"
   log "cleaned up project $project (exit $rc)"
 }
 trap cleanup EXIT
@@ -259,6 +264,32 @@ echo "$out"
 [ $rc -eq 0 ] && tail -n 1 <<<"$out" | grep -q '^cluster OK: 3 of 3 nodes serving' ||
   { echo "deploy/health-check: exit $rc"; exit 1; }
 
+# The `backup` profile: deploy/backup in the image, with the admin pair from
+# certs/backup, into a directory of the host; a second run with nothing written skips;
+# the host's health check reads the directory's latest.json.
+log "--- the backup profile: a verified backup, then unchanged, skipped"
+backup_run() {
+  compose --profile backup run --rm -T backup 2>/dev/null
+}
+rc=0
+out=$(backup_run) || rc=$?
+echo "$out"
+[ $rc -eq 0 ] && grep -q '^backup OK: sutra-[0-9TZ]*-[0-9]*\.sutra-backup: index ' <<<"$out" ||
+  { echo "backup profile: exit $rc"; exit 1; }
+[ -f "$backups/latest.json" ] || { echo "no latest.json in $backups"; exit 1; }
+rc=0
+out=$(backup_run) || rc=$?
+echo "$out"
+[ $rc -eq 0 ] && grep -q '^backup unchanged, skipped: ' <<<"$out" ||
+  { echo "backup profile, second run: exit $rc"; exit 1; }
+rc=0
+out=$(SUTRA_BIN="$sutra_bin" SUTRA_ENDPOINTS="$all" SUTRA_CA="$certs/ca.pem" \
+  SUTRA_CERT="$certs/client-reader.pem" SUTRA_KEY="$certs/client-reader-key.pem" \
+  SUTRA_BACKUP_DIR="$backups" deploy/health-check) || rc=$?
+echo "$out"
+[ $rc -eq 0 ] && grep -q '^backup OK: sutra-' <<<"$out" ||
+  { echo "deploy/health-check with SUTRA_BACKUP_DIR: exit $rc"; exit 1; }
+
 # The upgrade procedure under write load: `deploy/rolling-upgrade` recreates each
 # container on another image tag (the same build; what is exercised is the procedure),
 # while the drill writes and reads and then checks that no acknowledged write was lost
@@ -275,6 +306,6 @@ for n in 1 2 3; do
 done
 log "every node runs $upgrade_image"
 
-log "--- compose down -v (with the monitoring profile)"
-monitoring down -v --remove-orphans
+log "--- compose down -v (with the monitoring and backup profiles)"
+every_profile down -v --remove-orphans
 log "passed"

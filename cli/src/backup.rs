@@ -77,6 +77,8 @@ pub struct Saved {
     pub mb_per_s: f64,
     pub content_hash: String,
     pub payload_sha256: String,
+    /// When the node took the backup, seconds since the Unix epoch (the manifest's).
+    pub created_unix_s: u64,
 }
 
 impl View for Saved {
@@ -257,6 +259,7 @@ pub(crate) async fn save(
         mb_per_s: m.snapshot_bytes as f64 / 1e6 / seconds.max(1e-9),
         content_hash: m.content_hash,
         payload_sha256: m.payload_sha256,
+        created_unix_s: m.created_unix_s,
     })
 }
 
@@ -339,7 +342,7 @@ pub fn verify(file: &Path, warn_age_hours: Option<f64>, scratch: Option<&Path>) 
 }
 
 /// `3d 4h`, `2h 5m`, `40s`.
-fn age(s: u64) -> String {
+pub fn age(s: u64) -> String {
     match s {
         s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
         s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),

@@ -1,8 +1,12 @@
 //! `sutra health --check`: the cluster's health as a monitoring check. One line per node,
 //! a verdict line, and the exit code of the monitoring-plugin convention (0 OK, 1
 //! WARNING, 2 CRITICAL, 3 UNKNOWN), so cron, Nagios/Icinga, or a shell `if` can use it.
+//! With `--backup-dir`, the age of the newest verified backup (`deploy/backup`'s
+//! latest.json) joins the verdict: the worse of the two wins.
 
-use serde::Serialize;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 use sutra_client::NodeResult;
 use sutra_proto::storage::HealthCheckResponse;
 
@@ -32,7 +36,7 @@ impl Verdict {
         }
     }
 
-    fn word(self) -> &'static str {
+    pub fn word(self) -> &'static str {
         match self {
             Verdict::Ok => "OK",
             Verdict::Warning => "WARNING",
@@ -53,6 +57,9 @@ pub struct Report {
     /// How many nodes serve.
     pub serving: usize,
     pub nodes: Vec<NodeCheck>,
+    /// The newest verified backup, with `--backup-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupCheck>,
 }
 
 /// One node's part of the check.
@@ -150,8 +157,30 @@ impl Report {
     /// The table's lines: one per node, then the verdict.
     pub fn lines(&self) -> Vec<String> {
         let mut lines: Vec<_> = self.nodes.iter().map(NodeCheck::line).collect();
+        if let Some(b) = &self.backup {
+            lines.push(b.summary.clone());
+        }
         lines.push(self.summary.clone());
         lines
+    }
+
+    /// Adds the backup's verdict: a line before the verdict line, and the verdict the
+    /// worse of the cluster's and the backup's (the verdict line then says why).
+    pub fn with_backup(mut self, backup: BackupCheck) -> Self {
+        if backup.verdict.exit_code() > self.verdict.exit_code() {
+            let rest = self
+                .summary
+                .split_once(": ")
+                .map_or(self.summary.as_str(), |(_, rest)| rest);
+            self.summary = format!(
+                "cluster {}: {rest}; {}",
+                backup.verdict.word(),
+                backup.reason
+            );
+            self.verdict = backup.verdict;
+        }
+        self.backup = Some(backup);
+        self
     }
 }
 
@@ -185,7 +214,124 @@ pub fn check(results: &[NodeResult<HealthCheckResponse>]) -> Report {
         summary: format!("cluster {}: {summary}", verdict.word()),
         serving,
         nodes,
+        backup: None,
     }
+}
+
+/// Hours after which the newest verified backup is a WARNING, by default: a daily
+/// schedule with two hours' slack.
+pub const BACKUP_WARN_AGE_HOURS: f64 = 26.0;
+
+/// The newest verified backup as `deploy/backup` records it in `latest.json`.
+#[derive(Debug, Deserialize)]
+struct Latest {
+    file: String,
+    applied_index: u64,
+    content_hash: String,
+    created_unix_s: u64,
+    verified_unix_s: u64,
+    /// The last time the cluster was seen to hold exactly this backup's content: its
+    /// creation, or a later run that found nothing changed and skipped.
+    #[serde(default)]
+    confirmed_unix_s: Option<u64>,
+}
+
+/// The newest verified backup's part of the check.
+#[derive(Debug, Serialize)]
+pub struct BackupCheck {
+    pub verdict: Verdict,
+    /// The backup line, `backup OK: sutra-...sutra-backup, index 42, 3h 5m old`.
+    pub summary: String,
+    /// What makes it a WARNING (empty when OK), for the verdict line.
+    #[serde(skip)]
+    reason: String,
+    pub dir: String,
+    /// The backup file (in `dir`), its applied index and content hash; absent when no
+    /// verified backup is recorded.
+    pub file: Option<String>,
+    pub applied_index: Option<u64>,
+    pub content_hash: Option<String>,
+    /// Seconds since the backup was taken.
+    pub age_s: Option<u64>,
+    /// Seconds since the cluster was last seen to hold exactly its content (the age
+    /// judged: an unchanged cluster's backup stays current).
+    pub current_age_s: Option<u64>,
+    pub verified_unix_s: Option<u64>,
+    pub warn_age_hours: f64,
+}
+
+/// Judges the newest verified backup recorded in `dir/latest.json` at `now` (Unix
+/// seconds): WARNING when there is none, it is gone, or the cluster was last seen to
+/// hold its content more than `warn_age_hours` ago; else OK.
+pub fn backup_check(dir: &Path, warn_age_hours: f64, now: u64) -> BackupCheck {
+    let mut c = BackupCheck {
+        verdict: Verdict::Warning,
+        summary: String::new(),
+        reason: String::new(),
+        dir: dir.display().to_string(),
+        file: None,
+        applied_index: None,
+        content_hash: None,
+        age_s: None,
+        current_age_s: None,
+        verified_unix_s: None,
+        warn_age_hours,
+    };
+    let path = dir.join("latest.json");
+    let latest = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "no verified backup in {} (no latest.json; deploy/backup writes it)",
+            dir.display()
+        )),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Ok(text) => serde_json::from_str::<Latest>(&text)
+            .map_err(|e| format!("{} is not a backup record: {e}", path.display())),
+    };
+    let l = match latest {
+        Ok(l) => l,
+        Err(why) => {
+            c.summary = format!("backup WARNING: {why}");
+            c.reason = why;
+            return c;
+        }
+    };
+    let age_s = now.saturating_sub(l.created_unix_s);
+    let current_age_s = now.saturating_sub(l.confirmed_unix_s.unwrap_or(0).max(l.created_unix_s));
+    let what = format!("{}, index {}", l.file, l.applied_index);
+    let age = crate::backup::age(age_s);
+    // A run after the one that made it found the cluster unchanged.
+    let unchanged = if l.confirmed_unix_s.is_some_and(|t| t > l.verified_unix_s) {
+        format!(
+            ", the cluster unchanged since (seen {} ago)",
+            crate::backup::age(current_age_s)
+        )
+    } else {
+        String::new()
+    };
+    let gone = !dir.join(&l.file).is_file();
+    c.file = Some(l.file.clone());
+    c.applied_index = Some(l.applied_index);
+    c.content_hash = Some(l.content_hash);
+    c.age_s = Some(age_s);
+    c.current_age_s = Some(current_age_s);
+    c.verified_unix_s = Some(l.verified_unix_s);
+    if gone {
+        c.reason = format!(
+            "the newest verified backup {} is no longer in {}",
+            l.file,
+            dir.display()
+        );
+    } else if current_age_s as f64 > warn_age_hours * 3600.0 {
+        c.reason = format!(
+            "the newest verified backup {what} is {age} old{unchanged}, past {warn_age_hours} h"
+        );
+    } else {
+        c.verdict = Verdict::Ok;
+        c.summary = format!("backup OK: {what}, {age} old{unchanged}");
+        return c;
+    }
+    c.summary = format!("backup WARNING: {}", c.reason);
+    c
 }
 
 /// Share of the cluster quota a node's data may use before the check warns.
@@ -403,6 +549,139 @@ mod tests {
         assert!(json["nodes"][2].get("node_id").is_none(), "{json}");
         let reason = json["nodes"][2]["reason"].as_str().unwrap();
         assert!(reason.starts_with("unreachable: "), "{reason}");
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn latest(dir: &Path, file: &str, created: u64, confirmed: u64) {
+        std::fs::write(dir.join(file), b"backup").unwrap();
+        let json = serde_json::json!({
+            "file": file,
+            "applied_index": 42,
+            "content_hash": "ab".repeat(16),
+            "created_unix_s": created,
+            "created": "2027-01-15T08:00:00Z",
+            "verified_unix_s": created + 1,
+            "verified": "2027-01-15T08:00:01Z",
+            "confirmed_unix_s": confirmed,
+            "confirmed": "2027-01-15T08:00:01Z",
+        });
+        std::fs::write(dir.join("latest.json"), json.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_backup_younger_than_the_threshold_is_ok_and_an_older_one_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "sutra-20270115T080000Z-42.sutra-backup";
+        latest(dir.path(), name, NOW - 3 * 3600 - 300, NOW - 3 * 3600 - 299);
+        let b = backup_check(dir.path(), 26.0, NOW);
+        assert_eq!(b.verdict, Verdict::Ok, "{}", b.summary);
+        assert_eq!(b.summary, format!("backup OK: {name}, index 42, 3h 5m old"));
+        assert_eq!(b.age_s, Some(3 * 3600 + 300));
+        let b = backup_check(dir.path(), 2.5, NOW);
+        assert_eq!(b.verdict, Verdict::Warning);
+        assert_eq!(
+            b.summary,
+            format!(
+                "backup WARNING: the newest verified backup {name}, index 42 is 3h 5m old, past 2.5 h"
+            )
+        );
+        // Fractions of an hour: 0.0001 h is 0.36 s.
+        latest(dir.path(), name, NOW - 1, NOW - 1);
+        assert_eq!(
+            backup_check(dir.path(), 0.0001, NOW).verdict,
+            Verdict::Warning
+        );
+        assert_eq!(backup_check(dir.path(), 0.001, NOW).verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn an_old_backup_of_an_unchanged_cluster_stays_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "sutra-20270112T080000Z-42.sutra-backup";
+        latest(dir.path(), name, NOW - 3 * 86_400, NOW - 600);
+        let b = backup_check(dir.path(), 26.0, NOW);
+        assert_eq!(b.verdict, Verdict::Ok, "{}", b.summary);
+        assert!(
+            b.summary
+                .ends_with("3d 0h old, the cluster unchanged since (seen 10m 0s ago)"),
+            "{}",
+            b.summary
+        );
+        assert_eq!(b.current_age_s, Some(600));
+        // A confirmation an hour past the threshold is stale again.
+        latest(dir.path(), name, NOW - 3 * 86_400, NOW - 27 * 3600);
+        assert_eq!(
+            backup_check(dir.path(), 26.0, NOW).verdict,
+            Verdict::Warning
+        );
+    }
+
+    #[test]
+    fn no_record_a_bad_record_or_a_missing_file_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = backup_check(dir.path(), 26.0, NOW);
+        assert_eq!(b.verdict, Verdict::Warning);
+        assert!(
+            b.summary.contains("no verified backup in "),
+            "{}",
+            b.summary
+        );
+        assert_eq!(b.file, None);
+        std::fs::write(dir.path().join("latest.json"), "{\"file\": 3").unwrap();
+        let b = backup_check(dir.path(), 26.0, NOW);
+        assert_eq!(b.verdict, Verdict::Warning);
+        assert!(
+            b.summary.contains("is not a backup record"),
+            "{}",
+            b.summary
+        );
+        let name = "sutra-20270115T080000Z-42.sutra-backup";
+        latest(dir.path(), name, NOW - 60, NOW - 60);
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+        let b = backup_check(dir.path(), 26.0, NOW);
+        assert_eq!(b.verdict, Verdict::Warning);
+        assert!(b.summary.contains("is no longer in"), "{}", b.summary);
+    }
+
+    #[test]
+    fn the_worse_of_the_cluster_and_the_backup_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "sutra-20270115T080000Z-42.sutra-backup";
+        latest(dir.path(), name, NOW - 30 * 3600, NOW - 30 * 3600);
+        let healthy = || check(&[node(1, 1, true), node(2, 1, true), node(3, 1, true)]);
+        let r = healthy().with_backup(backup_check(dir.path(), 26.0, NOW));
+        assert_eq!(r.verdict, Verdict::Warning);
+        assert_eq!(
+            r.summary,
+            format!(
+                "cluster WARNING: 3 of 3 nodes serving, leader 1; the newest verified backup {name}, index 42 is 1d 6h old, past 26 h"
+            )
+        );
+        let lines = r.lines();
+        assert_eq!(lines.len(), 5);
+        assert!(lines[3].starts_with("backup WARNING: "), "{lines:?}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["verdict"], "WARNING");
+        assert_eq!(json["backup"]["verdict"], "WARNING");
+        assert_eq!(json["backup"]["file"], name);
+        assert_eq!(json["backup"]["applied_index"], 42);
+        assert_eq!(json["backup"]["age_s"], 30 * 3600);
+        let r = healthy().with_backup(backup_check(dir.path(), 48.0, NOW));
+        assert_eq!(r.verdict, Verdict::Ok);
+        assert_eq!(r.summary, "cluster OK: 3 of 3 nodes serving, leader 1");
+        assert_eq!(
+            r.lines()[3],
+            format!("backup OK: {name}, index 42, 1d 6h old")
+        );
+        let critical = check(&[node(1, 1, true), down(2), down(3)]);
+        let summary = critical.summary.clone();
+        let r = critical.with_backup(backup_check(dir.path(), 26.0, NOW));
+        assert_eq!(r.verdict, Verdict::Critical);
+        assert_eq!(r.summary, summary);
+        assert!(check(&[node(1, 1, true)]).lines().len() == 2);
+        let json = serde_json::to_value(check(&[node(1, 1, true)])).unwrap();
+        assert!(json.get("backup").is_none(), "{json}");
     }
 
     #[test]

@@ -144,8 +144,19 @@ fn parse_or_exit(args: &[String]) -> Cli {
             let first = text.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
             eprintln!("error: {first} (see sutra --help)");
-            std::process::exit(1);
+            std::process::exit(refused_exit_code(args));
         }
+    }
+}
+
+/// The exit code for a command line clap refused: UNKNOWN for a monitoring check
+/// (`health --check`, `backup verify`), whose callers read 1 as WARNING; else 1.
+fn refused_exit_code(args: &[String]) -> i32 {
+    let has = |word: &str| args.iter().skip(1).any(|a| a == word);
+    if (has("health") && has("--check")) || (has("backup") && has("verify")) {
+        health::UNKNOWN_EXIT
+    } else {
+        1
     }
 }
 
@@ -165,5 +176,29 @@ async fn main() {
         }
         eprintln!("error: {}", one_line(&e));
         std::process::exit(failed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_refused_check_is_unknown_and_other_commands_fail_with_1() {
+        let code = |line| refused_exit_code(&args(line));
+        assert_eq!(
+            code("sutra health --check --backup-warn-age-hours x"),
+            health::UNKNOWN_EXIT
+        );
+        assert_eq!(
+            code("sutra backup verify --warn-age-hours x f"),
+            health::UNKNOWN_EXIT
+        );
+        assert_eq!(code("sutra health --serving --bogus"), 1);
+        assert_eq!(code("sutra put --bogus"), 1);
     }
 }

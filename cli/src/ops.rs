@@ -1,6 +1,9 @@
 //! The operations commands that ask every configured node: `health` (and its monitoring
 //! form `health --check`), `stats` and `flush`, with a row per node.
 
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde::Serialize;
 use sutra_client::{CallOptions, Client};
 use sutra_proto::storage::{FlushResponse, GetStatsRequest, GetStatsResponse, HealthCheckResponse};
@@ -16,6 +19,10 @@ error); the last line is the verdict:
   1 WARNING   a majority serves and agrees on the leader (writes go on); a node is down or behind
   2 CRITICAL  fewer than a majority serve, or serving nodes name different leaders
   3 UNKNOWN   the check could not run (flags, TLS files)
+With --backup-dir, a line on the newest verified backup that deploy/backup recorded in
+DIR/latest.json comes before the verdict: WARNING when there is none or the cluster was
+last seen to hold its content more than --backup-warn-age-hours ago; the worse of the
+cluster's and the backup's verdict wins.
 deploy/health-check wraps this for cron and monitoring.";
 
 /// The commands that ask every node.
@@ -32,6 +39,15 @@ pub enum Command {
         /// otherwise: a container's or load balancer's health probe of one node.
         #[arg(long)]
         serving: bool,
+        /// With --check: judge the newest verified backup recorded in DIR/latest.json
+        /// (deploy/backup): WARNING when there is none or it is too old.
+        #[arg(long, value_name = "DIR", requires = "check")]
+        backup_dir: Option<PathBuf>,
+        /// With --backup-dir: hours (fractions allowed) after which the newest verified
+        /// backup is a WARNING.
+        #[arg(long, value_name = "HOURS", default_value_t = health::BACKUP_WARN_AGE_HOURS,
+              value_parser = hours, requires = "backup_dir")]
+        backup_warn_age_hours: f64,
     },
     /// Statistics of every node.
     Stats {
@@ -57,8 +73,19 @@ impl Command {
 pub async fn run(command: Command, client: &Client, output: Output) -> anyhow::Result<()> {
     let call = CallOptions::default();
     match command {
-        Command::Health { check: true, .. } => {
-            let report = health::check(&client.health_all(call).await);
+        Command::Health {
+            check: true,
+            backup_dir,
+            backup_warn_age_hours,
+            ..
+        } => {
+            let mut report = health::check(&client.health_all(call).await);
+            if let Some(dir) = backup_dir {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                report = report.with_backup(health::backup_check(&dir, backup_warn_age_hours, now));
+            }
             print(output, &report)?;
             match report.verdict.exit_code() {
                 0 => Ok(()),
@@ -89,6 +116,14 @@ pub async fn run(command: Command, client: &Client, output: Output) -> anyhow::R
             print_rows(output, NodeRows::new(results, FlushRow::new))
         }
     }
+}
+
+/// Hours, a finite number 0 or more (`26`, `0.5`).
+fn hours(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|h| h.is_finite() && *h >= 0.0)
+        .ok_or_else(|| format!("{s:?} is not a number of hours"))
 }
 
 fn print_rows<R: Row>(output: Output, rows: NodeRows<R>) -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make docker`: the registry-free base (cached), the release binaries built on the host,
-# then `docker build` with only those binaries, deploy/health-check and the Dockerfile as
+# then `docker build` with only those binaries, deploy/health-check, deploy/backup and the Dockerfile as
 # context; then the Prometheus image of the compose file's `monitoring` profile
 # (Dockerfile.prometheus: Debian's prometheus package on the same base, its own file as
 # the whole context, so docker's layer cache makes a repeat build instant).
@@ -25,7 +25,7 @@ context="$target/docker-context"
 rm -rf "$context"
 mkdir -p "$context"
 cp deploy/docker/Dockerfile "$context/"
-cp "$target/release/sutra-node" "$target/release/sutra" deploy/health-check "$context/"
+cp "$target/release/sutra-node" "$target/release/sutra" deploy/health-check deploy/backup "$context/"
 strip "$context/sutra-node" "$context/sutra" 2>/dev/null || true
 
 # Builds tag $1 from context $2; the image this tag named before is then untagged:
