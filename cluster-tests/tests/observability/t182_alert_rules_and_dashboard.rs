@@ -389,7 +389,10 @@ async fn names() -> Result<()> {
 
     let missing: Vec<String> = used
         .iter()
-        .filter(|(name, _)| name.as_str() != "up" && !exported(name, &types))
+        // `sutra_backup_*` comes from deploy/backup's textfile, not from the nodes.
+        .filter(|(name, _)| {
+            name.as_str() != "up" && !name.starts_with("sutra_backup_") && !exported(name, &types)
+        })
         .map(|(name, places)| {
             format!(
                 "  {name}: used by {}",
