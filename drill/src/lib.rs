@@ -25,6 +25,7 @@ mod driver;
 mod engine;
 mod local;
 mod report;
+mod restore;
 mod rto;
 mod scenario;
 mod stats;
@@ -38,6 +39,7 @@ pub use driver::FaultDriver;
 pub use engine::{DrillConfig, run_drill};
 pub use local::LocalProcessDriver;
 pub use report::{DrillReport, RoundReport, Summaries, Targets};
+pub use restore::{BackupTaken, RestoreReport, RestoreTarget, ScratchCluster};
 pub use rto::{Recovery, rto};
 pub use scenario::{Scenario, UnknownScenario};
 pub use stats::{Summary, nearest_rank};
@@ -74,7 +76,7 @@ pub enum DrillError {
         /// What went wrong.
         message: String,
     },
-    /// The procedure of the `procedure` scenario failed.
+    /// The procedure of the `procedure` scenario (or a step of `restore`) failed.
     #[error("procedure `{command}`: {message}")]
     Procedure {
         /// The shell command.
