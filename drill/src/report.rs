@@ -429,6 +429,64 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_that_differs_or_misses_a_write_fails_the_round() {
+        let restored = |hash: &str, missing: usize| {
+            let mut r = round(1, Some(80.0), 0);
+            r.scenario = Scenario::Restore;
+            r.restore = Some(RestoreReport {
+                backup_index: 100,
+                live_index: 104,
+                rpo_entries: 4,
+                backup_ms: 150.0,
+                restore_ms: 1700.0,
+                backup_hash: "aa".into(),
+                restored_hash: hash.into(),
+                content_equal: hash == "aa",
+                keys_checked: 16,
+                missing,
+                ..RestoreReport::default()
+            });
+            r
+        };
+        let ok = DrillReport::new("c".into(), Scenario::Restore, 4, 2, vec![restored("aa", 0)]);
+        assert!(ok.passed);
+        let j = serde_json::to_value(&ok).unwrap();
+        assert_eq!(j["rounds"][0]["restore"]["rpo_entries"], 4);
+        assert_eq!(j["summary"]["restore_ms"]["max"], 1700.0);
+        let table = ok.table();
+        assert!(
+            table.contains("restore    round 1: backup of index 100"),
+            "{table}"
+        );
+        assert!(table.contains("restore_ms"), "{table}");
+        for (hash, missing) in [("bb", 0), ("aa", 1)] {
+            let r = DrillReport::new(
+                "c".into(),
+                Scenario::Restore,
+                4,
+                2,
+                vec![restored(hash, missing)],
+            );
+            assert!(!r.passed);
+            assert!(r.table().contains("FAIL ("), "{}", r.table());
+        }
+        // Other scenarios neither report nor summarise restores.
+        let r = DrillReport::new(
+            "c".into(),
+            Scenario::KillLeader,
+            4,
+            2,
+            vec![round(1, Some(9.0), 0)],
+        );
+        assert!(
+            serde_json::to_value(&r).unwrap()["rounds"][0]
+                .get("restore")
+                .is_none()
+        );
+        assert!(!r.table().contains("restore_ms"));
+    }
+
+    #[test]
     fn the_json_report_has_every_round_and_the_summaries() {
         let rounds = vec![
             round(1, Some(900.0), 0),

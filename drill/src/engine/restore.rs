@@ -219,3 +219,51 @@ pub(super) fn acked_before(ops: &[sutra_checker::Op], before: u64) -> BTreeMap<S
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sutra_checker::Reply;
+
+    #[test]
+    fn only_writes_acknowledged_before_the_backup_are_expected_at_their_highest_version() {
+        let rec = History::new();
+        let write = |key: &str, v: &str| {
+            rec.invoke(
+                "p0",
+                key,
+                OpKind::Write {
+                    value: Value::from(v.to_string()),
+                },
+            )
+        };
+        let ok = |op, version| {
+            rec.complete_with(
+                op,
+                Outcome::Ok {
+                    version: Some(version),
+                },
+                Reply::default(),
+            )
+            .unwrap()
+        };
+        let a = write("a", "1");
+        ok(a, 3);
+        let a = write("a", "2");
+        ok(a, 5);
+        let a = write("a", "0");
+        ok(a, 4);
+        let b = write("b", "3");
+        rec.complete(b, Outcome::Unknown).unwrap();
+        let r = rec.invoke("p1", "d", OpKind::Read { observed: None });
+        rec.complete_read_with(r, None, None, Reply::default())
+            .unwrap();
+        let cut = rec.ops().iter().filter_map(|o| o.complete).max().unwrap() + 1;
+        let c = write("c", "4");
+        ok(c, 1);
+        let c_done = rec.ops().last().and_then(|o| o.complete).unwrap();
+        assert!(c_done >= cut);
+        let got = acked_before(&rec.ops(), cut);
+        assert_eq!(got, BTreeMap::from([("a".to_string(), 5)]));
+    }
+}
