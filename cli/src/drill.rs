@@ -208,6 +208,10 @@ impl RestoreTarget for LocalRestore {
     fn stop<'a>(&'a self, scratch: &'a ScratchCluster) -> BoxFuture<'a, Result<(), String>> {
         let dir = scratch.dir.clone();
         Box::pin(async move {
+            if !ClusterFile::path_in(&dir).exists() {
+                // Nothing of it started.
+                return Ok(());
+            }
             tokio::task::spawn_blocking(move || runner::stop_quietly(&dir))
                 .await
                 .map_err(|e| e.to_string())?

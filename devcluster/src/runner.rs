@@ -352,11 +352,13 @@ pub fn restore_scratch(
             );
         }
     }
+    // Each PID is recorded as soon as its node runs, so a failure part way leaves a
+    // cluster file that stops what did start.
     for i in 0..c.nodes.len() {
         let child = spawn_node(bins, &c, &c.nodes[i], false)?;
         c.nodes[i].pid = Some(child.id());
+        c.save(&dir)?;
     }
-    c.save(&dir)?;
     Ok(c)
 }
 

@@ -76,11 +76,22 @@ pub enum DrillError {
         /// What went wrong.
         message: String,
     },
-    /// The procedure of the `procedure` scenario (or a step of `restore`) failed.
+    /// The procedure of the `procedure` scenario failed.
     #[error("procedure `{command}`: {message}")]
     Procedure {
         /// The shell command.
         command: String,
+        /// How it failed.
+        message: String,
+    },
+    /// A step of the `restore` scenario failed (the backup, the restore, stopping the
+    /// scratch cluster).
+    #[error("restore drill, round {round}: {step}: {message}")]
+    Restore {
+        /// The round.
+        round: u32,
+        /// The step.
+        step: String,
         /// How it failed.
         message: String,
     },

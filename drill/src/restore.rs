@@ -22,8 +22,9 @@ pub trait RestoreTarget: fmt::Debug + Send + Sync {
         dir: &'a Path,
     ) -> BoxFuture<'a, Result<ScratchCluster, String>>;
 
-    /// Stops the processes of `scratch` (by their process ids) and waits until they are
-    /// gone; the engine removes the directory afterwards.
+    /// Stops every process of the scratch cluster in `scratch.dir` (by its process ids)
+    /// and waits until they are gone; also called with only `dir` set after a `restore`
+    /// that failed part way. The engine removes the directory afterwards.
     fn stop<'a>(&'a self, scratch: &'a ScratchCluster) -> BoxFuture<'a, Result<(), String>>;
 }
 

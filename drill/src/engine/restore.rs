@@ -19,9 +19,10 @@ impl<D: FaultDriver> Engine<'_, D> {
         rec: &History,
     ) -> Result<RestoreReport, DrillError> {
         let c = self.config;
-        let failed = |what: &str, e: String| DrillError::Procedure {
-            command: format!("restore round {round}"),
-            message: format!("{what}: {e}"),
+        let failed = |step: &str, message: String| DrillError::Restore {
+            round,
+            step: step.to_string(),
+            message,
         };
         let dir = c
             .scratch_dir
@@ -55,10 +56,19 @@ impl<D: FaultDriver> Engine<'_, D> {
             ..RestoreReport::default()
         };
         let restore_start = Instant::now();
-        let scratch = match target.restore(&file, &dir.join("cluster")).await {
+        let scratch_dir = dir.join("cluster");
+        let scratch = match target.restore(&file, &scratch_dir).await {
             Ok(s) => s,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
+                // Whatever started before the failure.
+                let partial = ScratchCluster {
+                    endpoints: Vec::new(),
+                    dir: scratch_dir,
+                    pids: Vec::new(),
+                };
+                if target.stop(&partial).await.is_ok() {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
                 return Err(failed("restore", e));
             }
         };
