@@ -4,14 +4,19 @@
 //! as the round ends; a drill that loses or duplicates a write, reads a stale value or
 //! does not recover exits 1 after printing its report.
 
+use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sutra_client::TlsFiles;
+use sutra_client::{Connector, TlsFiles};
+use sutra_devcluster::{Binaries, ClusterFile, runner};
 use sutra_drill::{
-    DockerDriver, DrillConfig, DrillReport, FaultDriver, LocalProcessDriver, Scenario, run_drill,
+    BackupTaken, DockerDriver, DrillConfig, DrillReport, FaultDriver, LocalProcessDriver,
+    RestoreTarget, Scenario, ScratchCluster, run_drill,
 };
 
 use crate::parse;
@@ -21,8 +26,9 @@ use crate::view::{Output, View, print};
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
     /// kill-leader, pause-leader, partition-leader, kill-follower, pause-follower,
-    /// partition-follower, restart-all, rolling-restart, or procedure (runs --procedure
-    /// under load).
+    /// partition-follower, restart-all, rolling-restart, procedure (runs --procedure
+    /// under load), or restore (a backup under load restored into a scratch cluster and
+    /// checked; local clusters only).
     #[arg(long, value_parser = scenario)]
     pub scenario: Scenario,
     /// Rounds to run.
@@ -64,6 +70,11 @@ pub struct DrillArgs {
     /// client-admin.pem, client-admin-key.pem); --ca/--cert/--key override each.
     #[arg(long, default_value = "deploy/certs", env = "SUTRA_CERTS_DIR")]
     pub certs: PathBuf,
+    /// The restore scenario: where each round's backup file and scratch cluster go (a
+    /// directory per round, removed when the round ends; default: the system's temporary
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub scratch_dir: Option<PathBuf>,
 }
 
 /// The TLS files of a `--docker` drill: --ca/--cert/--key, else the admin client
@@ -107,7 +118,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     if let Some(project) = &args.docker {
         let driver = DockerDriver::open(project, None).await?;
-        return drive(&driver, args, setting).await;
+        return drive(&driver, args, setting, None).await;
     }
     let Some(cluster_file) = cluster_file else {
         anyhow::bail!(
@@ -117,15 +128,110 @@ pub async fn run(
     // Nodes are restarted by this binary's `local start`.
     let cli = std::env::current_exe().context("locating the sutra binary")?;
     let driver = LocalProcessDriver::open(cluster_file, Some(cli), args.node_bin.clone())?;
-    drive(&driver, args, setting).await
+    let restore = if args.scenario == Scenario::Restore {
+        Some(Arc::new(LocalRestore::open(cluster_file, args.node_bin.clone())?) as _)
+    } else {
+        None
+    };
+    drive(&driver, args, setting, restore).await
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Backups of a local cluster and the scratch clusters they are restored into, for the
+/// restore scenario: `sutra backup save`'s code with the cluster's admin certificate,
+/// and the local runner's [`runner::restore_scratch`] (`sutra-node restore` for each
+/// member, then the nodes on free loopback ports with the cluster's CA and node
+/// certificates).
+#[derive(Debug)]
+struct LocalRestore {
+    cluster: ClusterFile,
+    connector: Connector,
+    bins: Binaries,
+}
+
+impl LocalRestore {
+    fn open(cluster_file: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<Self> {
+        let cluster = ClusterFile::read(cluster_file)?;
+        let connector = Connector::new(&cluster.tls("admin"), None)?;
+        let node = match node_bin {
+            Some(bin) => bin,
+            None => sutra_devcluster::process::node_binary()?,
+        };
+        Ok(Self {
+            cluster,
+            connector,
+            bins: Binaries { node, cli: None },
+        })
+    }
+}
+
+impl RestoreTarget for LocalRestore {
+    fn backup<'a>(&'a self, file: &'a Path) -> BoxFuture<'a, Result<BackupTaken, String>> {
+        Box::pin(async move {
+            let saved =
+                crate::backup::save(file, 0, false, &self.cluster.endpoints(), &self.connector)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+            Ok(BackupTaken {
+                applied_index: saved.applied_index,
+                content_hash: saved.content_hash,
+                bytes: saved.bytes,
+                source_node: saved.source_node,
+            })
+        })
+    }
+
+    fn restore<'a>(
+        &'a self,
+        file: &'a Path,
+        dir: &'a Path,
+    ) -> BoxFuture<'a, Result<ScratchCluster, String>> {
+        let (bins, cluster) = (self.bins.clone(), self.cluster.clone());
+        let (file, dir) = (file.to_path_buf(), dir.to_path_buf());
+        Box::pin(async move {
+            let scratch_dir = dir.clone();
+            let c = tokio::task::spawn_blocking(move || {
+                runner::restore_scratch(&bins, &cluster, &file, &scratch_dir)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{e:#}"))?;
+            Ok(ScratchCluster {
+                endpoints: c.endpoints(),
+                pids: c.nodes.iter().filter_map(|n| n.pid).collect(),
+                dir,
+            })
+        })
+    }
+
+    fn stop<'a>(&'a self, scratch: &'a ScratchCluster) -> BoxFuture<'a, Result<(), String>> {
+        let dir = scratch.dir.clone();
+        Box::pin(async move {
+            if !ClusterFile::path_in(&dir).exists() {
+                // Nothing of it started.
+                return Ok(());
+            }
+            tokio::task::spawn_blocking(move || runner::stop_quietly(&dir))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(())
+        })
+    }
 }
 
 async fn drive<D: FaultDriver>(
     driver: &D,
     args: DrillArgs,
     setting: Setting,
+    restore: Option<Arc<dyn RestoreTarget>>,
 ) -> anyhow::Result<()> {
     // Refuse before printing anything.
+    anyhow::ensure!(
+        args.scenario != Scenario::Restore || restore.is_some(),
+        "the restore scenario runs against a local cluster only (--cluster-file)"
+    );
     anyhow::ensure!(
         driver.supports(args.scenario),
         "{}",
@@ -149,6 +255,10 @@ async fn drive<D: FaultDriver>(
     config.procedure = args.procedure.clone();
     config.procedure_timeout = args.procedure_timeout;
     config.command = command_line.clone();
+    config.restore = restore;
+    if let Some(dir) = &args.scratch_dir {
+        config.scratch_dir = dir.clone();
+    }
     // The table is printed as the drill goes: a drill can run for minutes.
     if table {
         println!("command    {command_line}\n{}", DrillReport::table_header());

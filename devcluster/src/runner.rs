@@ -242,11 +242,6 @@ fn spawn_node(
 ) -> anyhow::Result<Child> {
     let certs = c.ca.parent().context("CA path has no directory")?;
     let node_certs = sutra_certs::CertPaths::node(certs, n.id);
-    let members: Vec<String> = c
-        .nodes
-        .iter()
-        .map(|m| format!("{}={}/{}", m.id, m.raft, m.api))
-        .collect();
     // Through the link proxies, if any: node i dials node j at the proxy of i→j.
     let peer_dial: Vec<String> = c
         .link_proxies
@@ -261,7 +256,7 @@ fn spawn_node(
         .arg("--data-dir")
         .arg(&n.data_dir)
         .args(["--api-listen", &n.api, "--raft-listen", &n.raft])
-        .args(["--initial-members", &members.join(",")])
+        .args(["--initial-members", &initial_members(c)])
         .arg("--tls-ca")
         .arg(&c.ca)
         .arg("--tls-cert")
@@ -274,6 +269,97 @@ fn spawn_node(
         .spawn()
         .with_context(|| format!("starting node {} ({})", n.id, bins.node.display()))?;
     Ok(child)
+}
+
+/// `--initial-members` of the nodes of `c`: `ID=RAFT/API,...`.
+fn initial_members(c: &ClusterFile) -> String {
+    c.nodes
+        .iter()
+        .map(|m| format!("{}={}/{}", m.id, m.raft, m.api))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Restores a new cluster with the node ids of `source` from `backup` into `dir`
+/// (`sutra-node restore` for each member, on free loopback ports) and starts its nodes
+/// detached with the certificates of `source` (the same CA); returns its cluster file
+/// (also saved in `dir`) with their process ids, without waiting for a leader. Stop it
+/// with [`stop_quietly`].
+pub fn restore_scratch(
+    bins: &Binaries,
+    source: &ClusterFile,
+    backup: &Path,
+    dir: &Path,
+) -> anyhow::Result<ClusterFile> {
+    let dir = cluster_dir(dir)?;
+    // Bound all at once, so the ports differ.
+    let listeners = (0..2 * source.nodes.len())
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = Vec::new();
+    for l in &listeners {
+        ports.push(l.local_addr()?.port());
+    }
+    drop(listeners);
+    let nodes = source
+        .nodes
+        .iter()
+        .zip(ports.chunks(2))
+        .map(|(n, p)| LocalNode {
+            id: n.id,
+            api: format!("127.0.0.1:{}", p[0]),
+            raft: format!("127.0.0.1:{}", p[1]),
+            data_dir: dir.join(format!("node-{}", n.id)),
+            log: dir.join(format!("node-{}.log", n.id)),
+            pid: None,
+        })
+        .collect();
+    let mut c = ClusterFile {
+        ca: source.ca.clone(),
+        admin_cert: source.admin_cert.clone(),
+        admin_key: source.admin_key.clone(),
+        nodes,
+        link_proxies: None,
+    };
+    c.save(&dir)?;
+    let members = initial_members(&c);
+    for n in &c.nodes {
+        let out = Command::new(&bins.node)
+            .arg("restore")
+            .arg("--backup")
+            .arg(backup)
+            .arg("--data-dir")
+            .arg(&n.data_dir)
+            .args([
+                "--node-id",
+                &n.id.to_string(),
+                "--initial-members",
+                &members,
+            ])
+            .env_remove("SUTRA_CONFIG")
+            .output()
+            .with_context(|| format!("running {} restore", bins.node.display()))?;
+        fs::write(
+            &n.log,
+            [out.stdout.as_slice(), out.stderr.as_slice()].concat(),
+        )?;
+        if !out.status.success() {
+            bail!(
+                "sutra-node restore for node {}: {}: {}",
+                n.id,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    // Each PID is recorded as soon as its node runs, so a failure part way leaves a
+    // cluster file that stops what did start.
+    for i in 0..c.nodes.len() {
+        let child = spawn_node(bins, &c, &c.nodes[i], false)?;
+        c.nodes[i].pid = Some(child.id());
+        c.save(&dir)?;
+    }
+    Ok(c)
 }
 
 async fn health(
@@ -494,7 +580,19 @@ pub fn start(opts: &LocalOptions, bins: &Binaries) -> anyhow::Result<()> {
 /// Stops a cluster started with [`start`]: the nodes first (a leader stopping gracefully
 /// hands over through the links), then the proxy process (`sutra local stop`).
 pub fn stop(dir: &Path) -> anyhow::Result<()> {
-    let rt = runtime()?;
+    let (nodes, proxies) = stop_quietly(dir)?;
+    if proxies {
+        println!("stopped {nodes} nodes and the link proxies");
+    } else {
+        println!("stopped {nodes} nodes");
+    }
+    Ok(())
+}
+
+/// [`stop`] without printing: stops the processes of the cluster in `dir` by the process
+/// ids its cluster file records and waits until they are gone; how many nodes it
+/// stopped and whether it stopped link proxies too.
+pub fn stop_quietly(dir: &Path) -> anyhow::Result<(usize, bool)> {
     let dir = fs::canonicalize(dir).with_context(|| format!("no cluster in {}", dir.display()))?;
     let mut c = load(&dir)?;
     let pids: Vec<u32> = c
@@ -503,25 +601,20 @@ pub fn stop(dir: &Path) -> anyhow::Result<()> {
         .filter_map(|n| n.pid)
         .filter(|p| alive(*p))
         .collect();
-    stop_pids(&rt, &pids)?;
+    stop_pids(&pids)?;
     let proxies: Vec<u32> = c
         .link_proxies
         .iter()
         .filter_map(|lp| lp.pid)
         .filter(|p| alive(*p))
         .collect();
-    stop_pids(&rt, &proxies)?;
+    stop_pids(&proxies)?;
     c.nodes.iter_mut().for_each(|n| n.pid = None);
     if let Some(lp) = c.link_proxies.as_mut() {
         lp.pid = None;
     }
     c.save(&dir)?;
-    if proxies.is_empty() {
-        println!("stopped {} nodes", pids.len());
-    } else {
-        println!("stopped {} nodes and the link proxies", pids.len());
-    }
-    Ok(())
+    Ok((pids.len(), !proxies.is_empty()))
 }
 
 /// Health of every node of the cluster in `dir`, and of its link proxies, as JSON
@@ -559,18 +652,15 @@ pub fn status(dir: &Path) -> anyhow::Result<serde_json::Value> {
 }
 
 /// Sends SIGTERM to `pids` and waits until they are gone.
-fn stop_pids(rt: &tokio::runtime::Runtime, pids: &[u32]) -> anyhow::Result<()> {
+fn stop_pids(pids: &[u32]) -> anyhow::Result<()> {
     for &pid in pids {
         // A process that is already gone needs no stopping.
         let _ = process::signal(pid, Signal::Term);
     }
     let deadline = Instant::now() + STOP_WAIT;
-    rt.block_on(async {
-        let mut interval = tokio::time::interval(Duration::from_millis(100));
-        while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
-            interval.tick().await;
-        }
-    });
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     if let Some(p) = pids.iter().find(|p| alive(**p)) {
         bail!("process {p} did not stop within {STOP_WAIT:?}");
     }

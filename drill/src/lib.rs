@@ -25,6 +25,7 @@ mod driver;
 mod engine;
 mod local;
 mod report;
+mod restore;
 mod rto;
 mod scenario;
 mod stats;
@@ -38,6 +39,7 @@ pub use driver::FaultDriver;
 pub use engine::{DrillConfig, run_drill};
 pub use local::LocalProcessDriver;
 pub use report::{DrillReport, RoundReport, Summaries, Targets};
+pub use restore::{BackupTaken, RestoreReport, RestoreTarget, ScratchCluster};
 pub use rto::{Recovery, rto};
 pub use scenario::{Scenario, UnknownScenario};
 pub use stats::{Summary, nearest_rank};
@@ -79,6 +81,17 @@ pub enum DrillError {
     Procedure {
         /// The shell command.
         command: String,
+        /// How it failed.
+        message: String,
+    },
+    /// A step of the `restore` scenario failed (the backup, the restore, stopping the
+    /// scratch cluster).
+    #[error("restore drill, round {round}: {step}: {message}")]
+    Restore {
+        /// The round.
+        round: u32,
+        /// The step.
+        step: String,
         /// How it failed.
         message: String,
     },

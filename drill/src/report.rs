@@ -1,6 +1,6 @@
 //! [`RoundReport`] and [`DrillReport`]: what a drill measured, as a table or JSON.
 
-use crate::{CheckResult, Scenario, Summary};
+use crate::{CheckResult, RestoreReport, Scenario, Summary};
 
 /// What one round measured.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,6 +40,9 @@ pub struct RoundReport {
     /// The checks of the round's history.
     #[serde(flatten)]
     pub check: CheckResult,
+    /// The restore scenario's backup, restore and checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreReport>,
 }
 
 impl RoundReport {
@@ -53,6 +56,7 @@ impl RoundReport {
             && self.rto_ms.is_some()
             && self.diverged == Some(false)
             && self.check.linearizability == "linearizable"
+            && self.restore.as_ref().is_none_or(RestoreReport::passed)
     }
 }
 
@@ -67,6 +71,15 @@ pub struct Summaries {
     pub writes_acked: Option<Summary>,
     /// Catch-up time, ms.
     pub catch_up_ms: Option<Summary>,
+    /// The restore scenario: backup time, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_ms: Option<Summary>,
+    /// The restore scenario: restore time (until the scratch cluster serves), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_ms: Option<Summary>,
+    /// The restore scenario: recovery point, log entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo_entries: Option<Summary>,
 }
 
 /// Whether a scenario's RTO targets were met.
@@ -124,6 +137,21 @@ impl DrillReport {
             leader_ms: Summary::of(rounds.iter().filter_map(|r| r.leader_ms)),
             writes_acked: Summary::of(rounds.iter().map(|r| r.check.acked as f64)),
             catch_up_ms: Summary::of(rounds.iter().map(|r| r.catch_up_ms)),
+            backup_ms: Summary::of(
+                rounds
+                    .iter()
+                    .filter_map(|r| Some(r.restore.as_ref()?.backup_ms)),
+            ),
+            restore_ms: Summary::of(
+                rounds
+                    .iter()
+                    .filter_map(|r| Some(r.restore.as_ref()?.restore_ms)),
+            ),
+            rpo_entries: Summary::of(
+                rounds
+                    .iter()
+                    .filter_map(|r| Some(r.restore.as_ref()?.rpo_entries as f64)),
+            ),
         };
         let unrecovered_rounds = rounds.iter().filter(|r| r.rto_ms.is_none()).count();
         let targets = scenario.rto_targets_ms().map(|(p99, max)| Targets {
@@ -171,6 +199,16 @@ impl DrillReport {
         let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
         let check = if r.passed() {
             "ok".to_string()
+        } else if let Some(x) = r.restore.as_ref().filter(|x| !x.passed()) {
+            format!(
+                "FAIL ({}{} acknowledged writes missing from the restore)",
+                if x.content_equal {
+                    ""
+                } else {
+                    "content differs from the backup, "
+                },
+                x.missing
+            )
         } else if r.rto_ms.is_none() && r.check.passed() {
             "NOT RECOVERED".to_string()
         } else {
@@ -225,7 +263,16 @@ impl DrillReport {
             ("leader_ms", self.summary.leader_ms),
             ("acked", self.summary.writes_acked),
             ("catch_up_ms", self.summary.catch_up_ms),
+            ("backup_ms", self.summary.backup_ms),
+            ("restore_ms", self.summary.restore_ms),
+            ("rpo_entries", self.summary.rpo_entries),
         ] {
+            // The restore scenario's measurements only in its reports.
+            if self.scenario != Scenario::Restore
+                && matches!(name, "backup_ms" | "restore_ms" | "rpo_entries")
+            {
+                continue;
+            }
             match s {
                 Some(s) => out.push_str(&format!(
                     "{name:<12}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}\n",
@@ -280,6 +327,36 @@ impl DrillReport {
                     format!("DIFFERENT in {diverged} rounds")
                 }
             ));
+        }
+        for r in &self.rounds {
+            if let Some(x) = &r.restore {
+                out.push_str(&format!(
+                    "restore    round {}: backup of index {} ({} bytes, node {}) in {:.1} ms; live index {} (rpo {} entries, under {:.2} s); restored in {:.1} ms, leader {}; content {}; {} keys checked, {} missing\n",
+                    r.round,
+                    x.backup_index,
+                    x.backup_bytes,
+                    x.source_node,
+                    x.backup_ms,
+                    x.live_index,
+                    x.rpo_entries,
+                    x.rpo_secs,
+                    x.restore_ms,
+                    x.scratch_leader,
+                    if x.content_equal {
+                        format!("equal ({})", x.backup_hash)
+                    } else {
+                        format!("DIFFERENT: backup {}, restored {} at {}", x.backup_hash, x.restored_hash, x.restored_hash_index)
+                    },
+                    x.keys_checked,
+                    x.missing
+                ));
+                for k in &x.missing_keys {
+                    out.push_str(&format!(
+                        "round {}: missing from the restore: {k}\n",
+                        r.round
+                    ));
+                }
+            }
         }
         for r in self.rounds.iter().filter(|r| !r.check.details.is_empty()) {
             for d in &r.check.details {
@@ -336,6 +413,7 @@ mod tests {
                 linearizability: "linearizable".into(),
                 ..CheckResult::default()
             },
+            restore: None,
         }
     }
 
@@ -348,6 +426,64 @@ mod tests {
         let mut r = round(1, Some(900.0), 0);
         r.check.linearizability = "unknown (search budget)".into();
         assert!(!r.passed(), "linearizability not decided");
+    }
+
+    #[test]
+    fn a_restore_that_differs_or_misses_a_write_fails_the_round() {
+        let restored = |hash: &str, missing: usize| {
+            let mut r = round(1, Some(80.0), 0);
+            r.scenario = Scenario::Restore;
+            r.restore = Some(RestoreReport {
+                backup_index: 100,
+                live_index: 104,
+                rpo_entries: 4,
+                backup_ms: 150.0,
+                restore_ms: 1700.0,
+                backup_hash: "aa".into(),
+                restored_hash: hash.into(),
+                content_equal: hash == "aa",
+                keys_checked: 16,
+                missing,
+                ..RestoreReport::default()
+            });
+            r
+        };
+        let ok = DrillReport::new("c".into(), Scenario::Restore, 4, 2, vec![restored("aa", 0)]);
+        assert!(ok.passed);
+        let j = serde_json::to_value(&ok).unwrap();
+        assert_eq!(j["rounds"][0]["restore"]["rpo_entries"], 4);
+        assert_eq!(j["summary"]["restore_ms"]["max"], 1700.0);
+        let table = ok.table();
+        assert!(
+            table.contains("restore    round 1: backup of index 100"),
+            "{table}"
+        );
+        assert!(table.contains("restore_ms"), "{table}");
+        for (hash, missing) in [("bb", 0), ("aa", 1)] {
+            let r = DrillReport::new(
+                "c".into(),
+                Scenario::Restore,
+                4,
+                2,
+                vec![restored(hash, missing)],
+            );
+            assert!(!r.passed);
+            assert!(r.table().contains("FAIL ("), "{}", r.table());
+        }
+        // Other scenarios neither report nor summarise restores.
+        let r = DrillReport::new(
+            "c".into(),
+            Scenario::KillLeader,
+            4,
+            2,
+            vec![round(1, Some(9.0), 0)],
+        );
+        assert!(
+            serde_json::to_value(&r).unwrap()["rounds"][0]
+                .get("restore")
+                .is_none()
+        );
+        assert!(!r.table().contains("restore_ms"));
     }
 
     #[test]

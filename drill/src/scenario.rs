@@ -31,11 +31,15 @@ pub enum Scenario {
     /// time without an acknowledged write from the procedure's start until the first
     /// write acknowledged after it ended.
     Procedure,
+    /// Take a backup under load, restore it into a scratch three-node cluster, and check
+    /// that its content hash equals the backup's and that every write acknowledged before
+    /// the backup began is in it; reports backup and restore times and the recovery point.
+    Restore,
 }
 
 impl Scenario {
     /// Every scenario, in the order the documentation lists them.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Self::KillLeader,
         Self::PauseLeader,
         Self::PartitionLeader,
@@ -45,6 +49,7 @@ impl Scenario {
         Self::RestartAll,
         Self::RollingRestart,
         Self::Procedure,
+        Self::Restore,
     ];
 
     /// The name used on the command line and in reports.
@@ -59,6 +64,7 @@ impl Scenario {
             Self::RestartAll => "restart-all",
             Self::RollingRestart => "rolling-restart",
             Self::Procedure => "procedure",
+            Self::Restore => "restore",
         }
     }
 

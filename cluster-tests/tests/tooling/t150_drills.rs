@@ -1,5 +1,6 @@
 //! t150: the failover drill engine (`sutra_drill`, what `sutra drill`
-//! runs) against a harness cluster with link proxies: two rounds of every scenario. The
+//! runs) against a harness cluster with link proxies: two rounds of every scenario but
+//! `restore` (t155 runs that one through `sutra drill` against a local cluster). The
 //! `procedure` scenario runs an operator's maintenance step: `sutra cluster
 //! transfer-leader` twice, moving leadership round under load.
 //!
@@ -155,7 +156,12 @@ impl Plan {
                 .split(',')
                 .map(|s| s.trim().parse())
                 .collect::<Result<_, _>>()?,
-            Err(_) => Scenario::ALL.to_vec(),
+            // The restore scenario takes its backups with the CLI's code: t155 runs it
+            // through `sutra drill` against a local cluster.
+            Err(_) => Scenario::ALL
+                .into_iter()
+                .filter(|&s| s != Scenario::Restore)
+                .collect(),
         };
         let report_dir = std::env::var_os("SUTRA_DRILL_REPORT_DIR").map(PathBuf::from);
         Ok(Self {

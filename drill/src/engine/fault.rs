@@ -111,6 +111,24 @@ impl<D: FaultDriver> Engine<'_, D> {
                 out.node = Some(leader);
                 out.nodes_hit = order;
             }
+            Scenario::Restore => {
+                let Some(target) = c.restore.as_deref() else {
+                    return Err(DrillError::Config(
+                        "the restore scenario needs a restore target".into(),
+                    ));
+                };
+                let started = Instant::now();
+                let report = self.backup_and_restore(round, target, rec).await?;
+                // The node the backup was streamed from.
+                out.node = Some(report.source_node);
+                out.nodes_hit = vec![report.source_node];
+                out.restore = Some(report);
+                out.steps.push(Step {
+                    fault_at: started,
+                    recovery: Recovery::LongestGapUntil(rec.time_of(Instant::now())),
+                    leader_poll: None,
+                });
+            }
             Scenario::Procedure => {
                 let command = c.procedure.as_deref().unwrap_or_default();
                 let started = Instant::now();

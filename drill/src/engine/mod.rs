@@ -20,7 +20,9 @@
 mod fault;
 mod load;
 mod observe;
+mod restore;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -83,6 +85,11 @@ pub struct DrillConfig {
     pub procedure_timeout: Duration,
     /// The command line, for the report.
     pub command: String,
+    /// The `restore` scenario: how backups are taken and restored.
+    pub restore: Option<Arc<dyn crate::RestoreTarget>>,
+    /// The `restore` scenario: where each round's backup and scratch cluster go (a
+    /// directory per round, removed at its end).
+    pub scratch_dir: PathBuf,
 }
 
 impl DrillConfig {
@@ -107,6 +114,8 @@ impl DrillConfig {
             procedure: None,
             procedure_timeout: Duration::from_secs(600),
             command: String::new(),
+            restore: None,
+            scratch_dir: std::env::temp_dir(),
         }
     }
 }
@@ -137,6 +146,14 @@ pub async fn run_drill<D: FaultDriver>(
                 "a procedure runs only with the procedure scenario, not {other}"
             )));
         }
+    }
+    if config.scenario == Scenario::Restore && config.restore.is_none() {
+        return Err(DrillError::Unsupported {
+            reason: format!(
+                "the restore scenario needs a way to take and restore backups, which {} does not give",
+                driver.describe()
+            ),
+        });
     }
     if !driver.supports(config.scenario) {
         return Err(DrillError::Unsupported {
@@ -232,6 +249,7 @@ struct Injected {
     steps: Vec<Step>,
     probe_reads: usize,
     probe_served_by_old_leader: usize,
+    restore: Option<crate::RestoreReport>,
 }
 
 /// The load of a round: writer and reader tasks recording into one history.
@@ -310,6 +328,7 @@ impl<D: FaultDriver> Engine<'_, D> {
             probe_served_by_old_leader: injected.probe_served_by_old_leader,
             duration_secs: started.elapsed().as_secs_f64(),
             check,
+            restore: injected.restore,
         })
     }
 }
