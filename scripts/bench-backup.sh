@@ -12,7 +12,7 @@
 # The machine swings from hour to hour: compare within one run, as ratios.
 #
 #   scripts/bench-backup.sh                      # 200000 concepts, 768 dimensions
-#   CONCEPTS=20000 PAIRS=2 scripts/bench-backup.sh
+#   CONCEPTS=20000 PAIRS=2 RATE=50000000 scripts/bench-backup.sh   # backups at 50 MB/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -20,6 +20,8 @@ scripts/deps.sh
 concepts=${CONCEPTS:-200000}
 dim=768
 pairs=${PAIRS:-3}
+# --rate-limit of the backups that run during the put benchmark (bytes/s; 0: none).
+rate_limit=${RATE:-0}
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release -p sutra-node -p sutra-cli
 node="$target/release/sutra-node"
@@ -75,7 +77,7 @@ z=$(now)
 echo "restore: $bytes bytes, $(rate "$bytes" "$a" "$z") MB/s"
 rm -rf "$dir/restored"
 
-echo "=== put, 16 clients, alone (A) and during back-to-back backups (B)"
+echo "=== put, 16 clients, alone (A) and during back-to-back backups (B, --rate-limit $rate_limit)"
 put() {
   "$sutra" --output json bench put --clients 16 --requests 20000 --value-size 256 --prefix "bench-put-$1/" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["ops_per_sec"]))'
@@ -84,7 +86,7 @@ for p in $(seq 1 "$pairs"); do
   alone=$(put "a$p")
   (
     for _ in $(seq 1 50); do
-      "$sutra" backup save "$dir/during.sutra-backup" >/dev/null 2>&1 || break
+      "$sutra" backup save --rate-limit "$rate_limit" "$dir/during.sutra-backup" >/dev/null 2>&1 || break
       [ -e "$dir/stop-backups" ] && break
     done
   ) &
