@@ -29,6 +29,11 @@ pub struct LocalArgs {
     /// listen on B+200 onwards.
     #[arg(long, global = true)]
     pub link_proxies: bool,
+    /// When the cluster is first made: give every node a monitoring listener
+    /// (`--metrics-listen`) on a free loopback port, recorded in `cluster.json` as the
+    /// node's `metrics` and kept from then on.
+    #[arg(long, global = true)]
+    pub metrics: bool,
     /// The sutra-node binary the nodes run (default: next to sutra, else on the PATH).
     #[arg(long, global = true, env = "SUTRA_NODE_BIN")]
     pub node_bin: Option<PathBuf>,
@@ -56,6 +61,7 @@ pub fn run(args: LocalArgs) -> anyhow::Result<()> {
         dir: args.dir,
         base_port: args.base_port,
         link_proxies: args.link_proxies,
+        metrics: args.metrics,
     };
     let bins = || -> anyhow::Result<Binaries> {
         Ok(Binaries {

@@ -53,6 +53,9 @@ pub struct LocalNode {
     pub log: PathBuf,
     /// Process id while running detached.
     pub pid: Option<u32>,
+    /// Its monitoring listener (`--metrics-listen`), when the cluster was made with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// The link proxies of a local cluster.

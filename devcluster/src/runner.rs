@@ -50,6 +50,9 @@ pub struct LocalOptions {
     pub base_port: Option<u16>,
     /// Put a TCP proxy on every peer link (kept from then on).
     pub link_proxies: bool,
+    /// Give every node a monitoring listener on a free port, when the cluster is made
+    /// (kept from then on).
+    pub metrics: bool,
 }
 
 /// The programs the runner starts.
@@ -80,7 +83,7 @@ fn load(dir: &Path) -> anyhow::Result<ClusterFile> {
 }
 
 /// Creates certificates and the cluster file on first use; reuses them afterwards.
-fn prepare(dir: &Path, base_port: Option<u16>) -> anyhow::Result<ClusterFile> {
+fn prepare(dir: &Path, base_port: Option<u16>, metrics: bool) -> anyhow::Result<ClusterFile> {
     let certs = dir.join("certs");
     let ids: Vec<u64> = (1..=NODES).collect();
     let set = sutra_certs::generate_dev_set(
@@ -110,6 +113,11 @@ fn prepare(dir: &Path, base_port: Option<u16>) -> anyhow::Result<ClusterFile> {
             data_dir: dir.join(format!("node-{id}")),
             log: dir.join(format!("node-{id}.log")),
             pid: None,
+            metrics: if metrics {
+                Some(format!("127.0.0.1:{}", free_port()?))
+            } else {
+                None
+            },
         });
     }
     let admin = &set.clients["admin"];
@@ -264,6 +272,11 @@ fn spawn_node(
         .arg("--tls-key")
         .arg(&node_certs.key)
         .args(&peer_dial)
+        .args(
+            n.metrics
+                .iter()
+                .flat_map(|m| ["--metrics-listen", m.as_str()]),
+        )
         .env_remove("SUTRA_CONFIG")
         .env_remove("SUTRA_PEER_DIAL")
         .spawn()
@@ -312,6 +325,7 @@ pub fn restore_scratch(
             data_dir: dir.join(format!("node-{}", n.id)),
             log: dir.join(format!("node-{}.log", n.id)),
             pid: None,
+            metrics: None,
         })
         .collect();
     let mut c = ClusterFile {
@@ -460,7 +474,7 @@ fn add_link_proxies(opts: &LocalOptions, dir: &Path, c: &mut ClusterFile) -> any
 pub fn run(opts: &LocalOptions, bins: &Binaries) -> anyhow::Result<()> {
     let rt = runtime()?;
     let dir = cluster_dir(&opts.dir)?;
-    let mut c = prepare(&dir, opts.base_port)?;
+    let mut c = prepare(&dir, opts.base_port, opts.metrics)?;
     let proxies_alive = c
         .link_proxies
         .as_ref()
@@ -536,7 +550,7 @@ async fn until_interrupted_or_exit(c: &ClusterFile, nodes: &mut [Child], proxies
 pub fn start(opts: &LocalOptions, bins: &Binaries) -> anyhow::Result<()> {
     let rt = runtime()?;
     let dir = cluster_dir(&opts.dir)?;
-    let mut c = prepare(&dir, opts.base_port)?;
+    let mut c = prepare(&dir, opts.base_port, opts.metrics)?;
     add_link_proxies(opts, &dir, &mut c)?;
     // The proxy process comes back (same ports) before any node that would dial through
     // it.
@@ -707,6 +721,7 @@ mod tests {
                     data_dir: format!("node-{}", i + 1).into(),
                     log: format!("node-{}.log", i + 1).into(),
                     pid,
+                    metrics: None,
                 })
                 .collect(),
         }
@@ -726,7 +741,7 @@ mod tests {
     fn a_first_start_writes_certificates_and_keeps_its_ports() {
         let dir = tempfile::tempdir().unwrap();
         let dir = cluster_dir(dir.path()).unwrap();
-        let c = prepare(&dir, Some(41000)).unwrap();
+        let c = prepare(&dir, Some(41000), false).unwrap();
         assert_eq!(
             c.endpoints(),
             ["127.0.0.1:41000", "127.0.0.1:41001", "127.0.0.1:41002"]
@@ -734,12 +749,13 @@ mod tests {
         assert!(c.ca.is_file() && c.admin_cert.is_file() && c.admin_key.is_file());
         assert!(c.tls("writer").cert.is_file());
         // A second prepare keeps what the first recorded, whatever it is asked.
-        assert_eq!(prepare(&dir, None).unwrap(), c);
+        assert_eq!(prepare(&dir, None, false).unwrap(), c);
         let mut with_proxies = c.clone();
         let opts = LocalOptions {
             dir: dir.clone(),
             base_port: Some(41000),
             link_proxies: true,
+            metrics: false,
         };
         add_link_proxies(&opts, &dir, &mut with_proxies).unwrap();
         let lp = with_proxies.link_proxies.as_ref().unwrap();

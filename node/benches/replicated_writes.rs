@@ -53,6 +53,7 @@ fn main() {
         dir: dir.path().to_path_buf(),
         base_port: None,
         link_proxies: false,
+        metrics: false,
     };
     let bins = Binaries {
         node: env!("CARGO_BIN_EXE_sutra-node").into(),

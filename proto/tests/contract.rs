@@ -152,6 +152,13 @@ fn cluster_service_methods() {
         ),
         unary(p, "ListAlarms", "ListAlarmsRequest", "AlarmsResponse"),
         unary(p, "DisarmAlarm", "DisarmAlarmRequest", "AlarmsResponse"),
+        (
+            "Backup".to_owned(),
+            format!(".{p}.BackupRequest"),
+            format!(".{p}.BackupChunk"),
+            false,
+            true,
+        ),
     ];
     assert_eq!(got, expected);
     assert_eq!(

@@ -73,7 +73,7 @@ fn listing(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
         let name = e?.file_name().to_string_lossy().into_owned();
         if name.starts_with("sutra-") && name.ends_with(".sutra-backup") {
             backups.push(name);
-        } else if name != "latest.json" && name != ".lock" {
+        } else if !["latest.json", ".lock", "sutra_backup.prom"].contains(&name.as_str()) {
             other.push(name);
         }
     }
@@ -219,6 +219,11 @@ async fn run() -> Result<()> {
     let (files, other) = listing(&dir)?;
     assert_eq!(files, std::slice::from_ref(&first), "{other:?}");
     assert!(other.is_empty(), "left behind: {other:?}");
+    let prom = std::fs::read_to_string(dir.join("sutra_backup.prom"))?;
+    assert!(
+        prom.contains("sutra_backup_last_verified_timestamp_seconds "),
+        "{prom}"
+    );
     assert!(
         first.starts_with("sutra-20") && first.ends_with(".sutra-backup"),
         "{first}"
