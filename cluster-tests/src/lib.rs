@@ -22,6 +22,7 @@
 //!                                                        check_linearizable
 //! ```
 
+pub mod cli;
 pub mod client;
 pub mod harness;
 pub mod history;
@@ -33,6 +34,7 @@ pub use sutra_devcluster::process;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+pub use cli::CliRun;
 pub use client::{ClientRole, NodeClient, WriteOutcome, Writer};
 pub use harness::{Cluster, ClusterOptions};
 pub use history::{check_final_scan, check_linearizable, check_scan};

@@ -10,8 +10,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use sutra_checker::History;
 use sutra_cluster_tests::client::linearizable;
-use sutra_cluster_tests::process::{cli_binary, node_binary};
-use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, within};
+use sutra_cluster_tests::process::node_binary;
+use sutra_cluster_tests::{
+    CliRun, ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, within,
+};
 use sutra_proto::cluster::BackupRequest;
 use sutra_proto::storage::{
     BatchRequest, Concept, GetStatsRequest, PutConceptOp, WriteHeader, WriteOp, write_op,
@@ -19,25 +21,6 @@ use sutra_proto::storage::{
 
 const BEFORE: usize = 200;
 const BATCH_OPS: usize = 5;
-
-/// One `sutra` run: exit code, stdout, stderr.
-fn sutra(cluster: &Cluster, role: &str, args: &[&str]) -> Result<(Option<i32>, String, String)> {
-    let certs = cluster.certs_dir();
-    let cert = sutra_certs::CertPaths::client(certs, role);
-    let out = Command::new(cli_binary()?)
-        .env_remove("SUTRA_CLUSTER_FILE")
-        .env("SUTRA_ENDPOINTS", cluster.api_addrs().join(","))
-        .env("SUTRA_CA", sutra_certs::CertPaths::ca(certs).cert)
-        .env("SUTRA_CERT", &cert.cert)
-        .env("SUTRA_KEY", &cert.key)
-        .args(args)
-        .output()?;
-    Ok((
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
-}
 
 async fn content_hash(cluster: &Cluster, id: u64) -> Result<(String, u64)> {
     let s = cluster
@@ -126,9 +109,12 @@ async fn run() -> Result<()> {
     };
     let file = source.dir().join("t190.sutra-backup");
     let file_s = file.display().to_string();
-    let (code, out, err) = sutra(
-        &source,
-        "admin",
+    let CliRun {
+        code,
+        stdout: out,
+        stderr: err,
+    } = source.sutra(
+        ClientRole::Admin,
         &["--output", "json", "backup", "save", &file_s],
     )?;
     ensure!(code == Some(0), "backup save: {out}{err}");
@@ -146,9 +132,12 @@ async fn run() -> Result<()> {
     tracing::info!(%saved, "backup saved");
 
     tracing::info!("--- verify proves it offline");
-    let (code, out, err) = sutra(
-        &source,
-        "reader",
+    let CliRun {
+        code,
+        stdout: out,
+        stderr: err,
+    } = source.sutra(
+        ClientRole::Reader,
         &["--output", "json", "backup", "verify", &file_s],
     )?;
     ensure!(code == Some(0), "backup verify: {out}{err}");
@@ -175,9 +164,10 @@ async fn run() -> Result<()> {
     tracing::info!("--- damaged copies are refused");
     let len = std::fs::metadata(&file)?.len() as usize;
     let bad_payload = damaged_copy(&file, "payload.bad", 16 + 8 + 100)?;
-    let (code, out, _) = sutra(
-        &source,
-        "reader",
+    let CliRun {
+        code, stdout: out, ..
+    } = source.sutra(
+        ClientRole::Reader,
         &["backup", "verify", &bad_payload.display().to_string()],
     )?;
     ensure!(
@@ -186,9 +176,10 @@ async fn run() -> Result<()> {
     );
     ensure!(out.contains("offset 16") && out.contains("CRC32C"), "{out}");
     let bad_manifest = damaged_copy(&file, "manifest.bad", len - 44 - 30)?;
-    let (code, out, _) = sutra(
-        &source,
-        "reader",
+    let CliRun {
+        code, stdout: out, ..
+    } = source.sutra(
+        ClientRole::Reader,
         &["backup", "verify", &bad_manifest.display().to_string()],
     )?;
     ensure!(

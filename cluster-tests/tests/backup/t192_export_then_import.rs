@@ -2,34 +2,10 @@
 //! of what it wrote into an empty cluster give the same records.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use sutra_cluster_tests::process::cli_binary;
-use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, within};
-
-/// `sutra` against `cluster` with the `role` certificate; exit code and stdout.
-fn sutra(cluster: &Cluster, role: &str, args: &[&str]) -> Result<(Option<i32>, String)> {
-    let certs = cluster.certs_dir();
-    let cert = sutra_certs::CertPaths::client(certs, role);
-    let out = Command::new(cli_binary()?)
-        .env_remove("SUTRA_CLUSTER_FILE")
-        .env("SUTRA_ENDPOINTS", cluster.api_addrs().join(","))
-        .env("SUTRA_CA", sutra_certs::CertPaths::ca(certs).cert)
-        .env("SUTRA_CERT", &cert.cert)
-        .env("SUTRA_KEY", &cert.key)
-        .args(args)
-        .output()?;
-    Ok((
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    ))
-}
+use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, within};
 
 /// The records of an export without the versions (which each cluster gives anew).
 fn records(file: &Path) -> Result<Vec<serde_json::Value>> {
@@ -76,33 +52,33 @@ async fn run() -> Result<()> {
     }
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&input, text)?;
-    let (code, out) = sutra(&a, "writer", &["import", &input.display().to_string()])?;
-    ensure!(code == Some(0), "import into the first cluster: {out}");
+    let r = a.sutra(
+        ClientRole::Writer,
+        &["import", &input.display().to_string()],
+    )?;
+    ensure!(r.code == Some(0), "import into the first cluster: {r:?}");
 
     let first = dir.join("first.jsonl");
-    let (code, out) = sutra(
-        &a,
-        "admin",
+    let r = a.sutra(
+        ClientRole::Admin,
         &["--output", "json", "export", &first.display().to_string()],
     )?;
-    ensure!(code == Some(0), "export: {out}");
-    let summary: serde_json::Value = serde_json::from_str(out.trim())?;
+    ensure!(r.code == Some(0), "export: {r:?}");
+    let summary = r.json()?;
     ensure!(
         summary["concepts"] == 120 && summary["edges"] == 100,
         "{summary}"
     );
 
     let backup = dir.join("a.sutra-backup");
-    let (code, out) = sutra(
-        &a,
-        "admin",
+    let r = a.sutra(
+        ClientRole::Admin,
         &["backup", "save", &backup.display().to_string()],
     )?;
-    ensure!(code == Some(0), "backup: {out}");
+    ensure!(r.code == Some(0), "backup: {r:?}");
     let offline = dir.join("offline.jsonl");
-    let (code, out) = sutra(
-        &a,
-        "reader",
+    let r = a.sutra(
+        ClientRole::Reader,
         &[
             "export",
             "--from-backup",
@@ -110,18 +86,24 @@ async fn run() -> Result<()> {
             &offline.display().to_string(),
         ],
     )?;
-    ensure!(code == Some(0), "export --from-backup: {out}");
+    ensure!(r.code == Some(0), "export --from-backup: {r:?}");
     ensure!(
         records(&offline)? == records(&first)?,
         "the two exports differ"
     );
 
     let b = Cluster::start(ClusterOptions::default()).await?;
-    let (code, out) = sutra(&b, "writer", &["import", &first.display().to_string()])?;
-    ensure!(code == Some(0), "import of the export: {out}");
+    let r = b.sutra(
+        ClientRole::Writer,
+        &["import", &first.display().to_string()],
+    )?;
+    ensure!(r.code == Some(0), "import of the export: {r:?}");
     let second = b.dir().join("second.jsonl");
-    let (code, out) = sutra(&b, "admin", &["export", &second.display().to_string()])?;
-    ensure!(code == Some(0), "export of the second cluster: {out}");
+    let r = b.sutra(
+        ClientRole::Admin,
+        &["export", &second.display().to_string()],
+    )?;
+    ensure!(r.code == Some(0), "export of the second cluster: {r:?}");
     let (x, y) = (records(&first)?, records(&second)?);
     ensure!(x.len() == 220, "{} records exported", x.len());
     ensure!(x == y, "the imported cluster exports other records");

@@ -7,7 +7,7 @@ use anyhow::{Result, ensure};
 use sutra_checker::History;
 use sutra_cluster_tests::client::linearizable;
 use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, check_scan, init_tracing, within};
-use sutra_proto::cluster::{AddLearnerRequest, BackupRequest, backup_chunk};
+use sutra_proto::cluster::AddLearnerRequest;
 use sutra_proto::storage::FlushRequest;
 
 /// 100 writes, a `Flush` (the leader's log is purged up to them, so a new node could
@@ -32,7 +32,7 @@ async fn run() -> Result<()> {
     cluster.write_many(&history, "t193/a", 100, 4).await?;
     let leader = cluster.leader(Duration::from_secs(10)).await?;
 
-    tracing::info!("--- Flush purges the leader's log; then a backup, as the CLI takes it");
+    tracing::info!("--- Flush purges the leader's log; then sutra backup save");
     cluster
         .client(leader, ClientRole::Admin)?
         .storage
@@ -40,30 +40,19 @@ async fn run() -> Result<()> {
         .flush(FlushRequest {})
         .await?;
     let file = cluster.dir().join("t193.sutra-backup");
-    let mut stream = cluster
-        .client(leader, ClientRole::Admin)?
-        .cluster
-        .clone()
-        .backup(BackupRequest::default())
-        .await?
-        .into_inner();
-    let mut writer = None;
-    let mut manifest = None;
-    while let Some(chunk) = stream.message().await? {
-        match chunk.kind {
-            Some(backup_chunk::Kind::ManifestJson(j)) => {
-                manifest = Some(serde_json::from_str::<sutra_backup::Manifest>(&j)?);
-                writer = Some(sutra_backup::BackupWriter::create(&file)?);
-            }
-            Some(backup_chunk::Kind::Data(d)) => {
-                writer.as_mut().expect("manifest first").write(&d)?;
-            }
-            None => {}
-        }
-    }
-    writer
-        .expect("a manifest")
-        .finish(manifest.expect("a manifest"))?;
+    let saved = cluster
+        .sutra(
+            ClientRole::Admin,
+            &[
+                "--output",
+                "json",
+                "backup",
+                "save",
+                &file.display().to_string(),
+            ],
+        )?
+        .json()?;
+    tracing::info!(%saved, "backup saved");
     cluster.write_many(&history, "t193/b", 100, 4).await?;
 
     tracing::info!("--- node 4, seeded from the backup, joins as a learner");

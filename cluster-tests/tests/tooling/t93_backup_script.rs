@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use sutra_cluster_tests::process::cli_binary;
-use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, wait_until, within};
+use sutra_cluster_tests::{
+    CliRun, ClientRole, Cluster, ClusterOptions, init_tracing, wait_until, within,
+};
 use sutra_proto::storage::GetStatsRequest;
 
 fn deploy(name: &str) -> PathBuf {
@@ -17,21 +19,8 @@ fn deploy(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-}
-
 /// Runs `script` with only the given environment, as a timer or cron would.
-fn run_script(script: &str, env: &[(&str, String)], args: &[&str]) -> Result<Run> {
+fn run_script(script: &str, env: &[(&str, String)], args: &[&str]) -> Result<CliRun> {
     let out = Command::new(deploy(script))
         .args(args)
         .env_clear()
@@ -39,30 +28,7 @@ fn run_script(script: &str, env: &[(&str, String)], args: &[&str]) -> Result<Run
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .with_context(|| format!("running deploy/{script}"))?;
-    Ok(Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
-
-/// One `sutra` run with the given role's certificate.
-fn sutra(cluster: &Cluster, role: &str, args: &[&str]) -> Result<Run> {
-    let certs = cluster.certs_dir();
-    let cert = sutra_certs::CertPaths::client(certs, role);
-    let out = Command::new(cli_binary()?)
-        .env_remove("SUTRA_CLUSTER_FILE")
-        .env("SUTRA_ENDPOINTS", cluster.api_addrs().join(","))
-        .env("SUTRA_CA", sutra_certs::CertPaths::ca(certs).cert)
-        .env("SUTRA_CERT", &cert.cert)
-        .env("SUTRA_KEY", &cert.key)
-        .args(args)
-        .output()?;
-    Ok(Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Ok(CliRun::of(out))
 }
 
 /// The backup files in `dir`, oldest first by name, and any other file but latest.json.
@@ -96,7 +62,7 @@ fn latest(dir: &Path) -> Result<serde_json::Value> {
 }
 
 /// The name in the `backup OK: <name>: ...` line of a run that wrote one.
-fn written(run: &Run) -> Result<String> {
+fn written(run: &CliRun) -> Result<String> {
     ensure!(
         run.code == Some(0),
         "backup run failed ({:?}): {}{}",
@@ -144,7 +110,7 @@ async fn converged(cluster: &Cluster) -> Result<String> {
 }
 
 fn put(cluster: &Cluster, key: &str) -> Result<()> {
-    let r = sutra(cluster, "writer", &["put", key, "--content", key])?;
+    let r = cluster.sutra(ClientRole::Writer, &["put", key, "--content", key])?;
     ensure!(r.code == Some(0), "put {key}: {r:?}");
     Ok(())
 }
@@ -228,9 +194,8 @@ async fn run() -> Result<()> {
         first.starts_with("sutra-20") && first.ends_with(".sutra-backup"),
         "{first}"
     );
-    let verified = sutra(
-        &cluster,
-        "reader",
+    let verified = cluster.sutra(
+        ClientRole::Reader,
         &[
             "--output",
             "json",
@@ -333,9 +298,8 @@ async fn run() -> Result<()> {
     let mut bytes = std::fs::read(&newest)?;
     bytes[16] ^= 0x10;
     std::fs::write(&newest, &bytes)?;
-    let r = sutra(
-        &cluster,
-        "reader",
+    let r = cluster.sutra(
+        ClientRole::Reader,
         &["backup", "verify", &newest.display().to_string()],
     )?;
     assert_eq!(r.code, Some(2), "{r:?}");
@@ -344,9 +308,8 @@ async fn run() -> Result<()> {
     tracing::info!("--- the backup's age in sutra health --check");
     let dir_s = dir.display().to_string();
     let check = |hours: &str| {
-        sutra(
-            &cluster,
-            "reader",
+        cluster.sutra(
+            ClientRole::Reader,
             &[
                 "health",
                 "--check",
@@ -395,9 +358,8 @@ async fn run() -> Result<()> {
             && verdict.ends_with("past 0.0001 h"),
         "{r:?}"
     );
-    let r = sutra(
-        &cluster,
-        "reader",
+    let r = cluster.sutra(
+        ClientRole::Reader,
         &[
             "--output",
             "json",
@@ -428,9 +390,8 @@ async fn run() -> Result<()> {
     }
     std::fs::write(old_dir.join("latest.json"), record.to_string())?;
     let old_s = old_dir.display().to_string();
-    let r = sutra(
-        &cluster,
-        "reader",
+    let r = cluster.sutra(
+        ClientRole::Reader,
         &["health", "--check", "--backup-dir", &old_s],
     )?;
     assert_eq!(r.code, Some(1), "{r:?}");
@@ -442,9 +403,8 @@ async fn run() -> Result<()> {
     );
     let empty = cluster.dir().join("no-backups");
     std::fs::create_dir(&empty)?;
-    let r = sutra(
-        &cluster,
-        "reader",
+    let r = cluster.sutra(
+        ClientRole::Reader,
         &[
             "health",
             "--check",

@@ -6,11 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use sutra_client::{Client, ClientConfig, Neighbors, ReadOptions, Scan, TlsFiles};
-use sutra_cluster_tests::{Cluster, ClusterOptions, init_tracing, process::cli_binary, within};
+use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, within};
 use sutra_proto::storage::Concept;
 
 /// A concept as the tests compare it: content, embedding, attributes (no version: each
@@ -110,49 +109,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// What one `sutra` run printed.
-#[derive(Debug)]
-pub struct Run {
-    pub code: Option<i32>,
-    pub out: String,
-    pub err: String,
-}
-
-impl Run {
-    /// Exit 0; stdout parsed as JSON.
-    pub fn json(&self) -> serde_json::Value {
-        assert_eq!(self.code, Some(0), "{}{}", self.out, self.err);
-        serde_json::from_str(self.out.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.out))
-    }
-}
-
-/// `sutra` against `cluster` with the writer certificate, through `SUTRA_*` variables.
-pub fn sutra_command(cli: &Path, cluster: &Cluster, args: &[&str]) -> Command {
-    let certs = cluster.certs_dir();
-    let writer = sutra_certs::CertPaths::client(certs, "writer");
-    let mut c = Command::new(cli);
-    c.env_remove("SUTRA_CLUSTER_FILE")
-        .env("SUTRA_ENDPOINTS", cluster.api_addrs().join(","))
-        .env("SUTRA_CA", sutra_certs::CertPaths::ca(certs).cert)
-        .env("SUTRA_CERT", &writer.cert)
-        .env("SUTRA_KEY", &writer.key)
-        .args(args);
-    c
-}
-
-/// Runs `sutra` to its end.
-pub fn sutra(cli: &Path, cluster: &Cluster, args: &[&str]) -> Run {
-    let out = sutra_command(cli, cluster, args)
-        .output()
-        .expect("running sutra");
-    Run {
-        code: out.status.code(),
-        out: String::from_utf8_lossy(&out.stdout).to_string(),
-        err: String::from_utf8_lossy(&out.stderr).to_string(),
-    }
 }
 
 /// An SDK client with the reader certificate.
@@ -265,7 +221,6 @@ async fn t96_import_stores_every_record_and_refuses_bad_files() -> anyhow::Resul
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cli = cli_binary()?;
     let (_dir, dir) = files();
     let file = dir.join("records.jsonl");
     let want = generate(&file, "m/", 3000, 1500);
@@ -274,12 +229,12 @@ async fn run() -> anyhow::Result<()> {
     let a = Cluster::start(ClusterOptions::default()).await?;
     a.leader(Duration::from_secs(15)).await?;
     tracing::info!("--- import into cluster A");
-    let summary = sutra(
-        &cli,
-        &a,
-        &["--output", "json", "import", path, "--parallel", "4"],
-    )
-    .json();
+    let summary = a
+        .sutra(
+            ClientRole::Writer,
+            &["--output", "json", "import", path, "--parallel", "4"],
+        )?
+        .json()?;
     assert_eq!(summary["records"], 4500, "{summary}");
     assert_eq!(summary["concepts"], 3000, "{summary}");
     assert_eq!(summary["edges"], 1500, "{summary}");
@@ -308,7 +263,9 @@ async fn run() -> anyhow::Result<()> {
     tracing::info!(index_a, hash_a, "cluster A converged");
 
     tracing::info!("--- importing again does nothing");
-    let again = sutra(&cli, &a, &["--output", "json", "import", path]).json();
+    let again = a
+        .sutra(ClientRole::Writer, &["--output", "json", "import", path])?
+        .json()?;
     assert_eq!(again["already_complete"], true, "{again}");
     assert_eq!(again["sent"], 0, "{again}");
     assert_eq!(converged(&a).await?, (index_a, hash_a.clone()));
@@ -327,28 +284,35 @@ async fn run() -> anyhow::Result<()> {
     )?;
     let bad = bad.to_str().expect("a UTF-8 path");
     for args in [&["import", bad, "--dry-run"][..], &["import", bad][..]] {
-        let r = sutra(&cli, &a, args);
-        assert_eq!(r.code, Some(1), "{args:?}: {}{}", r.out, r.err);
+        let r = a.sutra(ClientRole::Writer, args)?;
+        assert_eq!(r.code, Some(1), "{args:?}: {}{}", r.stdout, r.stderr);
         assert!(
-            r.out.contains("line 3: embedding: has 4 values"),
+            r.stdout.contains("line 3: embedding: has 4 values"),
             "{args:?}: {}",
-            r.out
+            r.stdout
         );
         assert!(
-            r.out.contains("vector dimension is 8"),
+            r.stdout.contains("vector dimension is 8"),
             "{args:?}: {}",
-            r.out
+            r.stdout
         );
-        assert_eq!(r.out.trim().lines().count(), 1, "{args:?}: {}", r.out);
+        assert_eq!(r.stdout.trim().lines().count(), 1, "{args:?}: {}", r.stdout);
         assert!(
-            r.err.starts_with("error: 1 bad line in "),
+            r.stderr.starts_with("error: 1 bad line in "),
             "{args:?}: {}",
-            r.err
+            r.stderr
         );
-        assert!(r.err.contains("nothing was written"), "{args:?}: {}", r.err);
-        let json = sutra(&cli, &a, &[&["--output", "json"][..], args].concat());
+        assert!(
+            r.stderr.contains("nothing was written"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        let json = a.sutra(
+            ClientRole::Writer,
+            &[&["--output", "json"][..], args].concat(),
+        )?;
         assert_eq!(json.code, Some(1));
-        let report: serde_json::Value = serde_json::from_str(json.out.trim())?;
+        let report: serde_json::Value = serde_json::from_str(json.stdout.trim())?;
         assert_eq!(report["errors"][0]["line"], 3, "{report}");
     }
     assert!(!dir.join("bad.jsonl.import-progress").exists());
@@ -359,7 +323,12 @@ async fn run() -> anyhow::Result<()> {
     );
 
     tracing::info!("--- the valid file's dry run");
-    let dry = sutra(&cli, &a, &["--output", "json", "import", path, "--dry-run"]).json();
+    let dry = a
+        .sutra(
+            ClientRole::Writer,
+            &["--output", "json", "import", path, "--dry-run"],
+        )?
+        .json()?;
     assert_eq!(dry["dry_run"], true, "{dry}");
     assert_eq!(dry["records"], 4500, "{dry}");
 
@@ -367,21 +336,21 @@ async fn run() -> anyhow::Result<()> {
     let b = Cluster::start(ClusterOptions::default()).await?;
     b.leader(Duration::from_secs(15)).await?;
     std::fs::remove_file(dir.join("records.jsonl.import-progress"))?;
-    let summary = sutra(
-        &cli,
-        &b,
-        &[
-            "--output",
-            "json",
-            "import",
-            path,
-            "--parallel",
-            "2",
-            "--batch-ops",
-            "250",
-        ],
-    )
-    .json();
+    let summary = b
+        .sutra(
+            ClientRole::Writer,
+            &[
+                "--output",
+                "json",
+                "import",
+                path,
+                "--parallel",
+                "2",
+                "--batch-ops",
+                "250",
+            ],
+        )?
+        .json()?;
     assert_eq!(summary["batch_ops"], 250, "{summary}");
     assert_eq!(summary["batches"], 18, "{summary}");
     let got_b = content(&b).await?;

@@ -5,12 +5,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use sutra_cluster_tests::client::ClientRole;
-use sutra_cluster_tests::{
-    Cluster, ClusterOptions, init_tracing, process::cli_binary, wait_until, within,
-};
+use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, wait_until, within};
 
-use crate::t96_import::{assert_same, content, converged, files, generate, sutra, sutra_command};
+use crate::t96_import::{assert_same, content, converged, files, generate};
 
 /// Writes the nodes applied (`GetStats.written` on every node, once they converged; all
 /// equal).
@@ -63,7 +60,6 @@ async fn t97_killed_import_resumes_without_applying_twice() -> anyhow::Result<()
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cli = cli_binary()?;
     let (_dir, dir) = files();
     let file = dir.join("records.jsonl");
     let want = generate(&file, "k/", 2000, 1000);
@@ -84,7 +80,8 @@ async fn run() -> anyhow::Result<()> {
     c.leader(Duration::from_secs(15)).await?;
     let base_c = written(&c).await?;
     tracing::info!("--- import into cluster C, killed halfway");
-    let mut child = sutra_command(&cli, &c, &flags)
+    let mut child = c
+        .sutra_command(ClientRole::Writer, &flags)?
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -121,8 +118,7 @@ async fn run() -> anyhow::Result<()> {
     std::fs::write(&progress_path, p.to_string())?;
 
     tracing::info!("--- the same command again");
-    let r = sutra(&cli, &c, &flags);
-    let summary = r.json();
+    let summary = c.sutra(ClientRole::Writer, &flags)?.json()?;
     tracing::info!(%summary, "resumed");
     let n = |k: &str| {
         summary[k]
@@ -152,21 +148,21 @@ async fn run() -> anyhow::Result<()> {
     let copy = copy_dir.join("records.jsonl");
     std::fs::copy(&file, &copy)?;
     let copy = copy.to_str().expect("a UTF-8 path");
-    let summary = sutra(
-        &cli,
-        &d,
-        &[
-            "--output",
-            "json",
-            "import",
-            copy,
-            "--parallel",
-            "2",
-            "--batch-ops",
-            "10",
-        ],
-    )
-    .json();
+    let summary = d
+        .sutra(
+            ClientRole::Writer,
+            &[
+                "--output",
+                "json",
+                "import",
+                copy,
+                "--parallel",
+                "2",
+                "--batch-ops",
+                "10",
+            ],
+        )?
+        .json()?;
     assert_eq!(summary["sent"], 300, "{summary}");
 
     let got_c = content(&c).await?;
