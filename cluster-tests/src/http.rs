@@ -1,17 +1,16 @@
-//! One plain HTTP/1.1 request to a node's monitoring listener: the status code and body.
+//! One plain HTTP request to a node's monitoring listener: the status code and body.
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Sends `method path` to `addr` with `Connection: close` and reads the whole answer.
+/// Sends `method path` to `addr` as HTTP/1.0 (so the answer is never chunked, and ends
+/// with the connection) and reads the whole answer.
 pub async fn request(addr: &str, method: &str, path: &str) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
+    let req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
     s.write_all(req.as_bytes()).await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;

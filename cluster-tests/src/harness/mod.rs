@@ -4,6 +4,7 @@
 //! what the nodes report, within a deadline.
 
 mod faults;
+mod restore;
 mod waits;
 
 use std::collections::{BTreeMap, HashMap};
@@ -309,7 +310,7 @@ impl Cluster {
         if let (Some(backup), Some(members)) = (&o.restore_from, initial_members)
             && !data_dir.join("sm").exists()
         {
-            restore(&self.bin, backup, id, &data_dir, members)?;
+            restore::run(&self.bin, backup, id, &data_dir, Some(members))?;
         }
         let log = self.root.join("logs").join(format!("node-{id}.log"));
         let process = NodeProcess::spawn_with(id, &self.bin, args, extra, env, log)?;
@@ -360,28 +361,6 @@ impl Cluster {
             format!("127.0.0.1:{}", ports[1]),
         );
         self.spawn_node(id, api, raft, None)
-    }
-
-    /// As [`add_node`](Self::add_node), with the data directory seeded from `backup`
-    /// first (`sutra-node restore --join`), as an operator does to spare the leader a
-    /// whole snapshot.
-    pub fn add_node_seeded(&mut self, id: u64, backup: &Path) -> Result<()> {
-        let data_dir = self.root.join(format!("node-{id}"));
-        let out = std::process::Command::new(&self.bin)
-            .args(["restore", "--join", "--node-id", &id.to_string()])
-            .arg("--backup")
-            .arg(backup)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .output()
-            .context("running sutra-node restore --join")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "sutra-node restore --join for node {id}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        self.add_node(id)
     }
 
     /// The test's temporary directory.
@@ -563,27 +542,6 @@ impl Drop for Cluster {
             }
         }
     }
-}
-
-/// Runs `sutra-node restore` for node `id` into `data_dir`.
-fn restore(bin: &Path, backup: &Path, id: u64, data_dir: &Path, members: &str) -> Result<()> {
-    let out = std::process::Command::new(bin)
-        .arg("restore")
-        .arg("--backup")
-        .arg(backup)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--node-id", &id.to_string(), "--initial-members", members])
-        .output()
-        .context("running sutra-node restore")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "sutra-node restore for node {id}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    tracing::info!(id, report = %String::from_utf8_lossy(&out.stdout), "node restored from a backup");
-    Ok(())
 }
 
 /// `n` distinct free loopback ports: each is bound (all at once, so they differ), read

@@ -526,24 +526,9 @@ impl Drop for Prometheus {
     }
 }
 
-/// One HTTP/1.0 GET (so the answer is not chunked): the status code and body.
+/// One GET to a monitoring listener or Prometheus: the status code and body.
 async fn get(addr: &str, path: &str) -> Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").context("no end of headers")?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .with_context(|| format!("no status in {head:?}"))?;
-    Ok((code, body.to_string()))
+    request(addr, "GET", path).await
 }
 
 /// Percent-encodes a query parameter.
