@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sutra_backup::BackupReader;
-use sutra_engine::{Direction, Engine, ScanRange};
+use sutra_engine::{Direction, ScanRange};
 use sutra_proto::storage::{Concept, Edge};
 
 use crate::connect::Connection;
@@ -94,23 +94,52 @@ fn export(backup: &Path, file: &Path, scratch: &Path) -> anyhow::Result<Exported
     let (engine, _) = sutra_backup::install(&reader, &store.path().join("store"), None)?;
     let partial = file.with_extension("jsonl.partial");
     let mut out = BufWriter::new(std::fs::File::create(&partial)?);
-    let (concepts, mut edges) = (for_each_concept(&engine, &mut out)?, 0u64);
-    let mut token = None::<String>;
-    loop {
-        let page = engine.scan(
-            &ScanRange::Prefix(String::new()),
-            PAGE,
-            token.as_deref(),
-            true,
-        )?;
-        for c in &page.concepts {
-            edges += write_edges(&engine, &c.id, &mut out)?;
-        }
-        match page.next_page_token {
-            Some(t) => token = Some(t),
-            None => break,
-        }
-    }
+    let all = ScanRange::Prefix(String::new());
+    let (mut concepts, mut edges) = (0u64, 0u64);
+    each_page(
+        |token| {
+            let page = engine.scan(&all, PAGE, token, false)?;
+            Ok((page.concepts, page.next_page_token))
+        },
+        |page| {
+            concepts += page.len() as u64;
+            let records: Vec<Record> = page.into_iter().map(concept_record).collect();
+            Ok(write_jsonl(&records, &mut out)?)
+        },
+    )?;
+    // Then every edge, once all concepts are written: an import replays them in order.
+    each_page(
+        |token| {
+            let page = engine.scan(&all, PAGE, token, true)?;
+            Ok((page.concepts, page.next_page_token))
+        },
+        |page| {
+            for c in page {
+                each_page(
+                    |token| {
+                        let page = engine.neighbors(&c.id, Direction::Out, None, PAGE, token)?;
+                        Ok((page.neighbors, page.next_page_token))
+                    },
+                    |page| {
+                        edges += page.len() as u64;
+                        let records: Vec<Record> = page
+                            .into_iter()
+                            .map(|e| {
+                                Record::Edge(Edge {
+                                    from: c.id.clone(),
+                                    to: e.id,
+                                    relation: e.relation,
+                                    weight: e.weight,
+                                })
+                            })
+                            .collect();
+                        Ok(write_jsonl(&records, &mut out)?)
+                    },
+                )?;
+            }
+            Ok(())
+        },
+    )?;
     let f = out.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     std::fs::rename(&partial, file)?;
@@ -124,60 +153,30 @@ fn export(backup: &Path, file: &Path, scratch: &Path) -> anyhow::Result<Exported
     })
 }
 
-/// Writes every concept, in id order; how many.
-fn for_each_concept(engine: &Engine, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
-    let (mut token, mut n) = (None::<String>, 0u64);
+/// Reads pages from the first on (`page` gets the previous page's token) and hands each
+/// page's items to `each`, until a page has no next token.
+fn each_page<T>(
+    mut page: impl FnMut(Option<&str>) -> anyhow::Result<(Vec<T>, Option<String>)>,
+    mut each: impl FnMut(Vec<T>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut token = None::<String>;
     loop {
-        let page = engine.scan(
-            &ScanRange::Prefix(String::new()),
-            PAGE,
-            token.as_deref(),
-            false,
-        )?;
-        let records: Vec<Record> = page
-            .concepts
-            .into_iter()
-            .map(|c| {
-                Record::Concept(Concept {
-                    id: c.id,
-                    content: c.content,
-                    embedding: c.embedding,
-                    attributes: c.attributes.into_iter().collect(),
-                    version: c.version,
-                })
-            })
-            .collect();
-        n += records.len() as u64;
-        write_jsonl(&records, &mut *out)?;
-        match page.next_page_token {
+        let (items, next) = page(token.as_deref())?;
+        each(items)?;
+        match next {
             Some(t) => token = Some(t),
-            None => return Ok(n),
+            None => return Ok(()),
         }
     }
 }
 
-/// Writes the edges leaving `id`; how many.
-fn write_edges(engine: &Engine, id: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
-    let (mut token, mut n) = (None::<String>, 0u64);
-    loop {
-        let page = engine.neighbors(id, Direction::Out, None, PAGE, token.as_deref())?;
-        let records: Vec<Record> = page
-            .neighbors
-            .into_iter()
-            .map(|e| {
-                Record::Edge(Edge {
-                    from: id.to_string(),
-                    to: e.id,
-                    relation: e.relation,
-                    weight: e.weight,
-                })
-            })
-            .collect();
-        n += records.len() as u64;
-        write_jsonl(&records, &mut *out)?;
-        match page.next_page_token {
-            Some(t) => token = Some(t),
-            None => return Ok(n),
-        }
-    }
+/// The JSON Lines record of a stored concept.
+fn concept_record(c: sutra_engine::Concept) -> Record {
+    Record::Concept(Concept {
+        id: c.id,
+        content: c.content,
+        embedding: c.embedding,
+        attributes: c.attributes.into_iter().collect(),
+        version: c.version,
+    })
 }
