@@ -53,7 +53,6 @@ pub struct Node {
     pub instruments: Arc<Instruments>,
     started: Instant,
     flushes: AtomicU64,
-    dropped: AtomicU64,
     /// When a leader's AppendEntries last reached this node (monotonic), and the leader's
     /// commit index it carried: what a BOUNDED read must have applied.
     pub(crate) leader_contact: Mutex<Option<(Instant, Option<u64>)>>,
@@ -125,7 +124,6 @@ impl Node {
             instruments,
             started: Instant::now(),
             flushes: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
             leader_contact: Mutex::new(None),
         }
     }
@@ -182,7 +180,8 @@ impl Node {
 
     /// Writes this node answered with RESOURCE_EXHAUSTED (an alarm or the quota).
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.instruments.writes_refused(Refusal::Alarm)
+            + self.instruments.writes_refused(Refusal::Quota)
     }
 
     /// `Flush` calls served.
@@ -207,7 +206,6 @@ impl Node {
     pub fn refused(&self, e: &ServiceError) {
         let why = match e {
             ServiceError::ResourceExhausted(_) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
                 if self.cluster().alarms().is_empty() {
                     Refusal::Quota
                 } else {

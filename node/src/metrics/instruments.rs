@@ -203,6 +203,15 @@ impl Instruments {
             .inc();
     }
 
+    /// Writes refused for `why` so far.
+    pub fn writes_refused(&self, why: Refusal) -> u64 {
+        self.writes_refused
+            .get(&ReasonLabels {
+                reason: why.label(),
+            })
+            .map_or(0, |c| c.get())
+    }
+
     /// Adds every instrument to `r`.
     pub fn register(&self, r: &mut Registry) {
         r.register(
@@ -314,6 +323,8 @@ mod tests {
         sutra_raft::Observer::snapshot_installed(&i);
         i.write_stage(WriteStage::Apply, Duration::from_micros(50));
         i.write_refused(Refusal::Quota);
+        assert_eq!(i.writes_refused(Refusal::Quota), 1);
+        assert_eq!(i.writes_refused(Refusal::Alarm), 0);
         let t = text(&i);
         assert!(
             t.contains("sutra_log_fsync_duration_seconds_count 2"),
