@@ -50,10 +50,12 @@ pub const METHOD_ROLES: &[(&str, Role)] = &[
 
 /// The role the method at `path` needs; `None` for a path not in [`METHOD_ROLES`].
 pub fn required_role(path: &str) -> Option<Role> {
-    METHOD_ROLES
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, role)| *role)
+    method(path).map(|(_, role)| *role)
+}
+
+/// The entry of [`METHOD_ROLES`] for `path`.
+fn method(path: &str) -> Option<&'static (&'static str, Role)> {
+    METHOD_ROLES.iter().find(|(p, _)| *p == path)
 }
 
 /// The path of a method of the client API as a static string (`None` for any other

@@ -49,17 +49,20 @@ impl<S: NamedService> NamedService for Measured<S> {
 struct Call {
     method: &'static str,
     started: Instant,
-    stages: SharedStages,
     instruments: Arc<Instruments>,
-    slow: Option<Duration>,
+    /// The slow-request threshold and the stage timings the call notes, when the line
+    /// is on.
+    slow: Option<(Duration, SharedStages)>,
 }
 
 impl Call {
     fn finish(self, code: tonic::Code, message: &str) {
         let elapsed = self.started.elapsed();
         self.instruments.call_finished(self.method, code, elapsed);
-        if self.slow.is_some_and(|slow| elapsed >= slow) {
-            let s: Stages = *self.stages.lock();
+        if let Some((slow, stages)) = &self.slow
+            && elapsed >= *slow
+        {
+            let s: Stages = *stages.lock();
             tracing::warn!(
                 event = "slow_request",
                 method = self.method,
@@ -92,13 +95,19 @@ where
         let call = Call {
             method: crate::auth::known_method(req.uri().path()).unwrap_or(UNKNOWN_METHOD),
             started: Instant::now(),
-            stages: SharedStages::default(),
             instruments: self.instruments.clone(),
-            slow: self.slow,
+            slow: self.slow.map(|d| (d, SharedStages::default())),
         };
-        let inner = stages::scope(call.stages.clone(), self.inner.call(req));
-        inner
-            .map(move |r| r.map(|resp| on_outcome(resp, move |code, msg| call.finish(code, msg))))
-            .boxed()
+        let stages = call.slow.as_ref().map(|(_, s)| s.clone());
+        let done = move |r: Result<http::Response<Body>, Infallible>| {
+            r.map(|resp| on_outcome(resp, move |code, msg| call.finish(code, msg)))
+        };
+        // Stage timings are collected only for the slow-request line.
+        match stages {
+            Some(stages) => stages::scope(stages, self.inner.call(req))
+                .map(done)
+                .boxed(),
+            None => self.inner.call(req).map(done).boxed(),
+        }
     }
 }
