@@ -44,11 +44,7 @@ pub fn install(
         installer.replace_position(p);
     }
     let mut offset = 0u64;
-    let mut first: Vec<u8> = Vec::new();
     reader.read_payload(|bytes| {
-        if first.len() < 64 {
-            first.extend_from_slice(&bytes[..bytes.len().min(64)]);
-        }
         installer.write(offset, bytes)?;
         offset += bytes.len() as u64;
         Ok(())

@@ -266,7 +266,9 @@ pub(crate) async fn save(
 /// Proves `file`; the report and the exit code.
 pub fn verify(file: &Path, warn_age_hours: Option<f64>, scratch: Option<&Path>) -> (Verified, i32) {
     let name = file.display().to_string();
-    let failed = |verdict: Verdict, code: i32, why: String, m: Option<Manifest>, len: u64| {
+    // A file that cannot be read is UNKNOWN, one that fails a check CRITICAL; either
+    // way the JSON verdict is CRITICAL (the check found no good backup).
+    let failed = |code: i32, why: String, m: Option<Manifest>, len: u64| {
         let word = if code == UNKNOWN_EXIT {
             "UNKNOWN"
         } else {
@@ -274,7 +276,7 @@ pub fn verify(file: &Path, warn_age_hours: Option<f64>, scratch: Option<&Path>) 
         };
         (
             Verified {
-                verdict,
+                verdict: Verdict::Critical,
                 file: name.clone(),
                 summary: format!("backup {word}: {why}"),
                 file_bytes: len,
@@ -287,9 +289,9 @@ pub fn verify(file: &Path, warn_age_hours: Option<f64>, scratch: Option<&Path>) 
     let reader = match BackupReader::open(file) {
         Ok(r) => r,
         Err(e @ BackupError::Io { .. }) => {
-            return failed(Verdict::Critical, UNKNOWN_EXIT, e.to_string(), None, 0);
+            return failed(UNKNOWN_EXIT, e.to_string(), None, 0);
         }
-        Err(e) => return failed(Verdict::Critical, 2, e.to_string(), None, 0),
+        Err(e) => return failed(2, e.to_string(), None, 0),
     };
     let dir = scratch
         .map(Path::to_path_buf)
@@ -298,13 +300,7 @@ pub fn verify(file: &Path, warn_age_hours: Option<f64>, scratch: Option<&Path>) 
         .unwrap_or_else(|| PathBuf::from("."));
     let m = reader.manifest().clone();
     if let Err(e) = sutra_backup::verify(&reader, &dir) {
-        return failed(
-            Verdict::Critical,
-            2,
-            e.to_string(),
-            Some(m),
-            reader.file_len(),
-        );
+        return failed(2, e.to_string(), Some(m), reader.file_len());
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -143,9 +143,7 @@ pub async fn run(args: &RestoreArgs) -> Result<Restored, RestoreError> {
         .iter()
         .map(|m| (m.id, NodeInfo::new(m.raft_addr.clone(), m.api_addr.clone())))
         .collect();
-    if args.join && args.initial_members.is_empty() {
-        // Checked below through the backup's own membership.
-    } else if members.len() != args.initial_members.len() {
+    if members.len() != args.initial_members.len() {
         return Err(RestoreError::Invalid(
             "--initial-members names a node id twice".into(),
         ));
