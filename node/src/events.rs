@@ -81,9 +81,11 @@ fn ids(set: &BTreeSet<u64>) -> String {
     set.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// Logs leader, role and membership changes until `stop` or until Raft stops.
+/// Logs leader, role and membership changes until `stop` or until Raft stops. It wakes
+/// on Raft's server metrics (vote, role, leader, membership), which change only with
+/// what it reports, not with every write.
 pub async fn watch(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
-    let mut metrics = node.raft.metrics();
+    let mut metrics = node.raft.server_metrics();
     let mut seen = Seen::of(&node.metrics());
     let leaders = &node.instruments.leaders;
     leaders.note(seen.leader, seen.term);

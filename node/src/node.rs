@@ -147,7 +147,8 @@ impl Node {
 
     /// The leader as this node knows it: id and client API address.
     pub fn leader(&self) -> Option<LeaderHint> {
-        let m = self.metrics();
+        let server = self.raft.server_metrics();
+        let m = server.borrow_watched();
         let id = m.current_leader?;
         let addr = m
             .membership_config
@@ -164,7 +165,9 @@ impl Node {
 
     /// Index of the last entry applied here (0 before any).
     pub fn applied_index(&self) -> u64 {
-        sutra_raft::position_of(self.metrics().last_applied.as_ref())
+        let data = self.raft.data_metrics();
+        let applied = data.borrow_watched().last_applied;
+        sutra_raft::position_of(applied.as_ref())
     }
 
     /// Uptime in seconds.
@@ -266,7 +269,7 @@ impl Node {
     async fn remote_leader(&self) -> Result<(u64, NodeInfo), ServiceError> {
         let patience = Duration::from_millis(self.raft.config().election_timeout_max);
         let deadline = tokio::time::Instant::now() + patience;
-        let mut metrics = self.raft.metrics();
+        let mut metrics = self.raft.server_metrics();
         loop {
             let known = {
                 let m = metrics.borrow_watched();
@@ -337,7 +340,9 @@ impl Node {
         leader: u64,
         call: impl std::future::Future<Output = T>,
     ) -> Result<T, ServiceError> {
-        let mut metrics = self.raft.metrics();
+        // Server metrics change with the leader, not with every write: a relayed write in
+        // flight is not woken by the others' progress.
+        let mut metrics = self.raft.server_metrics();
         let deposed = async move {
             while metrics.borrow_watched().current_leader == Some(leader) {
                 if metrics.changed().await.is_err() {

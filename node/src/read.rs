@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use openraft::ServerState;
+use openraft::async_runtime::WatchReceiver;
 use sutra_proto::storage as pb;
 
 use crate::node::{Node, SESSION_WAIT};
@@ -115,12 +116,12 @@ impl Node {
     /// Read metadata at this moment; `applied_index` is a log position, like versions
     /// and SESSION tokens (`sutra_raft::log_position`).
     pub fn read_meta(&self, consistency: pb::Consistency) -> pb::ReadMeta {
-        let m = self.metrics();
+        let leader = self.raft.server_metrics().borrow_watched().current_leader;
         pb::ReadMeta {
             served_by: self.id,
-            applied_index: sutra_raft::position_of(m.last_applied.as_ref()),
+            applied_index: self.applied_index(),
             consistency: consistency as i32,
-            leader_id: m.current_leader.unwrap_or(0),
+            leader_id: leader.unwrap_or(0),
         }
     }
 }

@@ -18,10 +18,16 @@ use crate::params;
 /// applied here, disagree with this node's configuration or cluster id: the node must not
 /// keep serving then. Only this node stops; the cluster goes on.
 pub(super) async fn wait_for_fatal(node: &Node) -> String {
-    let mut metrics = node.raft.metrics();
+    // Server metrics change with the role, the leader and the membership, not with every
+    // write; the second's tick covers the rest, and the channel closes when Raft stops.
+    let mut metrics = node.raft.server_metrics();
+    let mut raft_gone = false;
     loop {
         if let Err(e) = &node.metrics().running_state {
             return format!("raft stopped: {e}");
+        }
+        if raft_gone {
+            return "raft stopped".to_string();
         }
         if node.engine.stats().poisoned {
             return "storage engine poisoned after a failed sync".to_string();
@@ -30,7 +36,7 @@ pub(super) async fn wait_for_fatal(node: &Node) -> String {
             return reason;
         }
         tokio::select! {
-            r = metrics.changed() => if r.is_err() { return "raft stopped".to_string() },
+            r = metrics.changed() => raft_gone = r.is_err(),
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
@@ -135,28 +141,37 @@ async fn propose_params(node: Arc<Node>) {
     tracing::info!("cluster parameters in force");
 }
 
-/// Keeps `grpc.health.v1` in step with this node's health.
+/// How often health is re-read between changes of role, leader or membership: what else
+/// it depends on (catching up, leader contact, parameters applied) is seen this soon.
+const HEALTH_RECHECK: Duration = Duration::from_millis(250);
+
+/// Keeps `grpc.health.v1` in step with this node's health. It wakes on Raft's server
+/// metrics (role, leader, membership) and every [`HEALTH_RECHECK`], not with every write,
+/// and tells watchers only of a change.
 pub(super) async fn report_health(
     node: Arc<Node>,
     reporter: tonic_health::server::HealthReporter,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut metrics = node.raft.metrics();
+    let mut metrics = node.raft.server_metrics();
+    let mut told = None;
     loop {
-        let healthy = crate::health::report(&node).healthy;
-        let status = if healthy {
+        let status = if crate::health::report(&node).healthy {
             tonic_health::ServingStatus::Serving
         } else {
             tonic_health::ServingStatus::NotServing
         };
-        reporter.set_service_status("", status).await;
-        reporter
-            .set_service_status("sutra.storage.StorageService", status)
-            .await;
+        if told != Some(status) {
+            reporter.set_service_status("", status).await;
+            reporter
+                .set_service_status("sutra.storage.StorageService", status)
+                .await;
+            told = Some(status);
+        }
         tokio::select! {
             _ = stop.changed() => return,
             r = metrics.changed() => if r.is_err() { return },
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(HEALTH_RECHECK) => {}
         }
     }
 }
