@@ -27,7 +27,8 @@ bench: deps
 	cargo bench -p sutra-raft --bench log_store
 	cargo bench -p sutra-node --bench replicated_writes
 
-# `sutra bench` against a fresh local three-node TLS cluster: the client API targets.
+# `sutra bench` against fresh local three-node TLS clusters, in both shapes (pinned
+# connections and the SDK's), with the nodes' CPU per operation.
 bench-cluster:
 	@scripts/bench-cluster.sh
 

@@ -84,7 +84,13 @@ async fn run(cli: Cli, command_line: String) -> anyhow::Result<()> {
         }
         Command::Alarm(args) => alarm::run(args, &conn.endpoints, &conn.connector, output).await,
         Command::Bench(args) => {
-            let report = bench::run(conn.config, args.params(), command_line).await?;
+            let report = bench::run(
+                conn.config,
+                args.params(),
+                command_line,
+                cli.cluster_file.as_deref(),
+            )
+            .await?;
             view::print(output, &report)
         }
         Command::Drill(args) => {

@@ -75,6 +75,20 @@ impl ReadOptions {
         }
     }
 
+    /// The options as a request carries them. A `SESSION` read without its own
+    /// [`session_index`](Self::session_index) carries `session_token` (0: no constraint).
+    pub fn to_proto(&self, session_token: u64) -> sutra_proto::storage::ReadOptions {
+        sutra_proto::storage::ReadOptions {
+            consistency: self.consistency as i32,
+            session_index: if self.consistency == Consistency::Session {
+                self.session_index.unwrap_or(session_token)
+            } else {
+                0
+            },
+            max_staleness_ms: u64::try_from(self.max_staleness.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
     /// A linearizable read (the default).
     pub fn linearizable() -> Self {
         Self::new(Consistency::Linearizable)

@@ -28,6 +28,7 @@ pub mod harness;
 pub mod history;
 pub mod http;
 pub mod load;
+pub mod local;
 /// Node processes and their signals (`sutra-devcluster`'s, shared with `sutra local`).
 pub use sutra_devcluster::process;
 

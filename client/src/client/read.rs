@@ -207,15 +207,7 @@ impl Client {
     }
 
     fn read_options(&self, opts: &ReadOptions) -> pb::ReadOptions {
-        pb::ReadOptions {
-            consistency: opts.consistency as i32,
-            session_index: if opts.consistency == Consistency::Session {
-                opts.session_index.unwrap_or_else(|| self.session_token())
-            } else {
-                0
-            },
-            max_staleness_ms: u64::try_from(opts.max_staleness.as_millis()).unwrap_or(u64::MAX),
-        }
+        opts.to_proto(self.session_token())
     }
 }
 

@@ -10,5 +10,6 @@ mod t90_cli;
 mod t91_cli_data_commands;
 mod t92_health_check_script;
 mod t93_backup_script;
+mod t94_bench_shapes;
 mod t96_import;
 mod t97_import_resumes;

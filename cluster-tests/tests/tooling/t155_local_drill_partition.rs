@@ -1,109 +1,14 @@
 //! t155: `sutra drill --scenario partition-leader` and `--scenario restore` against the
 //! local cluster of `sutra local start --link-proxies`, with the real binaries.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use sutra_cluster_tests::init_tracing;
+use sutra_cluster_tests::local::{LocalCluster, check_ok, log_tails, run_bounded};
 use sutra_cluster_tests::process::{alive, cli_binary, node_binary};
-
-/// Runs `cmd` to its end, killing it if it takes longer than `timeout`.
-fn run_bounded(what: &str, cmd: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {what}"))?;
-    // The pipes are drained by threads so a chatty child never blocks on a full pipe.
-    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
-    let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!("{what}: no exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ok(Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    })
-}
-
-/// Stops the local cluster when the test ends, whatever happened.
-struct LocalCluster {
-    cli: PathBuf,
-    node_bin: PathBuf,
-    dir: PathBuf,
-}
-
-impl LocalCluster {
-    fn local(&self, action: &str, extra: &[&str]) -> anyhow::Result<Output> {
-        run_bounded(
-            &format!("sutra local {action}"),
-            Command::new(&self.cli)
-                .args(["local", action, "--dir"])
-                .arg(&self.dir)
-                .args(extra)
-                .env("SUTRA_NODE_BIN", &self.node_bin)
-                .env_remove("SUTRA_LOCAL_DIR")
-                .env_remove("SUTRA_LOCAL_BASE_PORT"),
-            Duration::from_secs(60),
-        )
-    }
-
-    fn cluster_json(&self) -> anyhow::Result<serde_json::Value> {
-        let path = self.dir.join("cluster.json");
-        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        Ok(serde_json::from_slice(&text)?)
-    }
-}
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        let _ = self.local("stop", &[]);
-    }
-}
-
-fn check_ok(what: &str, out: &Output) -> anyhow::Result<()> {
-    ensure!(
-        out.status.success(),
-        "{what}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-fn log_tails(dir: &Path) -> String {
-    let mut s = String::new();
-    for name in ["proxies.log", "node-1.log", "node-2.log", "node-3.log"] {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-        s.push_str(&format!("===== {name}\n{tail}\n"));
-    }
-    s
-}
 
 /// `sutra local start --link-proxies` records a proxy process (pid, control socket)
 /// in `cluster.json`; `sutra drill --scenario partition-leader` against that cluster cuts
