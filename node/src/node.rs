@@ -145,6 +145,11 @@ impl Node {
         self.raft.metrics().borrow_watched().clone()
     }
 
+    /// The id of the leader as this node knows it, without copying the metrics.
+    pub fn current_leader(&self) -> Option<u64> {
+        self.raft.server_metrics().borrow_watched().current_leader
+    }
+
     /// The leader as this node knows it: id and client API address.
     pub fn leader(&self) -> Option<LeaderHint> {
         let server = self.raft.server_metrics();
@@ -412,7 +417,7 @@ impl Node {
             version,
             deduplicated: resp.outcome.deduplicated,
             served_by: self.id,
-            leader_id: self.metrics().current_leader.unwrap_or(0),
+            leader_id: self.current_leader().unwrap_or(0),
         }
     }
 

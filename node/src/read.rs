@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use openraft::ServerState;
-use openraft::async_runtime::WatchReceiver;
 use sutra_proto::storage as pb;
 
 use crate::node::{Node, SESSION_WAIT};
@@ -116,12 +115,11 @@ impl Node {
     /// Read metadata at this moment; `applied_index` is a log position, like versions
     /// and SESSION tokens (`sutra_raft::log_position`).
     pub fn read_meta(&self, consistency: pb::Consistency) -> pb::ReadMeta {
-        let leader = self.raft.server_metrics().borrow_watched().current_leader;
         pb::ReadMeta {
             served_by: self.id,
             applied_index: self.applied_index(),
             consistency: consistency as i32,
-            leader_id: leader.unwrap_or(0),
+            leader_id: self.current_leader().unwrap_or(0),
         }
     }
 }
