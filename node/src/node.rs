@@ -3,8 +3,8 @@
 //! limits).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -44,7 +44,7 @@ pub struct Node {
     /// Where the Raft log lives, for its size.
     pub log_dir: PathBuf,
     /// The peer network, for the calls a follower makes to its leader.
-    network: PeerNetwork,
+    pub(crate) network: PeerNetwork,
     /// The leader's gate into the log (also the replicated cluster state).
     pub proposer: Proposer,
     /// The cluster this node belongs to.
@@ -56,15 +56,9 @@ pub struct Node {
     /// When a leader's AppendEntries last reached this node (monotonic), and the leader's
     /// commit index it carried: what a BOUNDED read must have applied.
     pub(crate) leader_contact: Mutex<Option<(Instant, Option<u64>)>>,
-}
-
-/// Whether a call to a peer failed in the connection (reset, closed, refused) rather than
-/// with an answer from the peer: only the client side attaches a source error.
-fn is_transport_failure(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal
-    ) && std::error::Error::source(status).is_some()
+    /// The batching queue of the writes this node relays, once started
+    /// ([`crate::relay::Relay::start`]); without it each write is relayed on its own.
+    pub(crate) relay: OnceLock<crate::relay::Relay>,
 }
 
 /// This node's wall clock, in milliseconds since the Unix epoch, moved by
@@ -125,6 +119,7 @@ impl Node {
             started: Instant::now(),
             flushes: AtomicU64::new(0),
             leader_contact: Mutex::new(None),
+            relay: OnceLock::new(),
         }
     }
 
@@ -264,149 +259,6 @@ impl Node {
             .max_by_key(|v| matched.get(v).cloned().flatten().map_or(0, |l| l.index))
     }
 
-    /// The leader's id and node record, if this node knows one other than itself.
-    ///
-    /// Right after the cluster is initialised a follower can know the leader's id (from
-    /// its vote or first heartbeat) a moment before the log entry with the membership,
-    /// which holds the leader's address, reaches it. That wait is short and bounded by
-    /// one election timeout; after it, or if the leader changes meanwhile, the caller gets
-    /// the usual not-leader answer.
-    async fn remote_leader(&self) -> Result<(u64, NodeInfo), ServiceError> {
-        let patience = Duration::from_millis(self.raft.config().election_timeout_max);
-        let deadline = tokio::time::Instant::now() + patience;
-        let mut metrics = self.raft.server_metrics();
-        loop {
-            let known = {
-                let m = metrics.borrow_watched();
-                match m.current_leader {
-                    Some(id) if id != self.id => Some(
-                        m.membership_config
-                            .membership()
-                            .get_node(&id)
-                            .map(|node| (id, node.clone())),
-                    ),
-                    _ => None,
-                }
-            };
-            match known {
-                Some(Some(leader)) => return Ok(leader),
-                Some(None) => {}
-                None => return Err(self.not_leader()),
-            }
-            match tokio::time::timeout_at(deadline, metrics.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return Err(self.not_leader()),
-            }
-        }
-    }
-
-    /// A peer-service client of the leader, over the cached peer channel.
-    pub(crate) async fn leader_client(
-        &self,
-    ) -> Result<(u64, sutra_raft::PeerGrpcClient), ServiceError> {
-        let (id, node) = self.remote_leader().await?;
-        let client = self
-            .network
-            .leader_client(id, &node)
-            .map_err(|e| ServiceError::Unavailable(format!("cannot reach leader {id}: {e}")))?;
-        Ok((id, client))
-    }
-
-    /// The error for a failed call to the leader: its hint if it named another leader,
-    /// otherwise unavailable.
-    fn leader_call_failed(&self, leader: u64, status: tonic::Status) -> ServiceError {
-        if let Some(hint) = LeaderHint::from_status(&status) {
-            return ServiceError::NotLeader(Some(hint));
-        }
-        if let Some(refusal) = ProposeError::from_refusal(&status) {
-            return refusal.into();
-        }
-        match status.code() {
-            tonic::Code::InvalidArgument => ServiceError::Internal(format!(
-                "leader {leader} refused a relayed request: {}",
-                status.message()
-            )),
-            // The leader's own words: the alarm or quota that refused the write.
-            tonic::Code::ResourceExhausted => {
-                ServiceError::ResourceExhausted(status.message().to_string())
-            }
-            _ => ServiceError::Unavailable(format!("leader {leader}: {}", status.message())),
-        }
-    }
-
-    /// Runs a call to `leader` for as long as this node still follows it. A leader that
-    /// stops answering (paused, cut off) is replaced by an election; from then on waiting
-    /// for it only delays the client, so the call is abandoned with UNAVAILABLE (and the
-    /// new leader's address once known). A relayed write abandoned this way may still
-    /// commit: the client's retry, with the same exactly-once identity, is answered from
-    /// the session table.
-    async fn while_leader<T>(
-        &self,
-        leader: u64,
-        call: impl std::future::Future<Output = T>,
-    ) -> Result<T, ServiceError> {
-        // Server metrics change with the leader, not with every write: a relayed write in
-        // flight is not woken by the others' progress.
-        let mut metrics = self.raft.server_metrics();
-        let deposed = async move {
-            while metrics.borrow_watched().current_leader == Some(leader) {
-                if metrics.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        tokio::select! {
-            out = call => Ok(out),
-            () = deposed => Err(self.not_leader()),
-        }
-    }
-
-    /// Makes a call to `leader` for as long as this node follows it ([`while_leader`]).
-    /// If the connection broke (reset, closed: not an answer from the leader) the channel
-    /// reconnects and the call is made once more; callers only relay what is safe to
-    /// repeat (a write carries its exactly-once identity).
-    ///
-    /// [`while_leader`]: Self::while_leader
-    pub(crate) async fn call_leader<T, F, Fut>(
-        &self,
-        leader: u64,
-        call: F,
-    ) -> Result<T, ServiceError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        let out = match self.while_leader(leader, call()).await? {
-            Err(s) if is_transport_failure(&s) => {
-                tracing::debug!(leader, error = %s, "connection to the leader failed; one more try");
-                self.while_leader(leader, call()).await?
-            }
-            other => other,
-        };
-        out.map(tonic::Response::into_inner)
-            .map_err(|s| self.leader_call_failed(leader, s))
-    }
-
-    /// Relays a write to the leader over the peer channel (a client may write through
-    /// any node). Safe to retry: the write carries its exactly-once identity.
-    async fn forward_write(&self, cmd: &Command) -> Result<CommandResponse, ServiceError> {
-        let (leader, client) = self.leader_client().await?;
-        let command = sutra_raft::pb::encode_command(cmd)
-            .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
-        let request = sutra_proto::raft::ForwardWriteRequest { command };
-        let resp = self
-            .call_leader(leader, || {
-                let (mut client, request) = (client.clone(), request.clone());
-                async move { client.forward_write(request).await }
-            })
-            .await?;
-        sutra_raft::pb::decode_response(&resp.response).map_err(|e| {
-            ServiceError::Internal(format!(
-                "leader {leader} answered an undecodable response: {e}"
-            ))
-        })
-    }
-
     /// The write response for an applied command.
     pub fn write_response(&self, resp: &CommandResponse) -> pb::WriteResponse {
         let version = match &resp.outcome.outcome {
@@ -492,26 +344,4 @@ fn dir_size(dir: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_connection_failures_count_as_transport_failures() {
-        // What the leader itself answers: no source attached.
-        assert!(!is_transport_failure(&tonic::Status::unavailable(
-            "not the leader"
-        )));
-        assert!(!is_transport_failure(&tonic::Status::internal("bug")));
-        // What the client side makes of a broken connection.
-        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
-        let status = tonic::Status::from_error(Box::new(reset));
-        assert!(is_transport_failure(&status), "{status:?}");
-        // A source on a status that is an answer (not found, refused) does not count.
-        let mut refused = tonic::Status::permission_denied("no");
-        refused.set_source(std::sync::Arc::new(std::io::Error::other("x")));
-        assert!(!is_transport_failure(&refused));
-    }
 }

@@ -196,6 +196,12 @@ fn raft_service_methods() {
             "ForwardWriteRequest",
             "ForwardWriteResponse",
         ),
+        unary(
+            p,
+            "ForwardWrites",
+            "ForwardWritesRequest",
+            "ForwardWritesResponse",
+        ),
         unary(p, "ReadIndex", "ReadIndexRequest", "ReadIndexResponse"),
     ];
     assert_eq!(got, expected);

@@ -123,6 +123,23 @@ impl fmt::Debug for RaftGrpcService {
 }
 
 impl RaftGrpcService {
+    /// One relayed write: decoded, judged by the cluster's parameters (not by what the
+    /// relaying node believed) before it is ordered, proposed, and its response encoded.
+    async fn relayed(&self, command: &[u8]) -> Result<Vec<u8>, Status> {
+        let cmd = crate::pb::decode_command(command).map_err(ServiceError::from)?;
+        let proposer = &self.inner.proposer;
+        if let Some(batch) = cmd.batch() {
+            proposer
+                .validate(batch)
+                .map_err(crate::ProposeError::into_status)?;
+        }
+        let resp = proposer
+            .propose(cmd)
+            .await
+            .map_err(crate::ProposeError::into_status)?;
+        Ok(crate::pb::encode_response(&resp).map_err(ServiceError::from)?)
+    }
+
     /// The service for the Raft instance behind `proposer` (whose engine receives
     /// snapshots). Every call is first passed to `auth`.
     pub fn new(proposer: crate::Proposer, auth: Arc<dyn PeerAuth>, config: ServiceConfig) -> Self {
@@ -369,21 +386,25 @@ impl RaftService for RaftGrpcService {
         request: Request<pb::ForwardWriteRequest>,
     ) -> Result<Response<pb::ForwardWriteResponse>, Status> {
         let (_caller, msg) = self.authorize(request, false)?;
-        let cmd = crate::pb::decode_command(&msg.command).map_err(ServiceError::from)?;
-        // The leader judges a relayed write by the cluster's parameters, not by what the
-        // relaying node believed, before it is ordered.
-        let proposer = &self.inner.proposer;
-        if let Some(batch) = cmd.batch() {
-            proposer
-                .validate(batch)
-                .map_err(crate::ProposeError::into_status)?;
-        }
-        let resp = proposer
-            .propose(cmd)
-            .await
-            .map_err(crate::ProposeError::into_status)?;
-        let response = crate::pb::encode_response(&resp).map_err(ServiceError::from)?;
+        let response = self.relayed(&msg.command).await?;
         Ok(Response::new(pb::ForwardWriteResponse { response }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(writes = request.get_ref().commands.len()))]
+    async fn forward_writes(
+        &self,
+        request: Request<pb::ForwardWritesRequest>,
+    ) -> Result<Response<pb::ForwardWritesResponse>, Status> {
+        let (_caller, msg) = self.authorize(request, false)?;
+        // Proposed together, so they share the log's appends and syncs; each one is
+        // answered as a ForwardWrite of it alone would be.
+        let outcomes =
+            futures_util::future::join_all(msg.commands.iter().map(|c| self.relayed(c))).await;
+        let results = outcomes
+            .into_iter()
+            .map(crate::pb::forwarded_to_proto)
+            .collect();
+        Ok(Response::new(pb::ForwardWritesResponse { results }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -582,6 +582,12 @@ impl pb::raft_service_server::RaftService for StuckPeer {
     ) -> Result<tonic::Response<pb::ForwardWriteResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("stuck peer"))
     }
+    async fn forward_writes(
+        &self,
+        _: tonic::Request<pb::ForwardWritesRequest>,
+    ) -> Result<tonic::Response<pb::ForwardWritesResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stuck peer"))
+    }
     async fn read_index(
         &self,
         _: tonic::Request<pb::ReadIndexRequest>,

@@ -9,8 +9,8 @@ use sutra_certs::CertPaths;
 use sutra_cluster_tests::client::{SERVER_NAME, channel, stale};
 use sutra_cluster_tests::{ClientRole, Cluster, ClusterOptions, init_tracing, within};
 use sutra_engine::{Concept, SessionKey, WriteBatch, WriteOp};
-use sutra_proto::raft::ForwardWriteRequest;
 use sutra_proto::raft::raft_service_client::RaftServiceClient;
+use sutra_proto::raft::{ForwardWriteRequest, ForwardWritesRequest};
 use sutra_proto::storage::{GetConceptRequest, GetStatsRequest};
 use tonic::Code;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
@@ -42,6 +42,39 @@ async fn forward(
     Ok(c.forward_write(request).await.map(|_| ()))
 }
 
+/// A `ForwardWrites` of `batches` in one call, as a follower batches what its clients
+/// send: each write's own outcome, in order.
+async fn forward_many(
+    cluster: &Cluster,
+    addr: &str,
+    from: u64,
+    cluster_id: &str,
+    batches: Vec<WriteBatch>,
+) -> anyhow::Result<Vec<Result<sutra_raft::CommandResponse, tonic::Status>>> {
+    let node = CertPaths::node(cluster.certs_dir(), from);
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pem(&cluster.certs().ca())?))
+        .domain_name(SERVER_NAME)
+        .identity(Identity::from_pem(pem(&node.cert)?, pem(&node.key)?));
+    let mut c = RaftServiceClient::new(channel(addr, tls)?);
+    let commands = batches
+        .into_iter()
+        .map(|b| sutra_raft::pb::encode_command(&sutra_raft::Command::new(b, 0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut request = tonic::Request::new(ForwardWritesRequest { commands });
+    request
+        .metadata_mut()
+        .insert(sutra_proto::CLUSTER_ID_METADATA_KEY, cluster_id.parse()?);
+    let results = c.forward_writes(request).await?.into_inner().results;
+    results
+        .into_iter()
+        .map(|r| match sutra_raft::pb::forwarded_from_proto(r) {
+            Ok(bytes) => Ok(Ok(sutra_raft::pb::decode_response(&bytes)?)),
+            Err(status) => Ok(Err(status)),
+        })
+        .collect()
+}
+
 fn put(id: &str, content: Vec<u8>, embedding: Vec<f32>, sequence: u64) -> WriteBatch {
     WriteBatch {
         session: Some(SessionKey {
@@ -66,6 +99,8 @@ fn put(id: &str, content: Vec<u8>, embedding: Vec<f32>, sequence: u64) -> WriteB
 /// The leader refuses both as INVALID_ARGUMENT naming the field, before ordering them:
 /// no node applied anything (write counters and content hashes as before, the concepts
 /// absent everywhere). A relayed write that keeps the rules is applied (the control).
+/// The same three in one `ForwardWrites` batch: each gets its own answer, the two bad
+/// ones INVALID_ARGUMENT naming their field, the good one applied.
 ///
 /// Why: a write that is ordered must apply on every replica; a leader that proposed what
 /// a follower had checked against its own, possibly different, rules could stop the
@@ -127,6 +162,38 @@ async fn run() -> anyhow::Result<()> {
     .await?
     .map_err(|s| anyhow::anyhow!("a good relayed write was refused: {s:?}"))?;
 
+    tracing::info!("--- in one ForwardWrites batch, each write is judged on its own");
+    let outcomes = forward_many(
+        &cluster,
+        &addr,
+        from,
+        &cluster_id,
+        vec![
+            put("t171/dim2", b"x".to_vec(), vec![0.5; 4], 4),
+            put("t171/ok2", b"fine".to_vec(), vec![0.5; 8], 5),
+            put("t171/big2", vec![b'x'; (1 << 20) + 1], Vec::new(), 6),
+        ],
+    )
+    .await?;
+    anyhow::ensure!(outcomes.len() == 3, "three answers expected: {outcomes:?}");
+    for (i, field) in [
+        (0, "ops[0].put_concept.concept.embedding"),
+        (2, "ops[0].put_concept.concept.content"),
+    ] {
+        let s = outcomes[i]
+            .as_ref()
+            .expect_err("the leader accepted a batched write that breaks the rules");
+        assert_eq!(s.code(), Code::InvalidArgument, "{i}: {s:?}");
+        let named = s
+            .metadata()
+            .get(sutra_proto::INVALID_FIELD_METADATA_KEY)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(named, Some(field), "{i}: {s:?}");
+    }
+    outcomes[1]
+        .as_ref()
+        .map_err(|s| anyhow::anyhow!("a good batched write was refused: {s:?}"))?;
+
     tracing::info!("--- no replica applied the refused ones");
     let (_, after) = cluster
         .wait_converged(&cluster.ids(), Duration::from_secs(20))
@@ -134,10 +201,10 @@ async fn run() -> anyhow::Result<()> {
     anyhow::ensure!(after != before, "the control write changed the content");
     let written_after = written(&cluster).await?;
     for (&(id, b), &(_, a)) in written_before.iter().zip(&written_after) {
-        anyhow::ensure!(a == b + 1, "node {id} applied {} writes, expected 1", a - b);
+        anyhow::ensure!(a == b + 2, "node {id} applied {} writes, expected 2", a - b);
     }
     for id in cluster.ids() {
-        for key in ["t171/dim", "t171/big"] {
+        for key in ["t171/dim", "t171/big", "t171/dim2", "t171/big2"] {
             let r = cluster
                 .client(id, ClientRole::Reader)?
                 .storage

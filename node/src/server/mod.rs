@@ -92,6 +92,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
         stop_rx.clone(),
     ));
     let events_task = tokio::spawn(crate::events::watch(node.clone(), stop_rx.clone()));
+    let relay_task = crate::relay::Relay::start(&node);
     let monitor_task = match config.metrics_listen {
         Some(addr) => {
             let task = crate::monitor::serve(addr, node.clone(), stop_rx.clone())
@@ -122,6 +123,7 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     health_task.abort();
     disk_task.abort();
     events_task.abort();
+    relay_task.abort();
     if let Some(t) = monitor_task {
         t.abort();
     }

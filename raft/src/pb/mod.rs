@@ -14,6 +14,7 @@ mod append_entries;
 mod cluster_params;
 mod command;
 mod entry;
+mod forwarded;
 mod log_id;
 mod membership;
 mod snapshot_meta;
@@ -22,6 +23,7 @@ mod vote;
 mod vote_request;
 
 pub use command::{decode_command, decode_response, encode_command, encode_response};
+pub use forwarded::{forwarded_from_proto, forwarded_to_proto};
 pub use snapshot_meta::{snapshot_meta_from_proto, snapshot_meta_to_proto};
 
 /// A wire message that does not make a valid openraft value.
