@@ -19,6 +19,20 @@ fn pem(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// The peer service at `addr`, called with node `from`'s certificate.
+fn peer_client(
+    cluster: &Cluster,
+    addr: &str,
+    from: u64,
+) -> anyhow::Result<RaftServiceClient<tonic::transport::Channel>> {
+    let node = CertPaths::node(cluster.certs_dir(), from);
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pem(&cluster.certs().ca())?))
+        .domain_name(SERVER_NAME)
+        .identity(Identity::from_pem(pem(&node.cert)?, pem(&node.key)?));
+    Ok(RaftServiceClient::new(channel(addr, tls)?))
+}
+
 /// A `ForwardWrite` of `batch` to `addr` as node `from`, of cluster `cluster_id`: what a
 /// follower sends its leader, here sent straight by the test.
 async fn forward(
@@ -28,12 +42,7 @@ async fn forward(
     cluster_id: &str,
     batch: WriteBatch,
 ) -> anyhow::Result<Result<(), tonic::Status>> {
-    let node = CertPaths::node(cluster.certs_dir(), from);
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(pem(&cluster.certs().ca())?))
-        .domain_name(SERVER_NAME)
-        .identity(Identity::from_pem(pem(&node.cert)?, pem(&node.key)?));
-    let mut c = RaftServiceClient::new(channel(addr, tls)?);
+    let mut c = peer_client(cluster, addr, from)?;
     let command = sutra_raft::pb::encode_command(&sutra_raft::Command::new(batch, 0))?;
     let mut request = tonic::Request::new(ForwardWriteRequest { command });
     request
@@ -51,12 +60,7 @@ async fn forward_many(
     cluster_id: &str,
     batches: Vec<WriteBatch>,
 ) -> anyhow::Result<Vec<Result<sutra_raft::CommandResponse, tonic::Status>>> {
-    let node = CertPaths::node(cluster.certs_dir(), from);
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(pem(&cluster.certs().ca())?))
-        .domain_name(SERVER_NAME)
-        .identity(Identity::from_pem(pem(&node.cert)?, pem(&node.key)?));
-    let mut c = RaftServiceClient::new(channel(addr, tls)?);
+    let mut c = peer_client(cluster, addr, from)?;
     let commands = batches
         .into_iter()
         .map(|b| sutra_raft::pb::encode_command(&sutra_raft::Command::new(b, 0)))
