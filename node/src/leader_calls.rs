@@ -175,12 +175,12 @@ impl Node {
         &self,
         cmd: &Command,
     ) -> Result<CommandResponse, ServiceError> {
-        if let Some(relay) = self.relay.get() {
-            return relay.relay(cmd).await;
-        }
-        let (leader, client) = self.leader_client().await?;
         let command = sutra_raft::pb::encode_command(cmd)
             .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
+        if let Some(relay) = self.relay.get() {
+            return relay.relay(command).await;
+        }
+        let (leader, client) = self.leader_client().await?;
         self.forward_one(leader, &client, command).await
     }
 

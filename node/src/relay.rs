@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use sutra_raft::{Command, CommandResponse};
+use sutra_raft::CommandResponse;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::node::Node;
@@ -20,8 +20,8 @@ use crate::status::ServiceError;
 const IN_FLIGHT: usize = 2;
 /// Most writes in one batch.
 const MAX_WRITES: usize = 128;
-/// A batch takes no more writes once it holds this many bytes of commands (far below
-/// the peer channel's message limit); a single larger write still goes, alone.
+/// Most bytes of commands in one batch (far below the peer channel's message limit); a
+/// single larger write still goes, alone.
 const MAX_BYTES: usize = 4 << 20;
 
 /// One write waiting to be relayed, and where its answer goes.
@@ -45,19 +45,16 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Relay {
-    /// Starts relaying for `node`; the task runs until the node is gone.
+    /// Starts relaying for `node`; the task runs until the node is gone (a second start
+    /// finds the queue set and its task ends at once).
     pub fn start(node: &Arc<Node>) -> tokio::task::JoinHandle<()> {
         let (queue, rx) = mpsc::unbounded_channel();
-        if node.relay.set(Relay { queue }).is_err() {
-            tracing::warn!("relaying already started");
-        }
+        let _ = node.relay.set(Relay { queue });
         tokio::spawn(run(Arc::downgrade(node), rx))
     }
 
-    /// Relays `cmd` with the next batch and waits for its answer.
-    pub async fn relay(&self, cmd: &Command) -> Result<CommandResponse, ServiceError> {
-        let command = sutra_raft::pb::encode_command(cmd)
-            .map_err(|e| ServiceError::Internal(format!("encoding a write: {e}")))?;
+    /// Relays an encoded command with the next batch and waits for its answer.
+    pub async fn relay(&self, command: Vec<u8>) -> Result<CommandResponse, ServiceError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { command, reply })
@@ -72,24 +69,21 @@ impl Relay {
 /// while a slot is free.
 async fn run(node: std::sync::Weak<Node>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    // A write that would have taken its batch over MAX_BYTES starts the next one.
+    let mut carried: Option<Pending> = None;
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let Some(first) = rx.recv().await else {
-            return;
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
         };
-        let mut bytes = first.command.len();
-        let mut batch = vec![first];
-        while batch.len() < MAX_WRITES && bytes < MAX_BYTES {
-            match rx.try_recv() {
-                Ok(p) => {
-                    bytes += p.command.len();
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
+        let (batch, rest) = fill(first, &mut rx);
+        carried = rest;
         let Some(node) = node.upgrade() else {
             return;
         };
@@ -98,6 +92,25 @@ async fn run(node: std::sync::Weak<Node>, mut rx: mpsc::UnboundedReceiver<Pendin
             drop(slot);
         });
     }
+}
+
+/// A batch starting with `first` and taking what is queued behind it, up to the limits;
+/// also the queued write that would have taken it over [`MAX_BYTES`], if any.
+fn fill(
+    first: Pending,
+    rx: &mut mpsc::UnboundedReceiver<Pending>,
+) -> (Vec<Pending>, Option<Pending>) {
+    let mut bytes = first.command.len();
+    let mut batch = vec![first];
+    while batch.len() < MAX_WRITES {
+        let Ok(p) = rx.try_recv() else { break };
+        if bytes + p.command.len() > MAX_BYTES {
+            return (batch, Some(p));
+        }
+        bytes += p.command.len();
+        batch.push(p);
+    }
+    (batch, None)
 }
 
 /// Sends one batch and hands every write its answer.
@@ -133,6 +146,47 @@ fn copy(e: &ServiceError) -> ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(bytes: usize) -> Pending {
+        Pending {
+            command: vec![0; bytes],
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn sizes(batch: &[Pending]) -> Vec<usize> {
+        batch.iter().map(|p| p.command.len()).collect()
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_queued_up_to_its_limits() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // Only what is already queued: nothing queued, a batch of one.
+        let (batch, rest) = fill(pending(10), &mut rx);
+        assert_eq!((sizes(&batch), rest.is_none()), (vec![10], true));
+
+        for _ in 0..MAX_WRITES + 5 {
+            tx.send(pending(1)).unwrap();
+        }
+        let (batch, rest) = fill(pending(1), &mut rx);
+        assert_eq!(batch.len(), MAX_WRITES);
+        assert!(rest.is_none());
+        assert_eq!(rx.len(), 6, "the rest waits for the next batch");
+        while rx.try_recv().is_ok() {}
+
+        // A write that would take the batch over MAX_BYTES starts the next one; a write
+        // larger than MAX_BYTES still goes, alone.
+        tx.send(pending(MAX_BYTES / 2)).unwrap();
+        tx.send(pending(MAX_BYTES)).unwrap();
+        tx.send(pending(3)).unwrap();
+        let (batch, rest) = fill(pending(MAX_BYTES / 4), &mut rx);
+        assert_eq!(sizes(&batch), vec![MAX_BYTES / 4, MAX_BYTES / 2]);
+        let big = rest.expect("the write over the limit is carried");
+        assert_eq!(big.command.len(), MAX_BYTES);
+        let (batch, rest) = fill(big, &mut rx);
+        assert_eq!(sizes(&batch), vec![MAX_BYTES]);
+        assert_eq!(rest.map(|p| p.command.len()), Some(3));
+    }
 
     #[test]
     fn a_failed_batch_fails_each_write_the_same_way() {
