@@ -61,11 +61,6 @@ impl Nodes {
         Ok(Self { nodes })
     }
 
-    /// True if there is no node to read.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
     /// Every node's CPU time now; a node whose process is gone is left out.
     pub fn sample(&self) -> Sample {
         Sample(

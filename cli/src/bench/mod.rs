@@ -194,16 +194,13 @@ pub async fn run(
         all.merge(t.await.context("a bench task panicked")?);
     }
     let elapsed = started.elapsed();
-    let server_cpu = if nodes.is_empty() {
-        Vec::new()
-    } else {
-        cpu::spent(
-            &before,
-            &nodes.sample(),
-            all.latencies.len() as u64,
-            elapsed.as_secs_f64(),
-        )
-    };
+    // Empty when no node's CPU can be read (the samples are empty then).
+    let server_cpu = cpu::spent(
+        &before,
+        &nodes.sample(),
+        all.latencies.len() as u64,
+        elapsed.as_secs_f64(),
+    );
     Ok(report::report(&p, command, all, elapsed, server_cpu))
 }
 
