@@ -1,5 +1,5 @@
 # Two commands do everything: `make run` and `make test` (see README.md).
-.PHONY: run test bench bench-cluster deps fmt lint docker
+.PHONY: run test bench bench-cluster bench-failover deps fmt lint docker
 
 # A local three-node TLS cluster on loopback (data, ports and certificates kept in
 # .sutra/local between runs); Ctrl-C stops it.
@@ -31,6 +31,11 @@ bench: deps
 # connections and the SDK's), with the nodes' CPU per operation.
 bench-cluster:
 	@scripts/bench-cluster.sh
+
+# Timer stability (10 minutes of full load: no election) and failover (20 kill -9s of
+# the leader under load: RTO) on fresh local three-node TLS clusters.
+bench-failover:
+	@scripts/bench-failover.sh
 
 fmt:
 	cargo fmt --all
