@@ -15,27 +15,14 @@
 #   CONCEPTS=20000 PAIRS=2 RATE=50000000 scripts/bench-backup.sh   # backups at 50 MB/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-
 concepts=${CONCEPTS:-200000}
 dim=768
 pairs=${PAIRS:-3}
 # --rate-limit of the backups that run during the put benchmark (bytes/s; 0: none).
 rate_limit=${RATE:-0}
-target=${CARGO_TARGET_DIR:-target}
-cargo build --release -p sutra-node -p sutra-cli
-node="$target/release/sutra-node"
-sutra="$target/release/sutra"
-
-dir=$(mktemp -d "${TMPDIR:-/var/tmp}/sutra-bench-backup.XXXXXX")
-stop() {
-  "$sutra" local stop --dir "$dir/cluster" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap stop EXIT
+. scripts/bench-lib.sh sutra-bench-backup /var/tmp
 # The local cluster's vector dimension is the default, 768.
 SUTRA_NODE_BIN="$node" "$sutra" local start --dir "$dir/cluster" >/dev/null
-export SUTRA_CLUSTER_FILE="$dir/cluster/cluster.json"
 
 now() { date +%s.%N; }
 rate() { awk -v b="$1" -v a="$2" -v z="$3" 'BEGIN { printf "%.1f", b / 1e6 / (z - a) }'; }

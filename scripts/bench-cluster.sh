@@ -17,22 +17,9 @@
 #   SHAPES=per-node scripts/bench-cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-
 runs=${RUNS:-3}
 shapes=${SHAPES:-"per-node sdk"}
-target=${CARGO_TARGET_DIR:-target}
-cargo build --release -p sutra-node -p sutra-cli
-node="$target/release/sutra-node"
-sutra="$target/release/sutra"
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/sutra-bench.XXXXXX")
-stop() {
-  "$sutra" local stop --dir "$dir/cluster" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap stop EXIT
-export SUTRA_CLUSTER_FILE="$dir/cluster/cluster.json"
+. scripts/bench-lib.sh sutra-bench
 
 # One case: "shape label" then the bench flags. Appends its JSON report to results.
 case_() {
@@ -44,7 +31,7 @@ case_() {
   "$sutra" --output json bench "$@" --connections "$shape" --value-size 256 "${keys[@]}" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); r["shape"], r["case"] = sys.argv[1], sys.argv[2]; print(json.dumps(r))' "$shape" "$label" |
     tee -a "$dir/results.jsonl" |
-    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["command"]); print("  ops/s %.0f  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.1f ms  errors %d  server cpu %s ms/op" % (r["ops_per_sec"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"], r["errors"], "%.3f" % r["server_cpu_ms_per_op"] if r["server_cpu_ms_per_op"] is not None else "-"))'
+    bench_line
 }
 
 for run in $(seq 1 "$runs"); do

@@ -9,21 +9,8 @@
 #   PAIRS=5 scripts/bench-metrics.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-
 pairs=${PAIRS:-3}
-target=${CARGO_TARGET_DIR:-target}
-cargo build --release -p sutra-node -p sutra-cli
-node="$target/release/sutra-node"
-sutra="$target/release/sutra"
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/sutra-bench-metrics.XXXXXX")
-stop() {
-  "$sutra" local stop --dir "$dir/cluster" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap stop EXIT
-export SUTRA_CLUSTER_FILE="$dir/cluster/cluster.json"
+. scripts/bench-lib.sh sutra-bench-metrics
 
 # One bench; prints "ops/s p99_ms server_cpu_ms_per_op".
 bench() {
