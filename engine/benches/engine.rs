@@ -117,9 +117,11 @@ fn main() {
             }],
         })
         .collect();
+    let mut samples = Vec::with_capacity(records);
     let started = Instant::now();
     for (i, b) in batches.iter().enumerate() {
         let v = i as u64 + 1;
+        let one = Instant::now();
         engine
             .apply(
                 b,
@@ -130,6 +132,7 @@ fn main() {
                 },
             )
             .expect("apply");
+        samples.push(one.elapsed());
     }
     let elapsed = started.elapsed();
     drop(batches);
@@ -138,6 +141,8 @@ fn main() {
         records as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / records as f64
     );
+    // The max is the longest the state lock was held by one write (readers wait on it).
+    println!("apply, one write: {}", percentiles(samples));
     let stats = engine.stats();
     let started = Instant::now();
     engine.checkpoint().expect("checkpoint");

@@ -2,7 +2,7 @@
 //! edge adjacency in both directions. Rebuilt from the data file on open; every
 //! mutation goes through the same functions for apply, recovery and compaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -34,24 +34,29 @@ pub(crate) struct EdgeEntry {
 }
 
 type EdgeKey = (Box<str>, Box<str>);
+
+/// The index's hash maps. They resize incrementally (griddle): a table that doubles moves
+/// a few entries with each later insert instead of all at once, so no single write holds
+/// the state lock for the time it takes to rehash millions of ids (about a second at two
+/// million, long enough for followers to call an election while reads wait). foldhash is
+/// randomly seeded per process, so ids chosen by clients cannot be crafted to collide.
+type Map<K, V> = griddle::HashMap<K, V, foldhash::fast::RandomState>;
 /// (offset, length) of a record in the data file.
 pub(crate) type Extent = (u64, u32);
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
     /// Point lookups: one hash probe instead of a walk down a tree of string compares.
-    /// foldhash is randomly seeded per process, so ids chosen by clients cannot be
-    /// crafted to collide.
-    concepts: HashMap<Arc<str>, ConceptEntry, foldhash::fast::RandomState>,
+    concepts: Map<Arc<str>, ConceptEntry>,
     /// The same ids in order, for scans; the key allocation is shared with `concepts`.
     order: BTreeSet<Arc<str>>,
     /// Concepts that have an embedding, by record offset with their norm, so k-NN
     /// reads the mapped file front to back instead of in hash order.
     embedded: BTreeMap<u64, (f32, Arc<str>)>,
     /// from -> (relation, to) -> edge.
-    out: HashMap<Box<str>, BTreeMap<EdgeKey, EdgeEntry>>,
+    out: Map<Box<str>, BTreeMap<EdgeKey, EdgeEntry>>,
     /// to -> (relation, from).
-    inn: HashMap<Box<str>, BTreeSet<EdgeKey>>,
+    inn: Map<Box<str>, BTreeSet<EdgeKey>>,
     pub edge_count: u64,
     /// Bytes of records that are still current; everything else past the header is garbage.
     pub live_bytes: u64,
@@ -100,7 +105,7 @@ impl Index {
     /// An empty index sized for `concepts` concepts.
     pub(crate) fn with_capacity(concepts: usize) -> Self {
         Self {
-            concepts: HashMap::with_capacity_and_hasher(concepts, Default::default()),
+            concepts: Map::with_capacity_and_hasher(concepts, Default::default()),
             ..Self::default()
         }
     }
