@@ -35,6 +35,7 @@ mod error;
 mod file;
 mod index;
 mod knn;
+mod prefix_crc;
 mod record;
 mod session;
 mod snapshot;

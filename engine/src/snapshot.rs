@@ -19,6 +19,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use parking_lot::Mutex;
+
 use crate::checkpoint::{self, Checkpoint};
 use crate::codec::{Put, Reader};
 use crate::digest::ContentDigest;
@@ -27,6 +29,7 @@ use crate::engine::{
 };
 use crate::error::{Error, Result};
 use crate::file::DataFile;
+use crate::prefix_crc::PrefixCrc;
 use crate::record::{FileHeader, HEADER_LEN};
 
 const MAGIC: &[u8; 8] = b"SUTRASNP";
@@ -100,18 +103,15 @@ impl Snapshot {
         })
     }
 
-    fn new(data: Arc<DataFile>, ck: &Checkpoint) -> Self {
+    /// The snapshot of `data` that `ck` covers; `prefix` keeps the checksum of the data
+    /// part from one snapshot to the next, so only what was written since is read.
+    fn new(data: Arc<DataFile>, ck: &Checkpoint, prefix: &Mutex<PrefixCrc>) -> Self {
         let ck_bytes = ck.encode();
         let mut head = Vec::with_capacity(PREAMBLE_LEN + ck_bytes.len());
         head.extend_from_slice(&preamble(ck_bytes.len() as u64, ck.durable_len));
         head.extend_from_slice(&ck_bytes);
-        let mut crc = crc32c::crc32c(&head);
-        let mut at = 0;
-        while at < ck.durable_len {
-            let n = (ck.durable_len - at).min(1 << 20);
-            crc = crc32c::crc32c_append(crc, data.bytes(at, n));
-            at += n;
-        }
+        let data_crc = prefix.lock().of(&data, ck.file_id, ck.durable_len);
+        let crc = crc32c::crc32c_combine(crc32c::crc32c(&head), data_crc, ck.durable_len as usize);
         let meta = SnapshotMeta {
             version: ck.last_version,
             position: ck.position.clone(),
@@ -375,7 +375,7 @@ impl Engine {
     /// on while the snapshot is read.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let (data, ck, _) = self.checkpoint_now()?;
-        Ok(Snapshot::new(data, &ck))
+        Ok(Snapshot::new(data, &ck, &self.inner.prefix_crc))
     }
 
     /// A snapshot, as [`snapshot`](Self::snapshot), and the content digest at exactly
@@ -383,7 +383,7 @@ impl Engine {
     /// equal to.
     pub fn snapshot_with_digest(&self) -> Result<(Snapshot, ContentDigest)> {
         let (data, ck, digest) = self.checkpoint_now()?;
-        Ok((Snapshot::new(data, &ck), digest))
+        Ok((Snapshot::new(data, &ck, &self.inner.prefix_crc), digest))
     }
 
     /// Starts receiving a snapshot into this store's directory. One install at a time:
@@ -489,7 +489,12 @@ impl Engine {
             },
         };
         debug_assert_eq!(
-            Snapshot::new(installed.data.clone(), &staged.checkpoint).meta,
+            Snapshot::new(
+                installed.data.clone(),
+                &staged.checkpoint,
+                &Mutex::default()
+            )
+            .meta,
             installed.meta,
             "the checksum recomputed for this store's file id is the stream's"
         );

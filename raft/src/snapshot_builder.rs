@@ -39,6 +39,7 @@ pub(crate) fn meta_of(snap: &sutra_engine::Snapshot) -> Result<SnapshotMeta> {
 impl SnapshotBuilder {
     async fn build(&mut self) -> Result<Snapshot> {
         let engine = self.engine.clone();
+        let started = std::time::Instant::now();
         // Taking a snapshot checkpoints (msync + fsync) and checksums the data prefix:
         // keep it off the async workers.
         let snap = TypeConfig::spawn_blocking(move || engine.snapshot())
@@ -54,6 +55,7 @@ impl SnapshotBuilder {
             last_log_id = ?meta.last_log_id,
             size = snap.meta().size,
             crc32c = snap.meta().crc32c,
+            elapsed_ms = started.elapsed().as_millis() as u64,
             "snapshot built"
         );
         {

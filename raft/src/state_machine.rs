@@ -20,7 +20,7 @@
 //! configure:
 //!
 //! - `snapshot_policy = LogsSinceLast(n)`: how often to checkpoint-and-snapshot (each one
-//!   checksums the data prefix, so not too often: e.g. 10 000–50 000 entries);
+//!   syncs and checksums what was written since the last: e.g. 10 000–50 000 entries);
 //! - `max_in_snapshot_log_to_keep`: the tail kept behind the snapshot so that a slow or
 //!   restarting follower catches up from the log rather than a full snapshot (e.g. equal
 //!   to `n`);

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     compactions: Mutex<u64>,
     compaction_done: Condvar,
     checkpoints: AtomicU64,
+    /// Checksum of the data file's records, kept from one snapshot to the next.
+    pub(crate) prefix_crc: Mutex<crate::prefix_crc::PrefixCrc>,
     _lock: File,
 }
 

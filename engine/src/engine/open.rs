@@ -55,6 +55,7 @@ impl Engine {
                 compactions: Mutex::new(0),
                 compaction_done: Condvar::new(),
                 checkpoints: AtomicU64::new(0),
+                prefix_crc: Mutex::default(),
                 _lock: lock,
             }),
         })
