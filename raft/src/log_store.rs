@@ -83,7 +83,7 @@ pub struct LogStoreStats {
     pub wal_syncs: u64,
     /// Append callbacks completed successfully after a sync.
     pub callbacks_flushed: u64,
-    /// Synchronous writes (vote, committed, truncate, purge).
+    /// Synchronous writes (vote, truncate).
     pub sync_writes: u64,
 }
 
@@ -648,7 +648,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             0u64.to_be_bytes(),
             log_id.index.saturating_add(1).to_be_bytes(),
         );
-        Ok(self.sync_write("purge", batch).await?)
+        // Not synced: openraft awaits `purge` on its core task, so an fsync here (slow
+        // while a checkpoint's writeback fills the disk) would hold back heartbeats and
+        // votes. Losing the latest purge is safe: the entries it removes are covered by a
+        // durable snapshot and are simply purged again. The batch is atomic, so the log
+        // never starts later than `last_purged + 1`; the next WAL sync makes it durable.
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.core
+            .db
+            .write_opt(batch, &wo)
+            .map_err(Error::log_store("purge"))?;
+        Ok(())
     }
 }
 

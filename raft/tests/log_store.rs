@@ -160,3 +160,40 @@ async fn hole_in_the_log_is_an_error() {
         "error: {err}"
     );
 }
+
+/// Purging never waits for an fsync, and the log still reads as purged.
+///
+/// Why: openraft awaits `purge` on its core task, which also sends heartbeats and
+/// handles votes; an fsync there, slow while the disk is busy, would stall the node for
+/// as long and could cost an election. Losing the latest purge in a crash is safe: the
+/// entries are covered by a durable snapshot and get purged again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_does_not_wait_for_an_fsync() {
+    let dir = temp_dir();
+    let mut log = LogStore::open(dir.path().join("log")).unwrap();
+    let (tx, rx) = TypeConfig::oneshot();
+    log.append((0..10).map(|i| blank(1, i)), IOFlushed::signal(tx))
+        .await
+        .unwrap();
+    rx.await.unwrap().unwrap();
+    let before = log.stats();
+    log.purge(log_id(1, 5)).await.unwrap();
+    let after = log.stats();
+    assert_eq!(
+        (after.sync_writes, after.wal_syncs_started),
+        (before.sync_writes, before.wal_syncs_started),
+        "purge waited for an fsync"
+    );
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 5)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 9)));
+    let mut reader = log.get_log_reader().await;
+    let left: Vec<u64> = reader
+        .try_get_log_entries(0..10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    assert_eq!(left, (6..10).collect::<Vec<_>>());
+}
