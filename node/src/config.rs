@@ -234,16 +234,16 @@ pub struct NodeConfig {
     #[arg(long, env = "SUTRA_INSECURE_LISTEN_ANY")]
     pub insecure_listen_any: bool,
 
-    /// Leader heartbeat interval in ms. Default: 100.
-    #[arg(long, env = "SUTRA_HEARTBEAT_MS", default_value_t = 100)]
+    /// Leader heartbeat interval in ms. Default: 50.
+    #[arg(long, env = "SUTRA_HEARTBEAT_MS", default_value_t = 50)]
     pub heartbeat_ms: u64,
 
-    /// Lower bound of the randomised election timeout in ms. Default: 300.
-    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MIN_MS", default_value_t = 300)]
+    /// Lower bound of the randomised election timeout in ms. Default: 150.
+    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MIN_MS", default_value_t = 150)]
     pub election_timeout_min_ms: u64,
 
-    /// Upper bound of the randomised election timeout in ms. Default: 600.
-    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MAX_MS", default_value_t = 600)]
+    /// Upper bound of the randomised election timeout in ms. Default: 250.
+    #[arg(long, env = "SUTRA_ELECTION_TIMEOUT_MAX_MS", default_value_t = 250)]
     pub election_timeout_max_ms: u64,
 
     /// Take a snapshot (engine checkpoint) after this many applied entries; the log is
@@ -424,9 +424,9 @@ impl Default for NodeConfig {
             tls_key: None,
             insecure: false,
             insecure_listen_any: false,
-            heartbeat_ms: 100,
-            election_timeout_min_ms: 300,
-            election_timeout_max_ms: 600,
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 250,
             snapshot_every_entries: 20_000,
             log_keep_entries: 5_000,
             vector_dimension: None,

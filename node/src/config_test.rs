@@ -24,12 +24,12 @@ fn defaults_validate_in_insecure_mode_only() {
 #[test]
 fn relations_between_fields_are_checked() {
     let c = NodeConfig {
-        election_timeout_min_ms: 250,
+        election_timeout_min_ms: 140,
         ..insecure()
     };
     assert_eq!(c.validate().unwrap_err().field, "election-timeout-min-ms");
     let c = NodeConfig {
-        election_timeout_max_ms: 300,
+        election_timeout_max_ms: 150,
         ..insecure()
     };
     assert_eq!(c.validate().unwrap_err().field, "election-timeout-max-ms");
@@ -192,7 +192,7 @@ fn file_round_trip_and_unknown_fields() {
     let c = NodeConfig::from_file(&path).unwrap();
     assert_eq!(
         (c.node_id, c.initial_members.len(), c.heartbeat_ms),
-        (3, 1, 100)
+        (3, 1, 50)
     );
     std::fs::write(&path, "node-idd = 3\n").unwrap();
     assert!(
@@ -315,7 +315,7 @@ fn limits_have_production_defaults_and_are_validated() {
         (
             "request-timeout-ms",
             NodeConfig {
-                request_timeout_ms: 500,
+                request_timeout_ms: 200,
                 ..insecure()
             },
         ),
