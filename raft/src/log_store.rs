@@ -229,6 +229,22 @@ impl LogStore {
     }
 
     /// Runs a durable write on a blocking thread: a synced write waits for an fsync.
+    /// Makes every write made so far durable with one WAL fsync, for a caller that wrote
+    /// without sync and must not go on before it is durable (a restore, before the new
+    /// log is put in place). A failure poisons the store, as any failed sync does.
+    pub async fn sync(&self) -> Result<()> {
+        let core = self.core.clone();
+        TypeConfig::spawn_blocking(move || {
+            core.check_poisoned()?;
+            core.sync_wal().inspect_err(|e| core.poison(e.to_string()))
+        })
+        .await
+        .map_err(|e| Error::Task {
+            op: "sync",
+            reason: e.to_string(),
+        })?
+    }
+
     async fn sync_write(&self, op: &'static str, batch: WriteBatch) -> Result<()> {
         let core = self.core.clone();
         TypeConfig::spawn_blocking(move || core.write_synced(op, batch))

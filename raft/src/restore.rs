@@ -106,7 +106,9 @@ pub async fn start_log_after(
     }
     log.save_committed(Some(last_applied)).await.map_err(io)?;
     log.purge(last_applied).await.map_err(io)?;
-    Ok(())
+    // Neither of the last two is synced: make them durable before the caller puts the
+    // restored store in place.
+    log.sync().await
 }
 
 #[cfg(test)]

@@ -66,3 +66,24 @@ async fn failed_wal_sync_poisons_the_store() {
     assert_eq!(log.try_get_log_entries(0..2).await.unwrap().len(), 2);
     scenario.teardown();
 }
+
+/// An explicit sync goes through the same WAL fsync: when it fails, the caller gets the
+/// error and the store is poisoned, so a restore never puts an unsynced log in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_explicit_sync_is_an_error_and_poisons_the_store() {
+    let scenario = fail::FailScenario::setup();
+    let dir = temp_dir();
+    let mut log = LogStore::open(dir.path().join("log")).unwrap();
+    log.save_committed(Some(log_id(1, 0))).await.unwrap();
+    log.sync().await.unwrap();
+    fail::cfg("raft::log_store::sync::err", "return").unwrap();
+    let err = log.sync().await.unwrap_err();
+    assert!(err.to_string().contains("WAL fsync failed"), "error: {err}");
+    fail::remove("raft::log_store::sync::err");
+    assert!(log.is_poisoned());
+    assert!(
+        matches!(log.sync().await, Err(Error::Poisoned { .. })),
+        "a poisoned store never syncs again"
+    );
+    scenario.teardown();
+}
