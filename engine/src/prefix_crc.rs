@@ -29,7 +29,12 @@ impl PrefixCrc {
     /// the same file and not past `len`, and starts over otherwise.
     pub(crate) fn of(&mut self, data: &DataFile, file_id: u64, len: u64) -> u32 {
         assert!(len >= HEADER_LEN, "a data file holds at least its header");
-        if self.file_id != file_id || self.len == 0 || self.len > len {
+        if self.file_id == file_id && self.len > len {
+            // An older snapshot of this file, checksummed after a newer one: keep the
+            // newer one's checksum for the next snapshot.
+            return Self::default().of(data, file_id, len);
+        }
+        if self.file_id != file_id || self.len == 0 {
             *self = Self {
                 file_id,
                 len: HEADER_LEN,
