@@ -29,7 +29,7 @@
 
 use std::fmt;
 use std::io;
-use std::ops::{Bound, RangeBounds};
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -45,12 +45,14 @@ use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions,
     WriteBatch, WriteOptions,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::observer::SharedObserver;
 use crate::types::{Entry, LogId, TypeConfig, Vote};
+
+mod codec;
+use codec::{decode_entry, decode_key, index_bounds, open_envelope, seal_envelope};
 
 /// Column family of log entries.
 pub const ENTRIES_CF: &str = "logs";
@@ -60,9 +62,6 @@ pub const META_CF: &str = "meta";
 const KEY_VOTE: &str = "vote";
 const KEY_COMMITTED: &str = "committed";
 const KEY_LAST_PURGED: &str = "last_purged";
-
-const ENVELOPE_FORMAT: u8 = 1;
-const ENVELOPE_HEADER: usize = 5;
 
 /// `limited_get_log_entries` stops adding entries past this many encoded bytes, so one
 /// replication read does not pull an unbounded tail into memory.
@@ -228,26 +227,27 @@ impl LogStore {
         &self.core.path
     }
 
-    /// Runs a durable write on a blocking thread: a synced write waits for an fsync.
     /// Makes every write made so far durable with one WAL fsync, for a caller that wrote
     /// without sync and must not go on before it is durable (a restore, before the new
     /// log is put in place). A failure poisons the store, as any failed sync does.
     pub async fn sync(&self) -> Result<()> {
-        let core = self.core.clone();
-        TypeConfig::spawn_blocking(move || {
-            core.check_poisoned()?;
-            core.sync_wal().inspect_err(|e| core.poison(e.to_string()))
-        })
-        .await
-        .map_err(|e| Error::Task {
-            op: "sync",
-            reason: e.to_string(),
-        })?
+        self.blocking("sync", Core::sync_or_poison).await
     }
 
+    /// Runs a durable write on a blocking thread: a synced write waits for an fsync.
     async fn sync_write(&self, op: &'static str, batch: WriteBatch) -> Result<()> {
+        self.blocking(op, move |core| core.write_synced(op, batch))
+            .await
+    }
+
+    /// Runs `f` on a blocking thread, off the async workers.
+    async fn blocking(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Core) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
         let core = self.core.clone();
-        TypeConfig::spawn_blocking(move || core.write_synced(op, batch))
+        TypeConfig::spawn_blocking(move || f(&core))
             .await
             .map_err(|e| Error::Task {
                 op,
@@ -290,6 +290,13 @@ impl Core {
         }
         self.counters.sync_writes.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// A write readable at once and made durable by the sync thread's next fsync.
+    fn write_unsynced(&self, op: &'static str, batch: WriteBatch) -> Result<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.db.write_opt(batch, &wo).map_err(Error::log_store(op))
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &'static str) -> Result<Option<T>> {
@@ -383,14 +390,7 @@ impl Core {
                 )
             };
             let started = Instant::now();
-            let result = match self.poisoned.get() {
-                // Never retry a failed fsync; fail whatever queued after it.
-                Some(cause) => Err(Error::Poisoned {
-                    cause: cause.clone(),
-                }),
-                None => self.sync_wal().inspect_err(|e| self.poison(e.to_string())),
-            };
-            match result {
+            match self.sync_or_poison() {
                 Ok(()) => {
                     if let Some(observer) = self.observer.get() {
                         observer.wal_synced(started.elapsed(), entries);
@@ -413,6 +413,13 @@ impl Core {
         }
     }
 
+    /// One WAL fsync. A failed one poisons the store, and a poisoned store never syncs
+    /// again: a failed fsync is never retried, so whatever waits after it fails too.
+    fn sync_or_poison(&self) -> Result<()> {
+        self.check_poisoned()?;
+        self.sync_wal().inspect_err(|e| self.poison(e.to_string()))
+    }
+
     fn sync_wal(&self) -> Result<()> {
         fail::fail_point!("raft::log_store::sync::err", |_| Err(Error::SyncFailed {
             cause: "injected by failpoint raft::log_store::sync::err".into(),
@@ -433,79 +440,6 @@ impl Drop for Syncer {
             tracing::error!("WAL sync thread panicked");
         }
     }
-}
-
-fn decode_key(k: &[u8]) -> Result<u64> {
-    let arr: [u8; 8] = k.try_into().map_err(|_| Error::CorruptedMeta {
-        key: ENTRIES_CF,
-        reason: format!("entry key of {} bytes, expected 8", k.len()),
-    })?;
-    Ok(u64::from_be_bytes(arr))
-}
-
-/// `[format][crc32c LE][postcard(value)]`.
-fn seal_envelope<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
-    let mut buf = vec![ENVELOPE_FORMAT, 0, 0, 0, 0];
-    buf = postcard::to_extend(value, buf).map_err(|source| Error::Encode { what, source })?;
-    let crc = crc32c::crc32c(&buf[ENVELOPE_HEADER..]);
-    buf[1..ENVELOPE_HEADER].copy_from_slice(&crc.to_le_bytes());
-    Ok(buf)
-}
-
-fn open_envelope<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
-    if bytes.len() < ENVELOPE_HEADER {
-        return Err(format!(
-            "{} bytes, shorter than the envelope header",
-            bytes.len()
-        ));
-    }
-    if bytes[0] != ENVELOPE_FORMAT {
-        return Err(format!("unknown envelope format {}", bytes[0]));
-    }
-    let stored = u32::from_le_bytes(bytes[1..ENVELOPE_HEADER].try_into().expect("4 bytes"));
-    let payload = &bytes[ENVELOPE_HEADER..];
-    let actual = crc32c::crc32c(payload);
-    if stored != actual {
-        return Err(format!(
-            "checksum mismatch: stored {stored:#010x}, computed {actual:#010x}"
-        ));
-    }
-    let (value, rest) =
-        postcard::take_from_bytes(payload).map_err(|e| format!("undecodable: {e}"))?;
-    if !rest.is_empty() {
-        return Err(format!("{} trailing bytes after the value", rest.len()));
-    }
-    Ok(value)
-}
-
-fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry> {
-    let entry: Entry =
-        open_envelope(bytes).map_err(|reason| Error::CorruptedEntry { index, reason })?;
-    if entry.index() != index {
-        return Err(Error::CorruptedEntry {
-            index,
-            reason: format!(
-                "stored under index {index} but holds log id {}",
-                entry.log_id
-            ),
-        });
-    }
-    Ok(entry)
-}
-
-/// `(start, end)` of a range of indexes, `end` exclusive and `None` when unbounded.
-fn index_bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
-    let start = match range.start_bound() {
-        Bound::Included(&s) => s,
-        Bound::Excluded(&s) => s.saturating_add(1),
-        Bound::Unbounded => 0,
-    };
-    let end = match range.end_bound() {
-        Bound::Included(&e) => e.checked_add(1),
-        Bound::Excluded(&e) => Some(e),
-        Bound::Unbounded => None,
-    };
-    (start, end)
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -570,13 +504,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Not synced: the committed id is a hint that lets a restart re-apply up to it
         // sooner; losing the latest one is safe (openraft learns the commit index from the
         // leader again). The next WAL sync by the group-commit thread makes it durable.
-        let mut wo = WriteOptions::default();
-        wo.set_sync(false);
-        self.core
-            .db
-            .write_opt(batch, &wo)
-            .map_err(Error::log_store("save committed"))?;
-        Ok(())
+        Ok(self.core.write_unsynced("save committed", batch)?)
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
@@ -611,11 +539,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         tracing::Span::current().record("entries", n);
         if n > 0 {
             // Not synced here: the sync thread's fsync covers this write before the callback.
-            let mut wo = WriteOptions::default();
-            wo.set_sync(false);
-            core.db
-                .write_opt(batch, &wo)
-                .map_err(Error::log_store("append"))?;
+            core.write_unsynced("append", batch)?;
             let c = &core.counters;
             c.appends.fetch_add(1, Ordering::AcqRel);
             c.entries_appended.fetch_add(n, Ordering::AcqRel);
@@ -669,50 +593,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // votes. Losing the latest purge is safe: the entries it removes are covered by a
         // durable snapshot and are simply purged again. The batch is atomic, so the log
         // never starts later than `last_purged + 1`; the next WAL sync makes it durable.
-        let mut wo = WriteOptions::default();
-        wo.set_sync(false);
-        self.core
-            .db
-            .write_opt(batch, &wo)
-            .map_err(Error::log_store("purge"))?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn envelope_round_trips_and_detects_damage() {
-        let sealed = seal_envelope("test", &(7u64, "seven")).unwrap();
-        assert_eq!(sealed[0], ENVELOPE_FORMAT);
-        let back: (u64, String) = open_envelope(&sealed).unwrap();
-        assert_eq!(back, (7, "seven".to_string()));
-
-        for at in 0..sealed.len() {
-            let mut bad = sealed.clone();
-            bad[at] ^= 0x01;
-            assert!(
-                open_envelope::<(u64, String)>(&bad).is_err(),
-                "flip at byte {at} went unnoticed"
-            );
-        }
-        assert!(open_envelope::<(u64, String)>(&sealed[..3]).is_err());
-        let mut longer = sealed.clone();
-        longer.push(0);
-        assert!(open_envelope::<(u64, String)>(&longer).is_err());
-    }
-
-    #[test]
-    fn index_bounds_cover_every_range_shape() {
-        assert_eq!(index_bounds(&(3..7)), (3, Some(7)));
-        assert_eq!(index_bounds(&(3..=7)), (3, Some(8)));
-        assert_eq!(index_bounds(&(3..)), (3, None));
-        assert_eq!(index_bounds(&(..7)), (0, Some(7)));
-        assert_eq!(index_bounds(&(..)), (0, None));
-        assert_eq!(index_bounds(&(0..=u64::MAX)), (0, None));
-        let excluded = (Bound::Excluded(3), Bound::Unbounded);
-        assert_eq!(index_bounds(&excluded), (4, None));
+        Ok(self.core.write_unsynced("purge", batch)?)
     }
 }
