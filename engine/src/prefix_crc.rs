@@ -14,32 +14,43 @@ use crate::record::HEADER_LEN;
 const STEP: u64 = 1 << 20;
 
 /// CRC32C of the records of one data file, up to some length.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PrefixCrc {
     file_id: u64,
-    /// End of the range covered; 0 when nothing is (no file seen yet).
+    /// End of the range covered, at least the header's end.
     len: u64,
-    /// CRC32C of `[HEADER_LEN, len)`.
+    /// CRC32C of `[HEADER_LEN, len)`: 0 for the empty range.
     crc: u32,
 }
 
+impl Default for PrefixCrc {
+    fn default() -> Self {
+        Self::empty(0)
+    }
+}
+
 impl PrefixCrc {
+    /// Nothing checksummed yet of the file with id `file_id`.
+    fn empty(file_id: u64) -> Self {
+        Self {
+            file_id,
+            len: HEADER_LEN,
+            crc: 0,
+        }
+    }
+
     /// CRC32C of `data`'s bytes `[0, len)`, where `data` is the file with id `file_id`
     /// and `len` is at least the header. Extends the running checksum when it is for
-    /// the same file and not past `len`, and starts over otherwise.
+    /// the same file and not past `len`, and starts over for another file.
     pub(crate) fn of(&mut self, data: &DataFile, file_id: u64, len: u64) -> u32 {
         assert!(len >= HEADER_LEN, "a data file holds at least its header");
-        if self.file_id == file_id && self.len > len {
+        if self.file_id != file_id {
+            *self = Self::empty(file_id);
+        }
+        if self.len > len {
             // An older snapshot of this file, checksummed after a newer one: keep the
             // newer one's checksum for the next snapshot.
-            return Self::default().of(data, file_id, len);
-        }
-        if self.file_id != file_id || self.len == 0 {
-            *self = Self {
-                file_id,
-                len: HEADER_LEN,
-                crc: 0,
-            };
+            return Self::empty(file_id).of(data, file_id, len);
         }
         while self.len < len {
             let n = (len - self.len).min(STEP);
