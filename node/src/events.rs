@@ -10,9 +10,14 @@ use std::sync::Arc;
 
 use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
+use openraft::metrics::RaftServerMetrics;
+use sutra_raft::TypeConfig;
 use tokio::sync::watch;
 
-use crate::node::{Metrics, Node};
+use crate::node::Node;
+
+/// What the watcher reads: openraft's vote, role, leader and membership.
+type ServerMetrics = RaftServerMetrics<TypeConfig>;
 
 /// What the events compare between two metrics snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +30,10 @@ struct Seen {
 }
 
 impl Seen {
-    fn of(m: &Metrics) -> Self {
+    fn of(m: &ServerMetrics) -> Self {
         let membership = m.membership_config.membership();
         Self {
-            term: m.current_term,
+            term: m.vote.leader_id.term,
             leader: m.current_leader,
             state: m.state,
             voters: membership.voter_ids().collect(),
@@ -38,7 +43,7 @@ impl Seen {
 }
 
 /// Logs the events between `before` and `now`.
-fn log_changes(before: &Seen, now: &Seen, m: &Metrics) {
+fn log_changes(before: &Seen, now: &Seen, m: &ServerMetrics) {
     if now.term != before.term || now.leader != before.leader {
         tracing::info!(
             event = "leader_changed",
@@ -83,10 +88,12 @@ fn ids(set: &BTreeSet<u64>) -> String {
 
 /// Logs leader, role and membership changes until `stop` or until Raft stops. It wakes
 /// on Raft's server metrics (vote, role, leader, membership), which change only with
-/// what it reports, not with every write.
+/// what it reports, not with every write, and compares those same metrics: openraft
+/// publishes them before its full metrics, so the full metrics read at that moment can
+/// still hold the previous leader, and that change would never be seen.
 pub async fn watch(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
     let mut metrics = node.raft.server_metrics();
-    let mut seen = Seen::of(&node.metrics());
+    let mut seen = Seen::of(&metrics.borrow_watched());
     let leaders = &node.instruments.leaders;
     leaders.note(seen.leader, seen.term);
     loop {
@@ -94,7 +101,7 @@ pub async fn watch(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
             changed = metrics.changed() => if changed.is_err() { return },
             _ = stop.wait_for(|s| *s) => return,
         }
-        let m = node.metrics();
+        let m = metrics.borrow_watched().clone();
         let now = Seen::of(&m);
         if now != seen {
             log_changes(&seen, &now, &m);
