@@ -201,23 +201,6 @@ impl Node {
         decode_response(leader, &resp.response)
     }
 
-    /// The leader's read index, asked with one `ReadIndex` call: the leader confirms its
-    /// leadership with a quorum and names its commit index.
-    pub(crate) async fn leader_read_index(&self) -> Result<u64, ServiceError> {
-        let (leader, client) = self.leader_client().await?;
-        let resp = self
-            .call_leader(leader, || {
-                let mut client = client.clone();
-                async move {
-                    client
-                        .read_index(sutra_proto::raft::ReadIndexRequest {})
-                        .await
-                }
-            })
-            .await?;
-        Ok(resp.read_index)
-    }
-
     /// Encoded writes relayed to the leader in one `ForwardWrites` call; each gets the
     /// answer a `ForwardWrite` of it alone would get. The outer error is the call's own
     /// (no leader, the leader replaced or unreachable): it is every write's answer. A

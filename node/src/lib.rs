@@ -6,7 +6,6 @@
 //! and network (`sutra-raft`) know nothing of the client API.
 
 pub mod auth;
-mod batcher;
 pub mod build_info;
 pub mod certs_cmd;
 pub mod config;
@@ -22,7 +21,6 @@ pub mod monitor;
 pub mod node;
 pub mod params;
 mod read;
-mod read_index;
 pub mod recover;
 mod relay;
 pub mod restore;

@@ -59,10 +59,6 @@ pub struct Node {
     /// The batching queue of the writes this node relays, once started
     /// ([`crate::relay::Relay::start`]); without it each write is relayed on its own.
     pub(crate) relay: OnceLock<crate::relay::Relay>,
-    /// The batching queue of the read indexes this node asks its leader for, once
-    /// started ([`crate::read_index::ReadIndexes::start`]); without it each read asks
-    /// on its own.
-    pub(crate) read_indexes: OnceLock<crate::read_index::ReadIndexes>,
 }
 
 /// This node's wall clock, in milliseconds since the Unix epoch, moved by
@@ -124,7 +120,6 @@ impl Node {
             flushes: AtomicU64::new(0),
             leader_contact: Mutex::new(None),
             relay: OnceLock::new(),
-            read_indexes: OnceLock::new(),
         }
     }
 

@@ -11,16 +11,23 @@ use crate::status::ServiceError;
 
 impl Node {
     /// A LINEARIZABLE read barrier: the leader confirms its leadership with a quorum and
-    /// names a read index (asked over the peer channel when this node follows, together
-    /// with the other reads that arrived meanwhile: [`crate::read_index`]); this node
-    /// then waits until it has applied it.
+    /// names a read index (asked over the peer channel when this node follows); this
+    /// node then waits until it has applied it.
     async fn linearizable_read(&self) -> Result<(), ServiceError> {
         let read_index = if self.raft.is_leader() {
             sutra_raft::read_index(&self.raft).await?
-        } else if let Some(batched) = self.read_indexes.get() {
-            batched.read_index().await?
         } else {
-            self.leader_read_index().await?
+            let (leader, client) = self.leader_client().await?;
+            self.call_leader(leader, || {
+                let mut client = client.clone();
+                async move {
+                    client
+                        .read_index(sutra_proto::raft::ReadIndexRequest {})
+                        .await
+                }
+            })
+            .await?
+            .read_index
         };
         self.raft
             .wait(Some(SESSION_WAIT))

@@ -93,7 +93,6 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     ));
     let events_task = tokio::spawn(crate::events::watch(node.clone(), stop_rx.clone()));
     let relay_task = crate::relay::Relay::start(&node);
-    let read_index_task = crate::read_index::ReadIndexes::start(&node);
     let monitor_task = match config.metrics_listen {
         Some(addr) => {
             let task = crate::monitor::serve(addr, node.clone(), stop_rx.clone())
@@ -125,7 +124,6 @@ pub async fn run(config: ValidConfig) -> Result<(), RunError> {
     disk_task.abort();
     events_task.abort();
     relay_task.abort();
-    read_index_task.abort();
     if let Some(t) = monitor_task {
         t.abort();
     }
