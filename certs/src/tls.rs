@@ -38,12 +38,17 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// already installed (then that one stays: whoever installed it chose on purpose).
 /// Called by [`server_tls`] and [`client_tls`]; cheap to call again.
 pub fn install_crypto_provider() {
-    if rustls::crypto::ring::default_provider()
-        .install_default()
-        .is_err()
-    {
+    if ring_provider().install_default().is_err() {
         tracing::debug!("a rustls crypto provider was already installed; keeping it");
     }
+}
+
+/// rustls's `ring` provider, the one this project's TLS uses everywhere. rustls 0.23.48
+/// deprecates it for lacking post-quantum key exchange; it stays until the project moves
+/// to a provider that has it.
+#[allow(deprecated)]
+fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 /// A server config that presents `cert`/`key` and requires every client to present a
@@ -165,13 +170,11 @@ fn read_identity(cert: &Path, key: &Path) -> Result<tonic::transport::Identity> 
         path: key.to_owned(),
         reason: format!("no usable PRIVATE KEY block: {e}"),
     })?;
-    CertifiedKey::from_der(chain, key_der, &rustls::crypto::ring::default_provider()).map_err(
-        |e| Error::KeyMismatch {
-            cert: cert.to_owned(),
-            key: key.to_owned(),
-            reason: e.to_string(),
-        },
-    )?;
+    CertifiedKey::from_der(chain, key_der, &ring_provider()).map_err(|e| Error::KeyMismatch {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })?;
     Ok(tonic::transport::Identity::from_pem(cert_pem, key_pem))
 }
 
